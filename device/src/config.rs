@@ -1,0 +1,178 @@
+//! The device's configuration: `--config FILE` (TOML), overridden by `XPRESSIFY__…` variables,
+//! checked at start so a wrong value is refused with its key's name.
+
+use std::path::Path;
+
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+use xpressify_protocol::config::{self, ConfigError, MqttKeys};
+use xpressify_protocol::discovery::DEFAULT_DISCOVERY_PREFIX;
+use xpressify_protocol::topics::{DEFAULT_PREFIX, checked_device_id};
+use xpressify_protocol::{BrokerUrl, Topics};
+
+/// Everything the device reads at start. Sections mirror `config/device.toml`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeviceConfig {
+    /// How to reach the broker and who this device is on it.
+    pub mqtt: MqttConfig,
+    /// Home Assistant discovery.
+    pub homeassistant: HomeAssistantConfig,
+}
+
+/// `[mqtt]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MqttConfig {
+    /// `mqtt://HOST[:PORT]`.
+    pub url: String,
+    /// This box's id in topics and in Home Assistant (letters, digits, `_`, `-`).
+    pub device_id: String,
+    /// First topic level(s).
+    pub prefix: String,
+    /// Broker user name; empty for none.
+    pub username: String,
+    /// Broker password; empty for none. Never logged.
+    pub password: String,
+    /// Seconds between keep-alive pings; the broker declares the device offline after 1.5×.
+    pub keep_alive_s: u16,
+}
+
+impl Default for MqttConfig {
+    fn default() -> Self {
+        MqttConfig {
+            url: "mqtt://127.0.0.1:1883".into(),
+            device_id: "xpressify".into(),
+            prefix: DEFAULT_PREFIX.into(),
+            username: String::new(),
+            password: String::new(),
+            keep_alive_s: 30,
+        }
+    }
+}
+
+/// `[homeassistant]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HomeAssistantConfig {
+    /// Publish discovery messages so Home Assistant adds the device by itself.
+    pub discovery: bool,
+    /// Home Assistant's discovery prefix.
+    pub discovery_prefix: String,
+    /// The device's name in Home Assistant; empty means "Xpressify <device_id>".
+    pub name: String,
+}
+
+impl Default for HomeAssistantConfig {
+    fn default() -> Self {
+        HomeAssistantConfig {
+            discovery: true,
+            discovery_prefix: DEFAULT_DISCOVERY_PREFIX.into(),
+            name: String::new(),
+        }
+    }
+}
+
+impl DeviceConfig {
+    /// Reads `path` (if given) and the process environment, then validates.
+    pub fn load(path: Option<&Path>) -> anyhow::Result<Self> {
+        let text = path
+            .map(|p| {
+                std::fs::read_to_string(p)
+                    .with_context(|| format!("cannot read config file {}", p.display()))
+            })
+            .transpose()?;
+        let name = path.map(|p| p.display().to_string()).unwrap_or_default();
+        let config: DeviceConfig =
+            config::load(text.as_deref().map(|t| (name.as_str(), t)), std::env::vars())?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks values serde cannot: formats, ranges and combinations.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.mqtt_keys().check()?;
+        checked_device_id(self.mqtt.device_id.clone())
+            .map_err(|e| ConfigError::invalid("mqtt.device_id", e.to_string()))?;
+        Topics::new(self.homeassistant.discovery_prefix.clone(), "x").map_err(|_| {
+            ConfigError::invalid(
+                "homeassistant.discovery_prefix",
+                "use non-empty levels separated by `/`, without `+` or `#`",
+            )
+        })?;
+        Ok(())
+    }
+
+    fn mqtt_keys(&self) -> MqttKeys<'_> {
+        MqttKeys {
+            url: &self.mqtt.url,
+            prefix: &self.mqtt.prefix,
+            username: &self.mqtt.username,
+            password: &self.mqtt.password,
+            keep_alive_s: self.mqtt.keep_alive_s,
+        }
+    }
+
+    /// The device's topics.
+    pub fn topics(&self) -> Result<Topics, xpressify_protocol::DecodeError> {
+        Topics::new(self.mqtt.prefix.clone(), self.mqtt.device_id.clone())
+    }
+
+    /// The broker address.
+    pub fn broker(&self) -> Result<BrokerUrl, ConfigError> {
+        self.mqtt_keys().check()
+    }
+
+    /// The name Home Assistant shows.
+    pub fn display_name(&self) -> String {
+        if self.homeassistant.name.is_empty() {
+            format!("Xpressify {}", self.mqtt.device_id)
+        } else {
+            self.homeassistant.name.clone()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str, env: &[(&str, &str)]) -> Result<DeviceConfig, ConfigError> {
+        let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+        let c: DeviceConfig = config::load(Some(("device.toml", text)), env)?;
+        c.validate()?;
+        Ok(c)
+    }
+
+    #[test]
+    fn the_example_file_is_valid() {
+        let text = include_str!("../../config/device.toml");
+        let c = load(text, &[]).expect("config/device.toml must load");
+        assert_eq!(c.mqtt.device_id, "living-room");
+    }
+
+    #[test]
+    fn env_overrides_the_file() {
+        let c = load(
+            "[mqtt]\ndevice_id = \"a\"\n",
+            &[("XPRESSIFY__MQTT__DEVICE_ID", "kitchen")],
+        )
+        .expect("valid");
+        assert_eq!(c.mqtt.device_id, "kitchen");
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        for (text, key) in [
+            ("[mqtt]\nurl = \"localhost\"\n", "mqtt.url"),
+            ("[mqtt]\ndevice_id = \"a/b\"\n", "mqtt.device_id"),
+            ("[mqtt]\nkeep_alive_s = 1\n", "mqtt.keep_alive_s"),
+            ("[mqtt]\npassword = \"x\"\n", "mqtt.password"),
+            ("[mqtt]\nkeepalive = 3\n", "mqtt"),
+            ("[mqtt]\nprefix = \"a/#\"\n", "mqtt.prefix"),
+        ] {
+            let err = load(text, &[]).expect_err(text).to_string();
+            assert!(err.contains(key), "{text:?} gave {err}");
+        }
+    }
+}

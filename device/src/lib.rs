@@ -1,0 +1,5 @@
+//! The Xpressify device: camera → face → emotion → mood, shown on a display and published
+//! over MQTT. See `ARCHITECTURE.md` for where each stage lives.
+
+pub mod config;
+pub mod mqtt;

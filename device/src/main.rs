@@ -1,0 +1,123 @@
+//! `xpressify-device`: the binary on the box.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use xpressify_device::config::DeviceConfig;
+use xpressify_device::mqtt::Session;
+
+/// The Xpressify box: recognises the listener's mood and publishes it over MQTT.
+///
+/// Every config key can also be set by an environment variable XPRESSIFY__<SECTION>__<KEY>,
+/// e.g. XPRESSIFY__MQTT__DEVICE_ID=kitchen; variables win over the file.
+#[derive(Debug, Parser)]
+#[command(version, about, long_about)]
+struct Cli {
+    /// TOML configuration file (see config/device.toml); defaults apply without one.
+    #[arg(long, short, global = true, env = "XPRESSIFY_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Connect to the broker, mark the device online and announce it to Home Assistant;
+    /// stays connected (re-announcing when Home Assistant restarts) until Ctrl-C.
+    Announce {
+        /// Stop by itself after this many seconds.
+        #[arg(long, value_name = "SECONDS")]
+        duration: Option<f64>,
+    },
+    /// Print the effective configuration (file + environment + defaults) as TOML.
+    PrintConfig,
+}
+
+fn main() -> ExitCode {
+    match try_main() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xpressify-device: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn try_main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let config = DeviceConfig::load(cli.config.as_deref())?;
+    match cli.command {
+        Command::Announce { duration } => announce(&config, duration),
+        Command::PrintConfig => print_config(&config),
+    }
+}
+
+/// Runs the MQTT session alone: online, discovery, last-will.
+fn announce(config: &DeviceConfig, duration: Option<f64>) -> anyhow::Result<()> {
+    let duration = duration
+        .map(|s| {
+            std::time::Duration::try_from_secs_f64(s)
+                .map_err(|_| anyhow::anyhow!("--duration {s}: expected a number of seconds ≥ 0"))
+        })
+        .transpose()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async {
+        let session = Session::new(config)?;
+        let stop = async move {
+            match duration {
+                Some(d) => {
+                    tokio::select! {
+                        () = tokio::time::sleep(d) => {},
+                        () = shutdown_signal() => {},
+                    }
+                }
+                None => shutdown_signal().await,
+            }
+        };
+        session.run(stop).await
+    })
+}
+
+/// Completes on Ctrl-C or SIGTERM (what systemd sends), so the device can say goodbye.
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    let sigterm = async {
+        match term.as_mut() {
+            Some(t) => {
+                t.recv().await;
+            }
+            None => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        () = sigterm => {},
+    }
+}
+
+/// Prints the configuration as TOML; the password is masked.
+fn print_config(config: &DeviceConfig) -> anyhow::Result<()> {
+    let mut shown = config.clone();
+    if !shown.mqtt.password.is_empty() {
+        shown.mqtt.password = "********".into();
+    }
+    let text = xpressify_protocol::config::to_toml(&shown)?;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.context("writing to stdout"),
+    }
+}

@@ -1,0 +1,163 @@
+//! The device's MQTT connection: last-will, `online` on every connect, Home Assistant
+//! discovery on connect and whenever Home Assistant restarts, reconnect with backoff.
+//!
+//! As in rumqttc itself, the caller owns the event loop: [`Session::run`] polls it on the
+//! caller's task and logs each state change; nothing hides a thread.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use rumqttc::{AsyncClient, Event, EventLoop, LastWill, MqttOptions, Packet, QoS};
+use tracing::{debug, info, warn};
+use xpressify_protocol::discovery::{self, DeviceInfo};
+use xpressify_protocol::{Availability, Topics};
+
+use crate::config::DeviceConfig;
+
+/// First wait after a failed connection; doubled per failure up to [`MAX_BACKOFF`].
+pub const MIN_BACKOFF: Duration = Duration::from_millis(500);
+/// Longest wait between reconnection attempts.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// One device's connection to the broker.
+pub struct Session {
+    client: AsyncClient,
+    eventloop: EventLoop,
+    topics: Topics,
+    discovery_prefix: Option<String>,
+    info: DeviceInfo,
+    backoff: Duration,
+    connected: bool,
+}
+
+impl Session {
+    /// Prepares the connection (nothing is sent until [`Session::run`] polls).
+    pub fn new(config: &DeviceConfig) -> anyhow::Result<Self> {
+        let topics = config.topics().context("mqtt.prefix / mqtt.device_id")?;
+        let broker = config.broker()?;
+        let client_id = format!("xpressify-device-{}", topics.device_id());
+        let mut options = MqttOptions::new(client_id, broker.host.clone(), broker.port);
+        options.set_keep_alive(Duration::from_secs(config.mqtt.keep_alive_s.into()));
+        options.set_last_will(LastWill::new(
+            topics.availability(),
+            Availability::Offline.encode(),
+            QoS::AtLeastOnce,
+            true,
+        ));
+        if !config.mqtt.username.is_empty() {
+            options.set_credentials(config.mqtt.username.clone(), config.mqtt.password.clone());
+        }
+        let (client, eventloop) = AsyncClient::new(options, 64);
+        info!(broker = %broker, device_id = topics.device_id(), "MQTT session prepared");
+        Ok(Session {
+            client,
+            eventloop,
+            topics,
+            discovery_prefix: config
+                .homeassistant
+                .discovery
+                .then(|| config.homeassistant.discovery_prefix.clone()),
+            info: DeviceInfo {
+                name: config.display_name(),
+                model: format!("Xpressify device ({})", std::env::consts::ARCH),
+                sw_version: env!("CARGO_PKG_VERSION").to_string(),
+            },
+            backoff: MIN_BACKOFF,
+            connected: false,
+        })
+    }
+
+    /// Drives the connection until `stop` completes, then says `offline` and disconnects.
+    pub async fn run(mut self, stop: impl std::future::Future<Output = ()>) -> anyhow::Result<()> {
+        tokio::pin!(stop);
+        loop {
+            tokio::select! {
+                event = self.eventloop.poll() => self.handle(event).await?,
+                () = &mut stop => break,
+            }
+        }
+        self.shutdown().await
+    }
+
+    async fn handle(&mut self, event: Result<Event, rumqttc::ConnectionError>) -> anyhow::Result<()> {
+        match event {
+            Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                info!(device_id = self.topics.device_id(), "connected to broker");
+                self.connected = true;
+                self.backoff = MIN_BACKOFF;
+                self.publish(self.topics.availability(), Availability::Online.encode(), true)
+                    .await?;
+                if let Some(prefix) = self.discovery_prefix.clone() {
+                    self.client
+                        .subscribe(discovery::status_topic(&prefix), QoS::AtLeastOnce)
+                        .await
+                        .context("subscribing to Home Assistant's status")?;
+                    self.announce(&prefix).await?;
+                }
+            }
+            Ok(Event::Incoming(Packet::Publish(p))) => {
+                let ha_online = self
+                    .discovery_prefix
+                    .as_deref()
+                    .is_some_and(|prefix| p.topic == discovery::status_topic(prefix))
+                    && matches!(Availability::decode(&p.payload), Ok(Availability::Online));
+                if let (true, Some(prefix)) = (ha_online, self.discovery_prefix.clone()) {
+                    info!("Home Assistant came online: announcing again");
+                    self.announce(&prefix).await?;
+                }
+            }
+            Ok(other) => debug!(?other, "mqtt event"),
+            Err(e) => {
+                if self.connected {
+                    warn!(error = %e, "lost the broker; reconnecting");
+                } else {
+                    warn!(error = %e, retry_in = ?self.backoff, "broker unreachable");
+                }
+                self.connected = false;
+                tokio::time::sleep(self.backoff).await;
+                self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+            }
+        }
+        Ok(())
+    }
+
+    async fn announce(&self, prefix: &str) -> anyhow::Result<()> {
+        let messages = discovery::discovery_messages(prefix, &self.topics, &self.info);
+        let count = messages.len();
+        for m in messages {
+            self.publish(m.topic.clone(), m.encode(), true).await?;
+        }
+        info!(entities = count, "published Home Assistant discovery");
+        Ok(())
+    }
+
+    async fn publish(&self, topic: String, payload: Vec<u8>, retain: bool) -> anyhow::Result<()> {
+        self.client
+            .publish(topic.clone(), QoS::AtLeastOnce, retain, payload)
+            .await
+            .with_context(|| format!("queueing a publish on {topic}"))
+    }
+
+    /// Publishes `offline`, disconnects and flushes for at most two seconds.
+    async fn shutdown(mut self) -> anyhow::Result<()> {
+        if !self.connected {
+            info!("stopping (broker was not connected)");
+            return Ok(());
+        }
+        self.publish(self.topics.availability(), Availability::Offline.encode(), true)
+            .await?;
+        self.client.disconnect().await.context("queueing disconnect")?;
+        let flush = async {
+            while let Ok(event) = self.eventloop.poll().await {
+                if let Event::Outgoing(rumqttc::Outgoing::Disconnect) = event {
+                    break;
+                }
+            }
+        };
+        if tokio::time::timeout(Duration::from_secs(2), flush).await.is_err() {
+            warn!("broker did not take the goodbye within 2 s; the last-will will say offline");
+        }
+        info!("disconnected");
+        Ok(())
+    }
+}

@@ -1,0 +1,149 @@
+"""FER2013 (+ FER+ votes) loading, splits and batched augmentation.
+
+The data stays in ../shared; this module only reads it. Everything is held in memory as
+uint8 tensors (35,887 x 48 x 48 = 83 MB) and augmented per batch with affine grids, which is
+far cheaper on a 2-core machine than per-image PIL transforms in DataLoader workers.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+EMOTIONS = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
+RECORD = 2306
+USAGES = {"Training": 0, "PublicTest": 1, "PrivateTest": 2}
+# FER+ vote columns (neutral,happiness,surprise,sadness,anger,disgust,fear) -> FER index.
+FERPLUS_TO_FER = [6, 3, 5, 4, 0, 1, 2]
+
+
+def default_data_dir() -> Path:
+    """The shared data folder: $XPRESSIFY_DATA_DIR, else ../shared/data from the repo root."""
+    env = os.environ.get("XPRESSIFY_DATA_DIR")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
+
+
+@dataclass
+class Fer2013:
+    """All 35,887 faces with their FER label, usage and FER+ vote distribution (7 classes)."""
+
+    pixels: torch.Tensor  # uint8 [N,48,48]
+    labels: torch.Tensor  # int64 [N]
+    usage: torch.Tensor  # int64 [N] 0 Training, 1 PublicTest, 2 PrivateTest
+    ferplus: torch.Tensor  # float32 [N,7], rows sum to 1, or all zero when no votes
+
+    def indices(self, usage: str) -> torch.Tensor:
+        return torch.nonzero(self.usage == USAGES[usage]).flatten()
+
+
+def load_fer2013(data_dir: Path | None = None) -> Fer2013:
+    """Reads fer2013.u8.gz, its meta file and the FER+ votes, with clear errors when missing."""
+    data_dir = Path(data_dir or default_data_dir())
+    raw_path = data_dir / "fer2013" / "fer2013.u8.gz"
+    if not raw_path.exists():
+        raise FileNotFoundError(
+            f"{raw_path} not found: point --data-dir or XPRESSIFY_DATA_DIR at shared/data"
+        )
+    raw = np.frombuffer(gzip.open(raw_path).read(), np.uint8)
+    if raw.size % RECORD:
+        raise ValueError(f"{raw_path}: size {raw.size} is not a multiple of {RECORD}")
+    rec = raw.reshape(-1, RECORD)
+    pixels = torch.from_numpy(rec[:, 2:].reshape(-1, 48, 48).copy())
+    labels = torch.from_numpy(rec[:, 0].astype(np.int64))
+    usage = torch.from_numpy(rec[:, 1].astype(np.int64))
+    ferplus = torch.zeros(len(rec), 7)
+    meta_path = data_dir / "fer2013" / "fer2013_meta.csv.gz"
+    votes_path = data_dir / "ferplus" / "fer2013new.csv"
+    if meta_path.exists() and votes_path.exists():
+        with open(votes_path, newline="") as f:
+            rows = list(csv.reader(f))[1:]
+        with gzip.open(meta_path, "rt") as f:
+            for m in csv.DictReader(f):
+                orig = int(m["orig_row"])
+                if orig < 0:
+                    continue
+                votes = [float(v) for v in rows[orig][2:9]]
+                total = sum(votes)
+                if total > 0:
+                    i = int(m["index"])
+                    for col, fer in enumerate(FERPLUS_TO_FER):
+                        ferplus[i, fer] = votes[col] / total
+    return Fer2013(pixels, labels, usage, ferplus)
+
+
+def split(data: Fer2013, scheme: str, seed: int) -> dict[str, torch.Tensor]:
+    """Index sets for train / val / test.
+
+    `official`: Training / PublicTest / PrivateTest (choose on PublicTest, report PrivateTest).
+    `random`: the paper's 80/10/10 random split of all 35,887 images, for comparison only.
+    """
+    if scheme == "official":
+        return {
+            "train": data.indices("Training"),
+            "val": data.indices("PublicTest"),
+            "test": data.indices("PrivateTest"),
+        }
+    if scheme == "random":
+        g = torch.Generator().manual_seed(seed)
+        perm = torch.randperm(len(data.labels), generator=g)
+        n = len(perm)
+        a, b = int(n * 0.8), int(n * 0.9)
+        return {"train": perm[:a], "val": perm[a:b], "test": perm[b:]}
+    raise ValueError(f"unknown split {scheme!r}: use 'official' or 'random'")
+
+
+def to_input(pixels_u8: torch.Tensor) -> torch.Tensor:
+    """uint8 [B,48,48] -> float [B,1,48,48] in [0,1]: the shipped model's input contract."""
+    return pixels_u8.unsqueeze(1).float().div_(255.0)
+
+
+@dataclass
+class Augment:
+    """Batched augmentation: rotation, zoom, shift, flip, brightness/contrast, random erasing."""
+
+    rotate_deg: float = 15.0
+    zoom: float = 0.15
+    shift: float = 0.1
+    brightness: float = 0.25
+    contrast: float = 0.25
+    erase_p: float = 0.25
+
+    def __call__(self, x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+        b = x.shape[0]
+
+        def u(lo: float, hi: float) -> torch.Tensor:
+            return torch.rand(b, generator=g) * (hi - lo) + lo
+
+        ang = u(-self.rotate_deg, self.rotate_deg) * math.pi / 180
+        scale = u(1 - self.zoom, 1 + self.zoom)
+        flip = torch.where(torch.rand(b, generator=g) < 0.5, -1.0, 1.0)
+        tx, ty = u(-self.shift, self.shift) * 2, u(-self.shift, self.shift) * 2
+        cos, sin = torch.cos(ang) / scale, torch.sin(ang) / scale
+        theta = torch.stack(
+            [torch.stack([cos * flip, -sin, tx], 1), torch.stack([sin * flip, cos, ty], 1)], 1
+        )
+        grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+        x = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+        mean = x.mean(dim=(1, 2, 3), keepdim=True)
+        c = u(1 - self.contrast, 1 + self.contrast).view(b, 1, 1, 1)
+        br = u(-self.brightness, self.brightness).view(b, 1, 1, 1) * 0.5
+        x = ((x - mean) * c + mean + br).clamp_(0, 1)
+        if self.erase_p > 0:
+            hit = torch.rand(b, generator=g) < self.erase_p
+            for i in torch.nonzero(hit).flatten().tolist():
+                h = int(torch.randint(8, 20, (1,), generator=g))
+                w = int(torch.randint(8, 20, (1,), generator=g))
+                y0 = int(torch.randint(0, 48 - h, (1,), generator=g))
+                x0 = int(torch.randint(0, 48 - w, (1,), generator=g))
+                x[i, :, y0 : y0 + h, x0 : x0 + w] = torch.rand(1, generator=g)
+        return x

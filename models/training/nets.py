@@ -1,0 +1,82 @@
+"""The three architectures compared in the model card.
+
+Every net takes [N,1,48,48] pixels in [0,1] and returns [N,7] logits in FER order; the
+input normalisation lives inside the graph so the exported ONNX keeps that contract.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+PIXEL_MEAN, PIXEL_STD = 0.5077, 0.2550  # FER2013 Training statistics of pixels/255
+
+
+class Normalize(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - PIXEL_MEAN) / PIXEL_STD
+
+
+def conv_bn(cin: int, cout: int) -> list[nn.Module]:
+    return [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
+
+
+def vgg(widths: list[int], convs_per_stage: int, head: list[int], dropout: float, gap: bool) -> nn.Sequential:
+    layers: list[nn.Module] = [Normalize()]
+    cin = 1
+    for w in widths:
+        for _ in range(convs_per_stage):
+            layers += conv_bn(cin, w)
+            cin = w
+        layers.append(nn.MaxPool2d(2))
+        layers.append(nn.Dropout2d(dropout / 4) if dropout else nn.Identity())
+    side = 48 >> len(widths)
+    if gap:
+        layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
+        feat = cin
+    else:
+        layers.append(nn.Flatten())
+        feat = cin * side * side
+    for h in head:
+        layers += [nn.Dropout(dropout), nn.Linear(feat, h), nn.BatchNorm1d(h), nn.ReLU(inplace=True)]
+        feat = h
+    layers += [nn.Dropout(dropout), nn.Linear(feat, 7)]
+    return nn.Sequential(*layers)
+
+
+def build(arch: str, dropout: float = 0.4) -> nn.Module:
+    """`edge` (ours, shipped), `model_a` (paper, deep) or `model_b` (paper, thin)."""
+    if arch == "edge":
+        return vgg([32, 64, 128, 256], 2, [256], dropout, gap=True)
+    if arch == "model_a":
+        return vgg([64, 128, 256, 512], 2, [512, 256], dropout, gap=False)
+    if arch == "model_b":
+        return vgg([32, 64, 128], 2, [256], dropout, gap=False)
+    raise ValueError(f"unknown arch {arch!r}: edge, model_a or model_b")
+
+
+def count_params(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def count_macs(model: nn.Module) -> int:
+    """Multiply-accumulates of one 48x48 image through convs and linears."""
+    macs = 0
+
+    def hook(mod: nn.Module, inp, out) -> None:
+        nonlocal macs
+        if isinstance(mod, nn.Conv2d):
+            k = mod.kernel_size[0] * mod.kernel_size[1] * mod.in_channels // mod.groups
+            macs += out.numel() // out.shape[0] * k
+        elif isinstance(mod, nn.Linear):
+            macs += mod.in_features * mod.out_features
+
+    hs = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    was = model.training
+    model.eval()
+    with torch.no_grad():
+        model(torch.zeros(1, 1, 48, 48))
+    model.train(was)
+    for h in hs:
+        h.remove()
+    return macs

@@ -1,0 +1,202 @@
+"""Train an emotion CNN on FER2013, resumably, with progress and metrics.
+
+    python models/training/train.py --arch edge --epochs 60
+
+Checkpoints live outside the repo (default /var/cache/xpressify/runs/<name>): rerunning the
+same command resumes from `last.pt`. Each epoch appends a line to `metrics.jsonl`; `best.pt`
+keeps the weights (EMA or raw, whichever scored higher) with the best PublicTest accuracy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import random
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from data import Augment, default_data_dir, load_fer2013, split, to_input  # noqa: E402
+from nets import build, count_macs, count_params  # noqa: E402
+
+DEFAULT_RUNS = Path(os.environ.get("XPRESSIFY_RUNS_DIR", "/var/cache/xpressify/runs"))
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--arch", default="edge", choices=["edge", "model_a", "model_b"])
+    p.add_argument("--split", default="official", choices=["official", "random"])
+    p.add_argument("--epochs", type=int, default=60)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--lr", type=float, default=0.05, help="peak learning rate (OneCycle SGD)")
+    p.add_argument("--weight-decay", type=float, default=5e-4)
+    p.add_argument("--dropout", type=float, default=0.4)
+    p.add_argument("--label-smoothing", type=float, default=0.1)
+    p.add_argument("--ferplus-weight", type=float, default=0.3,
+                   help="share of the target taken from the FER+ vote distribution (0 = FER labels only)")
+    p.add_argument("--mixup", type=float, default=0.0, help="probability of mixing a batch (alpha 0.4)")
+    p.add_argument("--ema", type=float, default=0.999, help="decay of the weight EMA (0 = off)")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--threads", type=int, default=int(os.environ.get("XPRESSIFY_THREADS", os.cpu_count() or 1)))
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.add_argument("--data-dir", type=Path, default=None, help="shared/data (default: $XPRESSIFY_DATA_DIR or ../shared/data)")
+    p.add_argument("--run-dir", type=Path, default=None, help="checkpoints and metrics (default: /var/cache/xpressify/runs/<arch>-<split>-s<seed>)")
+    p.add_argument("--limit", type=int, default=0, help="use only N training images (smoke tests)")
+    return p.parse_args(argv)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def soft_targets(labels: torch.Tensor, ferplus: torch.Tensor, fp_weight: float, smoothing: float) -> torch.Tensor:
+    onehot = F.one_hot(labels, 7).float()
+    has_votes = (ferplus.sum(1, keepdim=True) > 0).float()
+    t = onehot * (1 - fp_weight * has_votes) + ferplus * fp_weight * has_votes
+    return t * (1 - smoothing) + smoothing / 7
+
+
+@torch.no_grad()
+def predict(model: torch.nn.Module, pixels: torch.Tensor, device: torch.device, flip: bool, batch: int = 512) -> torch.Tensor:
+    """Softmax probabilities for uint8 faces, optionally averaged with the mirrored face."""
+    model.eval()
+    out = []
+    for i in range(0, len(pixels), batch):
+        x = to_input(pixels[i : i + batch]).to(device)
+        p = model(x).softmax(1)
+        if flip:
+            p = (p + model(x.flip(3)).softmax(1)) / 2
+        out.append(p.cpu())
+    return torch.cat(out)
+
+
+class Ema:
+    """Exponential moving average of every float tensor in the state dict (weights and BN stats)."""
+
+    def __init__(self, model: torch.nn.Module, decay: float):
+        self.decay = decay
+        self.model = copy.deepcopy(model).eval()
+
+    @torch.no_grad()
+    def update(self, model: torch.nn.Module) -> None:
+        src = model.state_dict()
+        for k, v in self.model.state_dict().items():
+            if v.dtype.is_floating_point:
+                v.mul_(self.decay).add_(src[k], alpha=1 - self.decay)
+            else:
+                v.copy_(src[k])
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
+                          ("cpu" if args.device == "auto" else args.device))
+    run_dir = args.run_dir or DEFAULT_RUNS / f"{args.arch}-{args.split}-s{args.seed}"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    seed_everything(args.seed)
+
+    data = load_fer2013(args.data_dir or default_data_dir())
+    idx = split(data, args.split, args.seed)
+    train_idx = idx["train"][: args.limit] if args.limit else idx["train"]
+    val_idx = idx["val"]
+
+    model = build(args.arch, args.dropout).to(device)
+    print(f"{args.arch}: {count_params(model):,} params, {count_macs(model.cpu()) / 1e6:.1f} M MACs; "
+          f"train {len(train_idx)}, val {len(val_idx)}; device {device}, threads {args.threads}; run dir {run_dir}")
+    model.to(device)
+    opt = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=0.9, nesterov=True, weight_decay=args.weight_decay)
+    steps_per_epoch = (len(train_idx) + args.batch_size - 1) // args.batch_size
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, epochs=args.epochs,
+                                                steps_per_epoch=steps_per_epoch, pct_start=0.2)
+    ema = Ema(model, args.ema) if args.ema else None
+    start_epoch, best = 0, {"val_acc": -1.0}
+    last = run_dir / "last.pt"
+    if last.exists():
+        ck = torch.load(last, map_location=device, weights_only=False)
+        if ck["args"]["arch"] != args.arch or ck["args"]["epochs"] != args.epochs:
+            sys.exit(f"{last} was made with arch={ck['args']['arch']} epochs={ck['args']['epochs']}; "
+                     "use another --run-dir or the same settings")
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["opt"])
+        sched.load_state_dict(ck["sched"])
+        if ema and ck.get("ema"):
+            ema.model.load_state_dict(ck["ema"])
+        start_epoch, best = ck["epoch"], ck["best"]
+        torch.set_rng_state(ck["rng"])
+        print(f"resumed from {last} at epoch {start_epoch}/{args.epochs} (best val {best['val_acc']:.4f})")
+    with open(run_dir / "args.json", "w") as f:
+        json.dump({k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}, f, indent=1)
+
+    aug = Augment()
+    g = torch.Generator().manual_seed(args.seed * 1000 + start_epoch)
+    val_pixels, val_labels = data.pixels[val_idx], data.labels[val_idx]
+    for epoch in range(start_epoch, args.epochs):
+        model.train()
+        t0 = time.time()
+        perm = train_idx[torch.randperm(len(train_idx), generator=g)]
+        total_loss, correct, seen = 0.0, 0, 0
+        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{args.epochs}", unit="batch",
+                   leave=False, mininterval=5, disable=None)
+        for step in bar:
+            b = perm[step * args.batch_size : (step + 1) * args.batch_size]
+            x = aug(to_input(data.pixels[b]), g).to(device)
+            y = data.labels[b].to(device)
+            t = soft_targets(data.labels[b], data.ferplus[b], args.ferplus_weight, args.label_smoothing).to(device)
+            if args.mixup and torch.rand(1, generator=g).item() < args.mixup:
+                lam = float(np.random.beta(0.4, 0.4))
+                j = torch.randperm(len(b), generator=g).to(device)
+                x = lam * x + (1 - lam) * x[j]
+                t = lam * t + (1 - lam) * t[j]
+            logits = model(x)
+            loss = torch.sum(-t * logits.log_softmax(1), 1).mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            if ema:
+                ema.update(model)
+            total_loss += loss.item() * len(b)
+            correct += (logits.argmax(1) == y).sum().item()
+            seen += len(b)
+            bar.set_postfix(loss=f"{total_loss / seen:.3f}", acc=f"{correct / seen:.3f}")
+        bar.close()
+        row = {"epoch": epoch + 1, "lr": sched.get_last_lr()[0], "train_loss": total_loss / seen,
+               "train_acc": correct / seen, "seconds": round(time.time() - t0, 1)}
+        candidates = {"raw": model} | ({"ema": ema.model} if ema else {})
+        for name, m in candidates.items():
+            p = predict(m, val_pixels, device, flip=False)
+            pf = predict(m, val_pixels, device, flip=True)
+            row[f"val_loss_{name}"] = F.nll_loss(p.clamp_min(1e-8).log(), val_labels).item()
+            row[f"val_acc_{name}"] = (p.argmax(1) == val_labels).float().mean().item()
+            row[f"val_acc_flip_{name}"] = (pf.argmax(1) == val_labels).float().mean().item()
+            if row[f"val_acc_{name}"] > best["val_acc"]:
+                best = {"val_acc": row[f"val_acc_{name}"], "val_acc_flip": row[f"val_acc_flip_{name}"],
+                        "epoch": epoch + 1, "weights": name}
+                torch.save({"arch": args.arch, "dropout": args.dropout, "model": m.state_dict(), "best": best,
+                            "args": vars(args) | {"data_dir": None, "run_dir": None}}, run_dir / "best.pt")
+        row["best_val_acc"] = best["val_acc"]
+        with open(run_dir / "metrics.jsonl", "a") as f:
+            f.write(json.dumps(row) + "\n")
+        print(json.dumps(row), flush=True)
+        tmp = run_dir / "last.pt.tmp"
+        torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
+                    "ema": ema.model.state_dict() if ema else None, "epoch": epoch + 1, "best": best,
+                    "rng": torch.get_rng_state(), "args": vars(args) | {"data_dir": None, "run_dir": None}}, tmp)
+        tmp.replace(last)
+    print(f"done: best PublicTest accuracy {best['val_acc']:.4f} ({best['weights']} weights, epoch {best['epoch']}); "
+          f"{run_dir / 'best.pt'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,62 @@
+//! Playback and feedback commands on `…/command`, from the device's buttons, the web page or
+//! Home Assistant's buttons, all in one shape.
+
+use serde::{Deserialize, Serialize};
+
+use crate::DecodeError;
+
+/// What a listener asked for. JSON with a `command` tag: `{"command":"skip"}`,
+/// `{"command":"set_volume","volume":40}`. Commands carry no schema version so that a
+/// Home Assistant button can send a fixed string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "command", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Command {
+    /// Start or resume playback.
+    Play,
+    /// Pause playback.
+    Pause,
+    /// Skip to the next pick (counts as negative feedback for the current one).
+    Skip,
+    /// The current pick suits the mood.
+    Like,
+    /// The current pick does not suit the mood.
+    Dislike,
+    /// Set the volume, in percent.
+    SetVolume {
+        /// 0 to 100.
+        volume: u8,
+    },
+}
+
+impl Command {
+    /// Parses a `…/command` payload; never panics, whatever the bytes.
+    pub fn decode(payload: &[u8]) -> Result<Self, DecodeError> {
+        let command: Command = serde_json::from_slice(payload)?;
+        if let Command::SetVolume { volume } = command
+            && volume > 100
+        {
+            return Err(DecodeError::range(
+                "volume",
+                format!("{volume} is above 100 %"),
+            ));
+        }
+        Ok(command)
+    }
+
+    /// The JSON payload.
+    pub fn encode(&self) -> Vec<u8> {
+        crate::to_json(self)
+    }
+
+    /// The `command` tag, e.g. `"skip"`: a name for logs, buttons and the discovery ids.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Play => "play",
+            Command::Pause => "pause",
+            Command::Skip => "skip",
+            Command::Like => "like",
+            Command::Dislike => "dislike",
+            Command::SetVolume { .. } => "set_volume",
+        }
+    }
+}

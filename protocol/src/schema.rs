@@ -1,0 +1,32 @@
+//! The payload schema version and the check every JSON decoder runs first.
+
+use serde::Deserialize;
+
+use crate::DecodeError;
+
+/// The version of every JSON payload this crate writes (`"schema": 1`). A decoder refuses any
+/// other version with [`DecodeError::SchemaVersion`] before looking at the rest, so an old
+/// subscriber reports "upgrade me" instead of a confusing missing-field error.
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Deserialize)]
+struct SchemaOnly {
+    schema: Option<serde_json::Value>,
+}
+
+/// Fails unless `payload` is JSON whose `schema` field is [`SCHEMA_VERSION`].
+pub(crate) fn check(payload: &[u8]) -> Result<(), DecodeError> {
+    let head: SchemaOnly = serde_json::from_slice(payload)?;
+    match head.schema {
+        Some(serde_json::Value::Number(n)) if n.as_u64() == Some(SCHEMA_VERSION.into()) => Ok(()),
+        Some(serde_json::Value::Number(n)) => Err(DecodeError::SchemaVersion {
+            found: n.as_u64().unwrap_or(u64::MAX),
+            expected: SCHEMA_VERSION,
+        }),
+        Some(other) => Err(DecodeError::range(
+            "schema",
+            format!("expected an integer, got {other}"),
+        )),
+        None => Err(DecodeError::range("schema", "missing")),
+    }
+}

@@ -1,0 +1,199 @@
+//! Topic names: `<prefix>/<device_id>/<channel>`, built and parsed in one place.
+
+use std::fmt;
+
+use crate::DecodeError;
+
+/// The default first level of every Xpressify topic.
+pub const DEFAULT_PREFIX: &str = "xpressify";
+
+/// Longest device id accepted; ids end up in topics, entity ids and file names.
+pub const MAX_DEVICE_ID_LEN: usize = 64;
+
+/// The per-device channels of the contract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Channel {
+    /// [`crate::MoodEvent`], retained, on change.
+    Mood,
+    /// [`crate::ProbabilitiesEvent`], not retained, at a fixed rate.
+    Probabilities,
+    /// [`crate::Availability`], retained, also the last-will.
+    Availability,
+    /// [`crate::Command`], not retained, to the companion.
+    Command,
+    /// [`crate::NowPlaying`], retained, from the companion.
+    NowPlaying,
+}
+
+impl Channel {
+    /// Every channel, for subscribing to all of them.
+    pub const ALL: [Channel; 5] = [
+        Channel::Mood,
+        Channel::Probabilities,
+        Channel::Availability,
+        Channel::Command,
+        Channel::NowPlaying,
+    ];
+
+    /// The last topic level.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Mood => "mood",
+            Channel::Probabilities => "probabilities",
+            Channel::Availability => "availability",
+            Channel::Command => "command",
+            Channel::NowPlaying => "now_playing",
+        }
+    }
+
+    /// Whether messages on this channel are published with the retain flag, so a subscriber
+    /// that connects later still learns the current state.
+    pub fn retained(self) -> bool {
+        matches!(
+            self,
+            Channel::Mood | Channel::Availability | Channel::NowPlaying
+        )
+    }
+}
+
+impl fmt::Display for Channel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Refuses ids that would break a topic or a Home Assistant id: only ASCII letters, digits,
+/// `_` and `-`, 1 to 64 characters.
+pub fn checked_device_id(id: String) -> Result<String, DecodeError> {
+    let ok_char = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
+    if id.is_empty() || id.len() > MAX_DEVICE_ID_LEN || !id.chars().all(ok_char) {
+        return Err(DecodeError::range(
+            "device_id",
+            format!(
+                "{:?}: use 1 to {MAX_DEVICE_ID_LEN} ASCII letters, digits, `_` or `-`",
+                id.chars().take(80).collect::<String>()
+            ),
+        ));
+    }
+    Ok(id)
+}
+
+fn checked_prefix(prefix: String) -> Result<String, DecodeError> {
+    let bad = prefix.is_empty()
+        || prefix.starts_with('/')
+        || prefix.ends_with('/')
+        || prefix.contains(['+', '#', '\0'])
+        || prefix.split('/').any(str::is_empty);
+    if bad {
+        return Err(DecodeError::range(
+            "prefix",
+            format!("{prefix:?}: use non-empty levels separated by `/`, without `+` or `#`"),
+        ));
+    }
+    Ok(prefix)
+}
+
+/// The topics of one device under one prefix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Topics {
+    prefix: String,
+    device_id: String,
+}
+
+impl Topics {
+    /// Validates both parts; see [`checked_device_id`].
+    pub fn new(prefix: impl Into<String>, device_id: impl Into<String>) -> Result<Self, DecodeError> {
+        Ok(Topics {
+            prefix: checked_prefix(prefix.into())?,
+            device_id: checked_device_id(device_id.into())?,
+        })
+    }
+
+    /// The device these topics belong to.
+    pub fn device_id(&self) -> &str {
+        &self.device_id
+    }
+
+    /// The first topic level(s).
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// `<prefix>/<device_id>/<channel>`.
+    pub fn topic(&self, channel: Channel) -> String {
+        format!("{}/{}/{}", self.prefix, self.device_id, channel)
+    }
+
+    /// `…/mood`.
+    pub fn mood(&self) -> String {
+        self.topic(Channel::Mood)
+    }
+
+    /// `…/probabilities`.
+    pub fn probabilities(&self) -> String {
+        self.topic(Channel::Probabilities)
+    }
+
+    /// `…/availability`.
+    pub fn availability(&self) -> String {
+        self.topic(Channel::Availability)
+    }
+
+    /// `…/command`.
+    pub fn command(&self) -> String {
+        self.topic(Channel::Command)
+    }
+
+    /// `…/now_playing`.
+    pub fn now_playing(&self) -> String {
+        self.topic(Channel::NowPlaying)
+    }
+}
+
+/// The filter that matches one channel of every device: `<prefix>/+/<channel>`.
+pub fn all_devices(prefix: &str, channel: Channel) -> String {
+    format!("{prefix}/+/{channel}")
+}
+
+/// Splits a received topic into device id and channel; `None` for anything that is not an
+/// Xpressify topic under `prefix`.
+pub fn parse(prefix: &str, topic: &str) -> Option<(String, Channel)> {
+    let rest = topic.strip_prefix(prefix)?.strip_prefix('/')?;
+    let (device, channel) = rest.split_once('/')?;
+    let channel = Channel::ALL.into_iter().find(|c| c.as_str() == channel)?;
+    checked_device_id(device.to_string())
+        .ok()
+        .map(|d| (d, channel))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builds_and_parses_every_channel() {
+        let t = Topics::new("home/xp", "kitchen").expect("valid");
+        assert_eq!(t.mood(), "home/xp/kitchen/mood");
+        assert_eq!(t.now_playing(), "home/xp/kitchen/now_playing");
+        for c in Channel::ALL {
+            assert_eq!(
+                parse("home/xp", &t.topic(c)),
+                Some(("kitchen".to_string(), c))
+            );
+        }
+        assert_eq!(all_devices("xpressify", Channel::Mood), "xpressify/+/mood");
+        assert_eq!(parse("xpressify", "xpressify/kitchen/other"), None);
+        assert_eq!(parse("xpressify", "other/kitchen/mood"), None);
+        assert_eq!(parse("xpressify", "xpressify/a/b/mood"), None);
+    }
+
+    #[test]
+    fn refuses_ids_and_prefixes_that_break_topics() {
+        for id in ["", "a/b", "a+", "#", "é", &"x".repeat(65)] {
+            assert!(Topics::new("xpressify", id).is_err(), "{id:?}");
+        }
+        for prefix in ["", "/a", "a/", "a//b", "a/+", "#"] {
+            assert!(Topics::new(prefix, "kitchen").is_err(), "{prefix:?}");
+        }
+    }
+}

@@ -1,0 +1,275 @@
+//! Shared helpers for the cross-process tests: a real Mosquitto on loopback, the workspace's
+//! real binaries, and an MQTT client that collects what the binaries publish.
+//!
+//! The broker comes from `XPRESSIFY_TEST_MQTT_URL` when set (CI starts one), otherwise each
+//! test starts its own `mosquitto` on a free loopback port. Tests share a broker safely by
+//! using [`unique_name`] for prefixes and device ids.
+
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use rumqttc::{Client, Event, MqttOptions, Packet, QoS};
+
+/// The environment variable through which CI hands the tests its broker.
+pub const BROKER_ENV: &str = "XPRESSIFY_TEST_MQTT_URL";
+
+/// A Mosquitto broker for one test: CI's, or one this process started (and stops on drop).
+pub struct Broker {
+    /// `mqtt://127.0.0.1:PORT`.
+    pub url: String,
+    /// Host part of `url`.
+    pub host: String,
+    /// Port part of `url`.
+    pub port: u16,
+    child: Option<Child>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Broker {
+    /// CI's broker if `XPRESSIFY_TEST_MQTT_URL` is set, else a fresh `mosquitto`.
+    pub fn get() -> anyhow::Result<Broker> {
+        if let Ok(url) = std::env::var(BROKER_ENV) {
+            let parsed: xpressify_protocol::BrokerUrl = url
+                .parse()
+                .map_err(|e: String| anyhow::anyhow!("{BROKER_ENV}: {e}"))?;
+            return Ok(Broker {
+                url,
+                host: parsed.host,
+                port: parsed.port,
+                child: None,
+                _dir: None,
+            });
+        }
+        Broker::start()
+    }
+
+    /// Starts a private `mosquitto` on a free loopback port.
+    pub fn start() -> anyhow::Result<Broker> {
+        let port = free_port()?;
+        let dir = tempfile::tempdir()?;
+        let conf = dir.path().join("mosquitto.conf");
+        std::fs::write(
+            &conf,
+            format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"),
+        )?;
+        let child = Command::new(mosquitto_path())
+            .arg("-c")
+            .arg(&conf)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("starting mosquitto (install it: apt-get install mosquitto)")?;
+        let broker = Broker {
+            url: format!("mqtt://127.0.0.1:{port}"),
+            host: "127.0.0.1".into(),
+            port,
+            child: Some(child),
+            _dir: Some(dir),
+        };
+        wait_for_port(port, Duration::from_secs(10))?;
+        Ok(broker)
+    }
+
+    /// A client connected to this broker, subscribed to `filters`, collecting messages.
+    pub fn subscriber(&self, filters: &[String]) -> anyhow::Result<Subscriber> {
+        Subscriber::connect(&self.host, self.port, filters)
+    }
+
+    /// Publishes one message and waits until the broker has it (QoS 1).
+    pub fn publish(&self, topic: &str, payload: &[u8], retain: bool) -> anyhow::Result<()> {
+        let mut opts = MqttOptions::new(unique_name("pub"), self.host.clone(), self.port);
+        opts.set_max_packet_size(4 << 20, 4 << 20);
+        let (client, mut connection) = Client::new(opts, 10);
+        client.publish(topic, QoS::AtLeastOnce, retain, payload.to_vec())?;
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            match connection.recv_timeout(Duration::from_millis(200)) {
+                Ok(Ok(Event::Incoming(Packet::PubAck(_)))) => {
+                    let _ = client.disconnect();
+                    return Ok(());
+                }
+                Ok(Err(e)) => bail!("publishing to {topic}: {e}"),
+                _ => {}
+            }
+        }
+        bail!("no PUBACK for {topic} within 5 s")
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        if let Some(child) = self.child.as_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn mosquitto_path() -> PathBuf {
+    ["/usr/sbin/mosquitto", "/usr/bin/mosquitto", "/usr/local/sbin/mosquitto"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+        .unwrap_or_else(|| PathBuf::from("mosquitto"))
+}
+
+/// A loopback port nobody listens on right now.
+pub fn free_port() -> anyhow::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+fn wait_for_port(port: u16, limit: Duration) -> anyhow::Result<()> {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    bail!("mosquitto did not listen on port {port} within {limit:?}")
+}
+
+/// A name no other test in any process uses: for prefixes, device ids and client ids.
+pub fn unique_name(stem: &str) -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!(
+        "{stem}-{}-{}-{nanos}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// One received message.
+#[derive(Debug, Clone)]
+pub struct Message {
+    /// Its topic.
+    pub topic: String,
+    /// Its payload.
+    pub payload: Vec<u8>,
+    /// Whether the broker delivered it from its retained store.
+    pub retain: bool,
+}
+
+/// An MQTT client that records every message on its filters, on a thread of its own.
+pub struct Subscriber {
+    rx: mpsc::Receiver<Message>,
+    seen: Vec<Message>,
+    client: Client,
+}
+
+impl Subscriber {
+    fn connect(host: &str, port: u16, filters: &[String]) -> anyhow::Result<Subscriber> {
+        let mut opts = MqttOptions::new(unique_name("sub"), host, port);
+        opts.set_max_packet_size(4 << 20, 4 << 20);
+        let (client, mut connection) = Client::new(opts, 100);
+        for f in filters {
+            client.subscribe(f.clone(), QoS::AtLeastOnce)?;
+        }
+        let (tx, rx) = mpsc::channel();
+        let (ready_tx, ready_rx) = mpsc::channel();
+        let wanted = filters.len();
+        std::thread::spawn(move || {
+            let mut acked = 0;
+            for event in connection.iter() {
+                match event {
+                    Ok(Event::Incoming(Packet::SubAck(_))) => {
+                        acked += 1;
+                        if acked == wanted {
+                            let _ = ready_tx.send(());
+                        }
+                    }
+                    Ok(Event::Incoming(Packet::Publish(p))) => {
+                        let m = Message {
+                            topic: p.topic.clone(),
+                            payload: p.payload.to_vec(),
+                            retain: p.retain,
+                        };
+                        if tx.send(m).is_err() {
+                            break;
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(_) => break,
+                }
+            }
+        });
+        ready_rx
+            .recv_timeout(Duration::from_secs(5))
+            .context("subscriptions not acknowledged within 5 s")?;
+        Ok(Subscriber {
+            rx,
+            seen: Vec::new(),
+            client,
+        })
+    }
+
+    /// Waits until some received message satisfies `pred` and returns it.
+    pub fn wait_for(
+        &mut self,
+        what: &str,
+        limit: Duration,
+        pred: impl Fn(&Message) -> bool,
+    ) -> anyhow::Result<Message> {
+        if let Some(m) = self.seen.iter().find(|m| pred(m)) {
+            return Ok(m.clone());
+        }
+        let deadline = Instant::now() + limit;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.rx.recv_timeout(left) {
+                Ok(m) => {
+                    self.seen.push(m.clone());
+                    if pred(&m) {
+                        return Ok(m);
+                    }
+                }
+                Err(_) => bail!(
+                    "timed out after {limit:?} waiting for {what}; saw {} message(s): {:?}",
+                    self.seen.len(),
+                    self.seen.iter().map(|m| &m.topic).collect::<Vec<_>>()
+                ),
+            }
+        }
+    }
+
+    /// Every message received so far (waiting `settle` for stragglers first).
+    pub fn messages(&mut self, settle: Duration) -> &[Message] {
+        while let Ok(m) = self.rx.recv_timeout(settle) {
+            self.seen.push(m);
+        }
+        &self.seen
+    }
+}
+
+impl Drop for Subscriber {
+    fn drop(&mut self) {
+        let _ = self.client.disconnect();
+    }
+}
+
+/// A binary of this workspace, built next to the running test (`cargo test --workspace`
+/// builds them all).
+pub fn binary(name: &str) -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    let dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .context("test binary has no target directory")?;
+    let path = dir.join(name);
+    if !path.exists() {
+        bail!(
+            "{} not built: run `cargo test --workspace` or `cargo build -p {name}` first",
+            path.display()
+        );
+    }
+    Ok(path)
+}
