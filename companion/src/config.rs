@@ -58,8 +58,10 @@ impl CompanionConfig {
             })
             .transpose()?;
         let name = path.map(|p| p.display().to_string()).unwrap_or_default();
-        let config: CompanionConfig =
-            config::load(text.as_deref().map(|t| (name.as_str(), t)), std::env::vars())?;
+        let config: CompanionConfig = config::load(
+            text.as_deref().map(|t| (name.as_str(), t)),
+            std::env::vars(),
+        )?;
         config.validate()?;
         Ok(config)
     }

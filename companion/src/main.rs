@@ -1,5 +1,6 @@
 //! `xpressify-companion`: the music side of Xpressify.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -16,7 +17,13 @@ use xpressify_companion::config::CompanionConfig;
 #[command(version, about, long_about)]
 struct Cli {
     /// TOML configuration file (see config/companion.toml); defaults apply without one.
-    #[arg(long, short, global = true, env = "XPRESSIFY_CONFIG", value_name = "FILE")]
+    #[arg(
+        long,
+        short,
+        global = true,
+        env = "XPRESSIFY_CONFIG",
+        value_name = "FILE"
+    )]
     config: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
@@ -53,6 +60,7 @@ fn try_main() -> anyhow::Result<()> {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     let config = CompanionConfig::load(cli.config.as_deref())?;
     match cli.command {

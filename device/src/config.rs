@@ -83,8 +83,10 @@ impl DeviceConfig {
             })
             .transpose()?;
         let name = path.map(|p| p.display().to_string()).unwrap_or_default();
-        let config: DeviceConfig =
-            config::load(text.as_deref().map(|t| (name.as_str(), t)), std::env::vars())?;
+        let config: DeviceConfig = config::load(
+            text.as_deref().map(|t| (name.as_str(), t)),
+            std::env::vars(),
+        )?;
         config.validate()?;
         Ok(config)
     }

@@ -1,5 +1,6 @@
 //! `xpressify-device`: the binary on the box.
 
+use std::io::IsTerminal;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -17,7 +18,13 @@ use xpressify_device::mqtt::Session;
 #[command(version, about, long_about)]
 struct Cli {
     /// TOML configuration file (see config/device.toml); defaults apply without one.
-    #[arg(long, short, global = true, env = "XPRESSIFY_CONFIG", value_name = "FILE")]
+    #[arg(
+        long,
+        short,
+        global = true,
+        env = "XPRESSIFY_CONFIG",
+        value_name = "FILE"
+    )]
     config: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
@@ -54,6 +61,7 @@ fn try_main() -> anyhow::Result<()> {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     let config = DeviceConfig::load(cli.config.as_deref())?;
     match cli.command {

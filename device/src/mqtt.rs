@@ -79,14 +79,21 @@ impl Session {
         self.shutdown().await
     }
 
-    async fn handle(&mut self, event: Result<Event, rumqttc::ConnectionError>) -> anyhow::Result<()> {
+    async fn handle(
+        &mut self,
+        event: Result<Event, rumqttc::ConnectionError>,
+    ) -> anyhow::Result<()> {
         match event {
             Ok(Event::Incoming(Packet::ConnAck(_))) => {
                 info!(device_id = self.topics.device_id(), "connected to broker");
                 self.connected = true;
                 self.backoff = MIN_BACKOFF;
-                self.publish(self.topics.availability(), Availability::Online.encode(), true)
-                    .await?;
+                self.publish(
+                    self.topics.availability(),
+                    Availability::Online.encode(),
+                    true,
+                )
+                .await?;
                 if let Some(prefix) = self.discovery_prefix.clone() {
                     self.client
                         .subscribe(discovery::status_topic(&prefix), QoS::AtLeastOnce)
@@ -144,9 +151,16 @@ impl Session {
             info!("stopping (broker was not connected)");
             return Ok(());
         }
-        self.publish(self.topics.availability(), Availability::Offline.encode(), true)
-            .await?;
-        self.client.disconnect().await.context("queueing disconnect")?;
+        self.publish(
+            self.topics.availability(),
+            Availability::Offline.encode(),
+            true,
+        )
+        .await?;
+        self.client
+            .disconnect()
+            .await
+            .context("queueing disconnect")?;
         let flush = async {
             while let Ok(event) = self.eventloop.poll().await {
                 if let Event::Outgoing(rumqttc::Outgoing::Disconnect) = event {
@@ -154,7 +168,10 @@ impl Session {
                 }
             }
         };
-        if tokio::time::timeout(Duration::from_secs(2), flush).await.is_err() {
+        if tokio::time::timeout(Duration::from_secs(2), flush)
+            .await
+            .is_err()
+        {
             warn!("broker did not take the goodbye within 2 s; the last-will will say offline");
         }
         info!("disconnected");

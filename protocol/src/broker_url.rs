@@ -18,9 +18,9 @@ impl FromStr for BrokerUrl {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let (scheme, rest) = s
-            .split_once("://")
-            .ok_or_else(|| format!("{s:?} has no scheme: write mqtt://HOST:PORT or mqtts://HOST:PORT"))?;
+        let (scheme, rest) = s.split_once("://").ok_or_else(|| {
+            format!("{s:?} has no scheme: write mqtt://HOST:PORT or mqtts://HOST:PORT")
+        })?;
         let (tls, default_port) = match scheme {
             "mqtt" | "tcp" => (false, 1883),
             "mqtts" | "ssl" => (true, 8883),
@@ -86,7 +86,14 @@ mod tests {
         let u: BrokerUrl = "mqtt://[::1]:1883".parse().expect("valid");
         assert_eq!(u.host, "::1");
         assert_eq!(u.to_string(), "mqtt://[::1]:1883");
-        for bad in ["127.0.0.1:1883", "http://x", "mqtt://", "mqtt://h:0", "mqtt://h:x", "mqtt://u:p@h"] {
+        for bad in [
+            "127.0.0.1:1883",
+            "http://x",
+            "mqtt://",
+            "mqtt://h:0",
+            "mqtt://h:x",
+            "mqtt://u:p@h",
+        ] {
             assert!(bad.parse::<BrokerUrl>().is_err(), "{bad}");
         }
     }

@@ -126,8 +126,11 @@ where
                 reason: "expected XPRESSIFY__<SECTION>__<KEY> with non-empty parts".into(),
             });
         }
-        let value = typed_value(lookup(&defaults, &path), &raw)
-            .map_err(|reason| ConfigError::Env { var: var.clone(), reason })?;
+        let value =
+            typed_value(lookup(&defaults, &path), &raw).map_err(|reason| ConfigError::Env {
+                var: var.clone(),
+                reason,
+            })?;
         insert(&mut merged, &path, value).map_err(|reason| ConfigError::Env {
             var: var.clone(),
             reason,
@@ -142,7 +145,11 @@ where
             .map(|(_, var)| format!(" (from {var})"))
             .unwrap_or_default();
         ConfigError::Invalid {
-            key: if key == "." { "(top level)".into() } else { key },
+            key: if key == "." {
+                "(top level)".into()
+            } else {
+                key
+            },
             origin,
             reason: e.into_inner().to_string(),
         }
@@ -180,16 +187,29 @@ impl MqttKeys<'_> {
                 "TLS (mqtts://) is not built into this version; use mqtt:// on a trusted network",
             ));
         }
-        crate::Topics::new(self.prefix, "x")
-            .map_err(|_| ConfigError::invalid("mqtt.prefix", format!("{:?}: use non-empty levels separated by `/`, without `+` or `#`", self.prefix)))?;
+        crate::Topics::new(self.prefix, "x").map_err(|_| {
+            ConfigError::invalid(
+                "mqtt.prefix",
+                format!(
+                    "{:?}: use non-empty levels separated by `/`, without `+` or `#`",
+                    self.prefix
+                ),
+            )
+        })?;
         if self.keep_alive_s < MIN_KEEP_ALIVE_S {
             return Err(ConfigError::invalid(
                 "mqtt.keep_alive_s",
-                format!("{} is below the minimum of {MIN_KEEP_ALIVE_S} seconds", self.keep_alive_s),
+                format!(
+                    "{} is below the minimum of {MIN_KEEP_ALIVE_S} seconds",
+                    self.keep_alive_s
+                ),
             ));
         }
         if self.username.is_empty() && !self.password.is_empty() {
-            return Err(ConfigError::invalid("mqtt.password", "set, but mqtt.username is empty"));
+            return Err(ConfigError::invalid(
+                "mqtt.password",
+                "set, but mqtt.username is empty",
+            ));
         }
         Ok(url)
     }
@@ -346,12 +366,13 @@ mod tests {
         let err = load::<Conf>(None, env(&[("XPRESSIFY__MQTT__PORT", "99999")]))
             .expect_err("out of range");
         assert!(
-            err.to_string().contains("`mqtt.port` (from XPRESSIFY__MQTT__PORT)"),
+            err.to_string()
+                .contains("`mqtt.port` (from XPRESSIFY__MQTT__PORT)"),
             "{err}"
         );
 
-        let err = load::<Conf>(None, env(&[("XPRESSIFY__MQTT__TLS", "maybe")]))
-            .expect_err("not a bool");
+        let err =
+            load::<Conf>(None, env(&[("XPRESSIFY__MQTT__TLS", "maybe")])).expect_err("not a bool");
         assert!(err.to_string().contains("XPRESSIFY__MQTT__TLS"), "{err}");
 
         let err = load::<Conf>(Some(("x.toml", "[mqtt\n")), env(&[])).expect_err("syntax");

@@ -182,11 +182,16 @@ mod tests {
         let device = &msgs[0].payload["device"];
         for m in &msgs {
             assert_eq!(&m.payload["device"], device);
-            assert_eq!(m.payload["availability_topic"], "xpressify/kitchen/availability");
+            assert_eq!(
+                m.payload["availability_topic"],
+                "xpressify/kitchen/availability"
+            );
         }
         assert_eq!(
             msgs[0].payload["options"],
-            json!(["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"])
+            json!([
+                "angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"
+            ])
         );
         assert_eq!(msgs[1].payload["unit_of_measurement"], "%");
     }

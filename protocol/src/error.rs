@@ -13,7 +13,9 @@ pub enum DecodeError {
     #[error("payload is not UTF-8 text")]
     NotUtf8,
     /// An emotion name outside the seven classes.
-    #[error("unknown emotion {0:?}: expected one of angry, disgust, fear, happy, sad, surprise, neutral")]
+    #[error(
+        "unknown emotion {0:?}: expected one of angry, disgust, fear, happy, sad, surprise, neutral"
+    )]
     UnknownEmotion(String),
     /// A `schema` this build does not speak; newer publishers must be upgraded on both sides.
     #[error("unsupported schema version {found}: this build speaks version {expected}")]

@@ -34,9 +34,9 @@ pub enum PlaybackState {
     Stopped,
 }
 
-/// The pick being played for one device.
+/// The pick being played for one device. (Unknown fields are refused by [`Track`], which
+/// receives every field not named here.)
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct NowPlaying {
     /// Always [`SCHEMA_VERSION`] when written by this crate.
     pub schema: u32,

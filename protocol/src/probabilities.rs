@@ -116,8 +116,7 @@ mod tests {
     fn refuses_wrong_length_and_non_numbers() {
         let short: Result<Probabilities, _> = serde_json::from_str("[1.0, 0.0]");
         assert!(short.is_err());
-        let text: Result<Probabilities, _> =
-            serde_json::from_str(r#"["a", 0, 0, 1, 0, 0, 0]"#);
+        let text: Result<Probabilities, _> = serde_json::from_str(r#"["a", 0, 0, 1, 0, 0, 0]"#);
         assert!(text.is_err());
     }
 }

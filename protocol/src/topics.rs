@@ -102,7 +102,10 @@ pub struct Topics {
 
 impl Topics {
     /// Validates both parts; see [`checked_device_id`].
-    pub fn new(prefix: impl Into<String>, device_id: impl Into<String>) -> Result<Self, DecodeError> {
+    pub fn new(
+        prefix: impl Into<String>,
+        device_id: impl Into<String>,
+    ) -> Result<Self, DecodeError> {
         Ok(Topics {
             prefix: checked_prefix(prefix.into())?,
             device_id: checked_device_id(device_id.into())?,

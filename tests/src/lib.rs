@@ -111,11 +111,15 @@ impl Drop for Broker {
 }
 
 fn mosquitto_path() -> PathBuf {
-    ["/usr/sbin/mosquitto", "/usr/bin/mosquitto", "/usr/local/sbin/mosquitto"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.exists())
-        .unwrap_or_else(|| PathBuf::from("mosquitto"))
+    [
+        "/usr/sbin/mosquitto",
+        "/usr/bin/mosquitto",
+        "/usr/local/sbin/mosquitto",
+    ]
+    .iter()
+    .map(PathBuf::from)
+    .find(|p| p.exists())
+    .unwrap_or_else(|| PathBuf::from("mosquitto"))
 }
 
 /// A loopback port nobody listens on right now.
@@ -256,20 +260,46 @@ impl Drop for Subscriber {
     }
 }
 
-/// A binary of this workspace, built next to the running test (`cargo test --workspace`
-/// builds them all).
+/// A binary of this workspace, freshly built. `cargo test` only builds the binaries of the
+/// package under test, so this runs `cargo build` for the one asked for (a no-op when it is
+/// up to date) in the profile and target directory of the running test.
 pub fn binary(name: &str) -> anyhow::Result<PathBuf> {
+    static BUILT: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
     let exe = std::env::current_exe()?;
     let dir = exe
         .parent()
         .and_then(|deps| deps.parent())
         .context("test binary has no target directory")?;
     let path = dir.join(name);
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    if !built.iter().any(|b| b == name) {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/../Cargo.toml");
+        let mut cmd = Command::new(cargo);
+        cmd.args([
+            "build",
+            "--quiet",
+            "--manifest-path",
+            manifest,
+            "--bin",
+            name,
+        ]);
+        if dir.file_name().is_some_and(|p| p == "release") {
+            cmd.arg("--release");
+        }
+        if let Some(target) = dir.parent() {
+            cmd.env("CARGO_TARGET_DIR", target);
+        }
+        let status = cmd
+            .status()
+            .with_context(|| format!("running cargo build --bin {name}"))?;
+        if !status.success() {
+            bail!("cargo build --bin {name} failed ({status})");
+        }
+        built.push(name.to_string());
+    }
     if !path.exists() {
-        bail!(
-            "{} not built: run `cargo test --workspace` or `cargo build -p {name}` first",
-            path.display()
-        );
+        bail!("{} missing after cargo build", path.display());
     }
     Ok(path)
 }
