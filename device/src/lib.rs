@@ -1,5 +1,7 @@
 //! The Xpressify device: camera → face → emotion → mood, shown on a display and published
 //! over MQTT. See `ARCHITECTURE.md` for where each stage lives.
 
+pub mod classify;
 pub mod config;
+pub mod fer2013;
 pub mod mqtt;

@@ -1,0 +1,129 @@
+//! Reads FER2013 in the shared compact format (`fer2013.u8.gz`): the faces the model is
+//! evaluated on, and the raw material of the device's camera-like test frames.
+//!
+//! Format: gzip of 35,887 records of 2306 bytes — emotion (0..6), usage (0 Training,
+//! 1 PublicTest, 2 PrivateTest), then 48×48 pixels row-major.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use thiserror::Error;
+use xpressify_protocol::Emotion;
+
+use crate::classify::{FACE_PIXELS, FaceCrop};
+
+const RECORD: usize = 2 + FACE_PIXELS;
+
+/// The official FER2013 splits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Split {
+    /// 28,709 faces to train on.
+    Training,
+    /// 3,589 faces to choose checkpoints on.
+    PublicTest,
+    /// 3,589 faces to report on.
+    PrivateTest,
+}
+
+impl Split {
+    fn code(self) -> u8 {
+        match self {
+            Split::Training => 0,
+            Split::PublicTest => 1,
+            Split::PrivateTest => 2,
+        }
+    }
+}
+
+/// One labelled face.
+#[derive(Clone)]
+pub struct Sample {
+    /// The label.
+    pub emotion: Emotion,
+    /// The pixels.
+    pub face: FaceCrop,
+}
+
+/// Why the data could not be read.
+#[derive(Debug, Error)]
+pub enum DataError {
+    /// Missing or unreadable file, or a truncated gzip stream.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        /// The data file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A record with an impossible label or usage.
+    #[error("{path}: record {index} is corrupt ({what})")]
+    Corrupt {
+        /// The data file.
+        path: PathBuf,
+        /// 0-based record number.
+        index: usize,
+        /// What was wrong.
+        what: String,
+    },
+}
+
+/// The default location: `$XPRESSIFY_DATA_DIR/fer2013/fer2013.u8.gz`, else
+/// `../shared/data/fer2013/fer2013.u8.gz` beside the repository.
+pub fn default_path() -> PathBuf {
+    let dir = std::env::var_os("XPRESSIFY_DATA_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data"));
+    dir.join("fer2013").join("fer2013.u8.gz")
+}
+
+/// All faces of `split`, in file order.
+pub fn load(path: &Path, split: Split) -> Result<Vec<Sample>, DataError> {
+    let io = |source| DataError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = std::fs::File::open(path).map_err(io)?;
+    let mut reader = std::io::BufReader::new(flate2::read::GzDecoder::new(file));
+    let mut record = [0u8; RECORD];
+    let mut out = Vec::new();
+    for index in 0.. {
+        match read_record(&mut reader, &mut record).map_err(io)? {
+            false => break,
+            true => {}
+        }
+        let corrupt = |what: String| DataError::Corrupt {
+            path: path.to_path_buf(),
+            index,
+            what,
+        };
+        let emotion = Emotion::from_index(record[0].into())
+            .ok_or_else(|| corrupt(format!("label {}", record[0])))?;
+        if record[1] > 2 {
+            return Err(corrupt(format!("usage {}", record[1])));
+        }
+        if record[1] == split.code() {
+            let mut face = [0u8; FACE_PIXELS];
+            face.copy_from_slice(&record[2..]);
+            out.push(Sample { emotion, face });
+        }
+    }
+    Ok(out)
+}
+
+/// Fills `buf`; false at a clean end of file, an error on a partial record.
+fn read_record(reader: &mut impl Read, buf: &mut [u8; RECORD]) -> std::io::Result<bool> {
+    let mut filled = 0;
+    while filled < RECORD {
+        match reader.read(&mut buf[filled..])? {
+            0 if filled == 0 => return Ok(false),
+            0 => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    format!("truncated record ({filled} of {RECORD} bytes)"),
+                ));
+            }
+            n => filled += n,
+        }
+    }
+    Ok(true)
+}

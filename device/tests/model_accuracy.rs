@@ -1,0 +1,77 @@
+//! The shipped model, run by tract, must score on all 3,589 FER2013 PrivateTest faces what
+//! its model card states (within 0.1 point), and float and int8 must agree closely.
+//!
+//! The data is read from ../shared (or `XPRESSIFY_DATA_DIR`); it is never copied into the repo.
+
+use std::path::{Path, PathBuf};
+
+use xpressify_device::classify::{EmotionClassifier, argmax};
+use xpressify_device::fer2013::{self, Sample, Split};
+
+fn models_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../models")
+}
+
+fn card_value(key: &str) -> f64 {
+    let text =
+        std::fs::read_to_string(models_dir().join("emotion.json")).expect("models/emotion.json");
+    let json: serde_json::Value = serde_json::from_str(&text).expect("emotion.json is JSON");
+    json["evaluation"][key]
+        .as_f64()
+        .unwrap_or_else(|| panic!("emotion.json has no evaluation.{key}"))
+}
+
+fn accuracy(model: &EmotionClassifier, samples: &[Sample]) -> f64 {
+    let mut correct = 0usize;
+    for chunk in samples.chunks(64) {
+        let faces: Vec<_> = chunk.iter().map(|s| s.face).collect();
+        let logits = model.logits(&faces).expect("inference");
+        correct += logits
+            .iter()
+            .zip(chunk)
+            .filter(|(l, s)| argmax(l) == s.emotion)
+            .count();
+    }
+    correct as f64 / samples.len() as f64
+}
+
+fn private_test() -> Vec<Sample> {
+    let samples = fer2013::load(&fer2013::default_path(), Split::PrivateTest)
+        .expect("FER2013 from ../shared/data (or XPRESSIFY_DATA_DIR)");
+    assert_eq!(samples.len(), 3589);
+    samples
+}
+
+/// One test, so each model runs over the 3,589 faces once.
+#[test]
+fn shipped_models_score_what_the_card_states() {
+    let samples = private_test();
+    let int8 = EmotionClassifier::load(&models_dir().join("emotion.onnx")).expect("int8 loads");
+    let a = accuracy(&int8, &samples);
+    drop(int8);
+    let float =
+        EmotionClassifier::load(&models_dir().join("emotion-float.onnx")).expect("float loads");
+    let b = accuracy(&float, &samples);
+    let (stated_a, stated_b) = (
+        card_value("privatetest_accuracy_int8"),
+        card_value("privatetest_accuracy_float"),
+    );
+    eprintln!(
+        "PrivateTest accuracy in tract: int8 {a:.4} (card {stated_a:.4}), float {b:.4} (card {stated_b:.4})"
+    );
+    assert!(
+        (a - stated_a).abs() <= 0.001,
+        "int8 scores {a:.4} in tract, the card states {stated_a:.4}"
+    );
+    assert!(
+        (b - stated_b).abs() <= 0.001,
+        "float scores {b:.4} in tract, the card states {stated_b:.4}"
+    );
+    assert!(
+        (a - b).abs() <= 0.01,
+        "int8 {a:.4} and float {b:.4} differ by more than 1 point"
+    );
+    let card = std::fs::read_to_string(models_dir().join("MODEL.md")).expect("MODEL.md");
+    let shown = format!("{:.2} %", stated_a * 100.0);
+    assert!(card.contains(&shown), "MODEL.md does not show {shown}");
+}
