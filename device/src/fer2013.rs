@@ -87,9 +87,8 @@ pub fn load(path: &Path, split: Split) -> Result<Vec<Sample>, DataError> {
     let mut record = [0u8; RECORD];
     let mut out = Vec::new();
     for index in 0.. {
-        match read_record(&mut reader, &mut record).map_err(io)? {
-            false => break,
-            true => {}
+        if !read_record(&mut reader, &mut record).map_err(io)? {
+            break;
         }
         let corrupt = |what: String| DataError::Corrupt {
             path: path.to_path_buf(),

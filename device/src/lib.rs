@@ -4,4 +4,5 @@
 pub mod classify;
 pub mod config;
 pub mod fer2013;
+pub mod mood;
 pub mod mqtt;
