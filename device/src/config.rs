@@ -10,6 +10,10 @@ use xpressify_protocol::discovery::DEFAULT_DISCOVERY_PREFIX;
 use xpressify_protocol::topics::{DEFAULT_PREFIX, checked_device_id};
 use xpressify_protocol::{BrokerUrl, Topics};
 
+use crate::analyze::ClassifierConfig;
+use crate::face::DetectorConfig;
+use crate::mood::TrackerConfig;
+
 /// Everything the device reads at start. Sections mirror `config/device.toml`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -18,6 +22,12 @@ pub struct DeviceConfig {
     pub mqtt: MqttConfig,
     /// Home Assistant discovery.
     pub homeassistant: HomeAssistantConfig,
+    /// The face detector.
+    pub detector: DetectorConfig,
+    /// The emotion model.
+    pub classifier: ClassifierConfig,
+    /// Smoothing and hysteresis of the announced mood.
+    pub mood: TrackerConfig,
 }
 
 /// `[mqtt]`.
@@ -96,6 +106,10 @@ impl DeviceConfig {
         self.mqtt_keys().check()?;
         checked_device_id(self.mqtt.device_id.clone())
             .map_err(|e| ConfigError::invalid("mqtt.device_id", e.to_string()))?;
+        self.detector
+            .validate()
+            .and_then(|()| self.mood.validate())
+            .map_err(|(key, reason)| ConfigError::invalid(key, reason))?;
         Topics::new(self.homeassistant.discovery_prefix.clone(), "x").map_err(|_| {
             ConfigError::invalid(
                 "homeassistant.discovery_prefix",

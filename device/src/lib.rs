@@ -1,8 +1,10 @@
 //! The Xpressify device: camera → face → emotion → mood, shown on a display and published
 //! over MQTT. See `ARCHITECTURE.md` for where each stage lives.
 
+pub mod analyze;
 pub mod classify;
 pub mod config;
+pub mod face;
 pub mod fer2013;
 pub mod mood;
 pub mod mqtt;

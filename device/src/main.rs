@@ -7,7 +7,9 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use xpressify_device::analyze::{AnalysedFace, Analyzer};
 use xpressify_device::config::DeviceConfig;
+use xpressify_protocol::Emotion;
 use xpressify_device::mqtt::Session;
 
 /// The Xpressify box: recognises the listener's mood and publishes it over MQTT.
@@ -39,6 +41,15 @@ enum Command {
         #[arg(long, value_name = "SECONDS")]
         duration: Option<f64>,
     },
+    /// Find the faces in image files and print one JSON line per file: each face's box
+    /// [x, y, w, h], emotion, confidence and the seven probabilities. A file that cannot be
+    /// read gives a line with an "error" field; the others are still done, and the exit
+    /// status is then 1.
+    Classify {
+        /// PNG or JPEG files.
+        #[arg(required = true, value_name = "IMAGE")]
+        images: Vec<PathBuf>,
+    },
     /// Print the effective configuration (file + environment + defaults) as TOML.
     PrintConfig,
 }
@@ -66,8 +77,57 @@ fn try_main() -> anyhow::Result<()> {
     let config = DeviceConfig::load(cli.config.as_deref())?;
     match cli.command {
         Command::Announce { duration } => announce(&config, duration),
+        Command::Classify { images } => classify(&config, &images),
         Command::PrintConfig => print_config(&config),
     }
+}
+
+/// One JSON line per image; per-file errors are reported in the line and counted.
+fn classify(config: &DeviceConfig, images: &[PathBuf]) -> anyhow::Result<()> {
+    let analyzer = Analyzer::load(&config.detector, &config.classifier)?;
+    let mut out = std::io::stdout().lock();
+    let mut failed = 0usize;
+    for path in images {
+        let line = match image::open(path)
+            .map_err(|e| anyhow::anyhow!("{e}"))
+            .and_then(|img| Ok(analyzer.analyse(&img.to_rgb8())?))
+        {
+            Ok(faces) => serde_json::json!({
+                "file": path.display().to_string(),
+                "faces": faces.iter().map(face_json).collect::<Vec<_>>(),
+            }),
+            Err(e) => {
+                failed += 1;
+                serde_json::json!({"file": path.display().to_string(), "error": format!("{e:#}")})
+            }
+        };
+        match writeln!(out, "{line}") {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
+            other => other.context("writing to stdout")?,
+        }
+    }
+    if failed > 0 {
+        anyhow::bail!("{failed} of {} file(s) could not be classified", images.len());
+    }
+    Ok(())
+}
+
+fn face_json(f: &AnalysedFace) -> serde_json::Value {
+    let (emotion, confidence) = f.top();
+    let probabilities: serde_json::Map<String, serde_json::Value> = Emotion::ALL
+        .iter()
+        .map(|e| (e.to_string(), serde_json::json!(round4(f.probabilities[e.index()]))))
+        .collect();
+    serde_json::json!({
+        "box": [f.face.x.round() as i64, f.face.y.round() as i64, f.face.w.round() as i64, f.face.h.round() as i64],
+        "emotion": emotion,
+        "confidence": round4(confidence),
+        "probabilities": probabilities,
+    })
+}
+
+fn round4(v: f32) -> f64 {
+    (f64::from(v) * 1e4).round() / 1e4
 }
 
 /// Runs the MQTT session alone: online, discovery, last-will.

@@ -1,0 +1,100 @@
+//! One still frame → its faces and their emotions: detection, eye-levelled crops, and one
+//! batched classification of all crops.
+
+use std::path::PathBuf;
+
+use image::RgbImage;
+use serde::{Deserialize, Serialize};
+use xpressify_protocol::Emotion;
+
+use crate::classify::{EmotionClassifier, ModelError, softmax};
+use crate::face::{DetectorConfig, FaceBox, FaceDetector, crop_face};
+
+/// `[classifier]` in the device config.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClassifierConfig {
+    /// The emotion model, or `auto`: the float model on x86-64 (where tract has no integer
+    /// convolution kernels), the int8 model elsewhere (aarch64, armv7).
+    pub model: String,
+    /// Folder of the shipped models, used by `auto`.
+    pub models_dir: PathBuf,
+}
+
+impl Default for ClassifierConfig {
+    fn default() -> Self {
+        ClassifierConfig {
+            model: "auto".into(),
+            models_dir: PathBuf::from("models"),
+        }
+    }
+}
+
+impl ClassifierConfig {
+    /// The model file this configuration selects.
+    pub fn model_path(&self) -> PathBuf {
+        match self.model.as_str() {
+            "auto" if cfg!(target_arch = "x86_64") => self.models_dir.join("emotion-float.onnx"),
+            "auto" => self.models_dir.join("emotion.onnx"),
+            path => PathBuf::from(path),
+        }
+    }
+}
+
+/// A face found in a frame, with the classifier's verdict.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AnalysedFace {
+    /// Where it is.
+    pub face: FaceBox,
+    /// Class probabilities, FER order.
+    pub probabilities: [f32; Emotion::COUNT],
+}
+
+impl AnalysedFace {
+    /// The most likely emotion and its probability.
+    pub fn top(&self) -> (Emotion, f32) {
+        let e = crate::classify::argmax(&self.probabilities);
+        (e, self.probabilities[e.index()])
+    }
+}
+
+/// The detector and the classifier, loaded once.
+pub struct Analyzer {
+    detector: FaceDetector,
+    classifier: EmotionClassifier,
+}
+
+impl Analyzer {
+    /// Loads both models; errors name the file.
+    pub fn load(detector: &DetectorConfig, classifier: &ClassifierConfig) -> Result<Self, ModelError> {
+        Ok(Analyzer {
+            detector: FaceDetector::load(detector)?,
+            classifier: EmotionClassifier::load(&classifier.model_path())?,
+        })
+    }
+
+    /// Every face of `frame` (most confident detection first) with its emotion.
+    pub fn analyse(&self, frame: &RgbImage) -> Result<Vec<AnalysedFace>, ModelError> {
+        let faces = self.detector.detect(frame)?;
+        let crops: Vec<_> = faces.iter().map(|f| crop_face(frame, f)).collect();
+        let logits = self.classifier.logits(&crops)?;
+        Ok(faces
+            .into_iter()
+            .zip(logits)
+            .map(|(face, l)| AnalysedFace {
+                face,
+                probabilities: softmax(&l),
+            })
+            .collect())
+    }
+
+    /// The detector alone (benchmarks time the stages separately).
+    pub fn detector(&self) -> &FaceDetector {
+        &self.detector
+    }
+
+    /// The classifier alone.
+    pub fn classifier(&self) -> &EmotionClassifier {
+        &self.classifier
+    }
+}

@@ -1,0 +1,318 @@
+//! Face detection with YuNet (ONNX, through tract) and the crop the emotion model expects.
+//!
+//! A frame is scaled (keeping its aspect) into the detector's fixed input, a multiple of 32 on
+//! both sides, padded at the right and bottom; boxes and the five landmarks come back in frame
+//! pixels. [`crop_face`] then levels the eyes and samples the 48×48 grey crop from the full
+//! frame, as FER2013's faces were cut.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use image::RgbImage;
+use serde::{Deserialize, Serialize};
+use tract_onnx::prelude::*;
+
+use crate::classify::{FACE_SIDE, FaceCrop, ModelError};
+
+/// One detected face, in frame pixels.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FaceBox {
+    /// Left edge.
+    pub x: f32,
+    /// Top edge.
+    pub y: f32,
+    /// Width.
+    pub w: f32,
+    /// Height.
+    pub h: f32,
+    /// Detector confidence in [0, 1].
+    pub score: f32,
+    /// Right eye, left eye, nose tip, right and left mouth corner (the person's right and
+    /// left), as `[x, y]`.
+    pub landmarks: [[f32; 2]; 5],
+}
+
+impl FaceBox {
+    /// Box area in pixels.
+    pub fn area(&self) -> f32 {
+        self.w * self.h
+    }
+
+    fn iou(&self, o: &FaceBox) -> f32 {
+        let ix = (self.x + self.w).min(o.x + o.w) - self.x.max(o.x);
+        let iy = (self.y + self.h).min(o.y + o.h) - self.y.max(o.y);
+        if ix <= 0.0 || iy <= 0.0 {
+            return 0.0;
+        }
+        let inter = ix * iy;
+        inter / (self.area() + o.area() - inter)
+    }
+}
+
+/// Detector settings (`[detector]` in the device config).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DetectorConfig {
+    /// The YuNet ONNX file.
+    pub model: PathBuf,
+    /// Detector input width in pixels, a multiple of 32.
+    pub input_width: u32,
+    /// Detector input height in pixels, a multiple of 32.
+    pub input_height: u32,
+    /// Minimum detector score for a face.
+    pub score_threshold: f32,
+    /// Boxes overlapping more than this (intersection over union) are one face.
+    pub nms_iou: f32,
+    /// Faces smaller than this many pixels (shorter side, in the frame) are ignored.
+    pub min_face_px: f32,
+    /// At most this many faces per frame, the most confident first.
+    pub max_faces: usize,
+}
+
+impl Default for DetectorConfig {
+    fn default() -> Self {
+        DetectorConfig {
+            model: PathBuf::from("models/face_detection_yunet_2026may.onnx"),
+            input_width: 320,
+            input_height: 256,
+            score_threshold: 0.6,
+            nms_iou: 0.3,
+            min_face_px: 24.0,
+            max_faces: 8,
+        }
+    }
+}
+
+impl DetectorConfig {
+    /// Checks ranges; the error names the key under `[detector]`.
+    pub fn validate(&self) -> Result<(), (&'static str, String)> {
+        for (key, v) in [
+            ("detector.input_width", self.input_width),
+            ("detector.input_height", self.input_height),
+        ] {
+            if v == 0 || v % 32 != 0 || v > 2048 {
+                return Err((key, format!("{v} must be a multiple of 32 from 32 to 2048")));
+            }
+        }
+        if !(0.0..=1.0).contains(&self.score_threshold) {
+            return Err(("detector.score_threshold", format!("{} must be in [0, 1]", self.score_threshold)));
+        }
+        if !(0.0..=1.0).contains(&self.nms_iou) {
+            return Err(("detector.nms_iou", format!("{} must be in [0, 1]", self.nms_iou)));
+        }
+        if !(self.min_face_px.is_finite() && self.min_face_px >= 0.0) {
+            return Err(("detector.min_face_px", "must be 0 or more".into()));
+        }
+        if self.max_faces == 0 {
+            return Err(("detector.max_faces", "must be at least 1".into()));
+        }
+        Ok(())
+    }
+}
+
+/// YuNet, loaded and optimised for one input size.
+pub struct FaceDetector {
+    plan: Arc<TypedSimplePlan>,
+    config: DetectorConfig,
+}
+
+const STRIDES: [usize; 3] = [8, 16, 32];
+
+impl FaceDetector {
+    /// Loads and plans the model for `config.input_width × config.input_height`.
+    pub fn load(config: &DetectorConfig) -> Result<Self, ModelError> {
+        let path: &Path = &config.model;
+        let bytes = std::fs::read(path).map_err(|source| ModelError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let load = |e: TractError| ModelError::Load {
+            path: path.to_path_buf(),
+            message: format!("{e:#}"),
+        };
+        let (w, h) = (config.input_width as usize, config.input_height as usize);
+        let model = tract_onnx::onnx()
+            .model_for_read(&mut &bytes[..])
+            .map_err(load)?;
+        if model.outputs.len() != 12 {
+            return Err(ModelError::Shape {
+                path: path.to_path_buf(),
+                message: format!("{} outputs, expected YuNet's 12", model.outputs.len()),
+            });
+        }
+        let plan = model
+            .with_input_fact(0, f32::fact([1, 3, h, w]).into())
+            .and_then(|m| m.into_optimized())
+            .and_then(|m| m.into_runnable())
+            .map_err(load)?;
+        Ok(FaceDetector {
+            plan,
+            config: config.clone(),
+        })
+    }
+
+    /// Faces in `frame`, the most confident first, after non-maximum suppression.
+    pub fn detect(&self, frame: &RgbImage) -> Result<Vec<FaceBox>, ModelError> {
+        let (iw, ih) = (self.config.input_width as usize, self.config.input_height as usize);
+        let (fw, fh) = (frame.width() as f32, frame.height() as f32);
+        if fw < 1.0 || fh < 1.0 {
+            return Ok(Vec::new());
+        }
+        let scale = (iw as f32 / fw).min(ih as f32 / fh);
+        let input = letterbox_bgr(frame, iw, ih, scale)?;
+        let outputs = self
+            .plan
+            .run(tvec!(input.into()))
+            .map_err(|e| ModelError::Run(format!("{e:#}")))?;
+        let view = |i: usize| -> Result<&[f32], ModelError> {
+            outputs[i]
+                .to_plain_array_view::<f32>()
+                .map_err(|e| ModelError::Run(format!("{e:#}")))?
+                .to_slice()
+                .ok_or_else(|| ModelError::Run(format!("output {i} is not contiguous")))
+        };
+        let mut faces = Vec::new();
+        for (k, stride) in STRIDES.iter().enumerate() {
+            let (cls, obj, bbox, kps) = (view(k)?, view(k + 3)?, view(k + 6)?, view(k + 9)?);
+            let cols = iw / stride;
+            let cells = cols * (ih / stride);
+            if cls.len() < cells || obj.len() < cells || bbox.len() < cells * 4 || kps.len() < cells * 10 {
+                return Err(ModelError::Run(format!("stride {stride}: outputs smaller than the {cells} cells expected")));
+            }
+            let s = *stride as f32;
+            for idx in 0..cells {
+                let score = (cls[idx].clamp(0.0, 1.0) * obj[idx].clamp(0.0, 1.0)).sqrt();
+                if score < self.config.score_threshold {
+                    continue;
+                }
+                let (c, r) = ((idx % cols) as f32, (idx / cols) as f32);
+                let b = &bbox[idx * 4..idx * 4 + 4];
+                let (cx, cy) = ((c + b[0]) * s, (r + b[1]) * s);
+                let (w, h) = (b[2].exp() * s, b[3].exp() * s);
+                let p = &kps[idx * 10..idx * 10 + 10];
+                let landmarks = std::array::from_fn(|j| {
+                    [(p[2 * j] + c) * s / scale, (p[2 * j + 1] + r) * s / scale]
+                });
+                let face = FaceBox {
+                    x: (cx - w / 2.0) / scale,
+                    y: (cy - h / 2.0) / scale,
+                    w: w / scale,
+                    h: h / scale,
+                    score,
+                    landmarks,
+                };
+                if face.w.min(face.h) >= self.config.min_face_px {
+                    faces.push(face);
+                }
+            }
+        }
+        Ok(non_max_suppression(faces, self.config.nms_iou, self.config.max_faces))
+    }
+}
+
+/// Keeps the most confident of overlapping boxes.
+pub fn non_max_suppression(mut faces: Vec<FaceBox>, iou: f32, max: usize) -> Vec<FaceBox> {
+    faces.sort_by(|a, b| b.score.total_cmp(&a.score));
+    let mut kept: Vec<FaceBox> = Vec::new();
+    for f in faces {
+        if kept.len() == max {
+            break;
+        }
+        if kept.iter().all(|k| k.iou(&f) <= iou) {
+            kept.push(f);
+        }
+    }
+    kept
+}
+
+/// The frame scaled by `scale` into the top-left of a `w × h` black canvas, as YuNet wants
+/// it: BGR, 0–255, NCHW. Bilinear sampling (a 2×2 box filter at exactly half size).
+fn letterbox_bgr(frame: &RgbImage, w: usize, h: usize, scale: f32) -> Result<Tensor, ModelError> {
+    let mut data = vec![0f32; 3 * w * h];
+    let (fw, fh) = (frame.width() as usize, frame.height() as usize);
+    let sw = ((fw as f32 * scale).round() as usize).min(w);
+    let sh = ((fh as f32 * scale).round() as usize).min(h);
+    let raw = frame.as_raw();
+    for y in 0..sh {
+        let sy = ((y as f32 + 0.5) / scale - 0.5).clamp(0.0, (fh - 1) as f32);
+        let (y0, ty) = (sy.floor() as usize, sy.fract());
+        let y1 = (y0 + 1).min(fh - 1);
+        for x in 0..sw {
+            let sx = ((x as f32 + 0.5) / scale - 0.5).clamp(0.0, (fw - 1) as f32);
+            let (x0, tx) = (sx.floor() as usize, sx.fract());
+            let x1 = (x0 + 1).min(fw - 1);
+            for ch in 0..3 {
+                let px = |xx: usize, yy: usize| f32::from(raw[(yy * fw + xx) * 3 + ch]);
+                let top = px(x0, y0) + tx * (px(x1, y0) - px(x0, y0));
+                let bottom = px(x0, y1) + tx * (px(x1, y1) - px(x0, y1));
+                // RGB -> BGR plane order.
+                data[(2 - ch) * w * h + y * w + x] = top + ty * (bottom - top);
+            }
+        }
+    }
+    Tensor::from_shape(&[1, 3, h, w], &data).map_err(|e| ModelError::Run(format!("{e:#}")))
+}
+
+/// How much larger than the detector's box the crop is (FER2013 faces include the whole head
+/// outline tightly; YuNet's box is a little tighter still).
+pub const CROP_MARGIN: f32 = 1.1;
+
+/// The 48×48 grey crop of `face`, rotated so the eyes are level, sampled bilinearly from the
+/// full-resolution frame (grey = Rec. 601 luma). Outside the frame counts as black.
+pub fn crop_face(frame: &RgbImage, face: &FaceBox) -> FaceCrop {
+    let [re, le] = [face.landmarks[0], face.landmarks[1]];
+    let angle = (le[1] - re[1]).atan2(le[0] - re[0]);
+    // Landmarks from a degenerate detection could give a wild angle; trust at most 45°.
+    let angle = if angle.abs() <= std::f32::consts::FRAC_PI_4 { angle } else { 0.0 };
+    let (cos, sin) = (angle.cos(), angle.sin());
+    let side = face.w.max(face.h) * CROP_MARGIN;
+    let (cx, cy) = (face.x + face.w / 2.0, face.y + face.h / 2.0);
+    let step = side / FACE_SIDE as f32;
+    let (fw, fh) = (frame.width() as i64, frame.height() as i64);
+    let luma = |x: i64, y: i64| -> f32 {
+        if x < 0 || y < 0 || x >= fw || y >= fh {
+            return 0.0;
+        }
+        let p = frame.get_pixel(x as u32, y as u32).0;
+        0.299 * f32::from(p[0]) + 0.587 * f32::from(p[1]) + 0.114 * f32::from(p[2])
+    };
+    std::array::from_fn(|i| {
+        let (u, v) = ((i % FACE_SIDE) as f32 + 0.5, (i / FACE_SIDE) as f32 + 0.5);
+        let (dx, dy) = ((u - FACE_SIDE as f32 / 2.0) * step, (v - FACE_SIDE as f32 / 2.0) * step);
+        let sx = cx + dx * cos - dy * sin - 0.5;
+        let sy = cy + dx * sin + dy * cos - 0.5;
+        let (x0, y0) = (sx.floor() as i64, sy.floor() as i64);
+        let (tx, ty) = (sx - sx.floor(), sy - sy.floor());
+        let top = luma(x0, y0) + tx * (luma(x0 + 1, y0) - luma(x0, y0));
+        let bottom = luma(x0, y0 + 1) + tx * (luma(x0 + 1, y0 + 1) - luma(x0, y0 + 1));
+        (top + ty * (bottom - top)).round().clamp(0.0, 255.0) as u8
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn face(x: f32, score: f32) -> FaceBox {
+        FaceBox { x, y: 0.0, w: 10.0, h: 10.0, score, landmarks: [[0.0; 2]; 5] }
+    }
+
+    #[test]
+    fn nms_keeps_the_best_of_overlapping_boxes() {
+        let kept = non_max_suppression(vec![face(0.0, 0.7), face(1.0, 0.9), face(50.0, 0.8)], 0.3, 8);
+        assert_eq!(kept.iter().map(|f| f.x).collect::<Vec<_>>(), [1.0, 50.0]);
+        assert_eq!(non_max_suppression(vec![face(0.0, 0.7), face(50.0, 0.8)], 0.3, 1).len(), 1);
+    }
+
+    #[test]
+    fn crop_of_an_upright_face_is_the_scaled_box() {
+        // A 96×96 image whose left half is white: the crop of the whole image (levelled eyes)
+        // must be white on its left half too.
+        let img = RgbImage::from_fn(96, 96, |x, _| if x < 48 { image::Rgb([255; 3]) } else { image::Rgb([0; 3]) });
+        let f = FaceBox { x: 0.0, y: 0.0, w: 96.0 / CROP_MARGIN, h: 96.0 / CROP_MARGIN, score: 1.0,
+            landmarks: [[30.0, 40.0], [66.0, 40.0], [48.0, 55.0], [35.0, 70.0], [61.0, 70.0]] };
+        let f = FaceBox { x: 48.0 - f.w / 2.0, y: 48.0 - f.h / 2.0, ..f };
+        let crop = crop_face(&img, &f);
+        assert!(crop[10 * 48 + 5] > 250 && crop[10 * 48 + 42] < 5, "{} {}", crop[10 * 48 + 5], crop[10 * 48 + 42]);
+    }
+}
