@@ -66,7 +66,10 @@ pub struct Analyzer {
 
 impl Analyzer {
     /// Loads both models; errors name the file.
-    pub fn load(detector: &DetectorConfig, classifier: &ClassifierConfig) -> Result<Self, ModelError> {
+    pub fn load(
+        detector: &DetectorConfig,
+        classifier: &ClassifierConfig,
+    ) -> Result<Self, ModelError> {
         Ok(Analyzer {
             detector: FaceDetector::load(detector)?,
             classifier: EmotionClassifier::load(&classifier.model_path())?,

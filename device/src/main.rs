@@ -9,8 +9,8 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use xpressify_device::analyze::{AnalysedFace, Analyzer};
 use xpressify_device::config::DeviceConfig;
-use xpressify_protocol::Emotion;
 use xpressify_device::mqtt::Session;
+use xpressify_protocol::Emotion;
 
 /// The Xpressify box: recognises the listener's mood and publishes it over MQTT.
 ///
@@ -107,7 +107,10 @@ fn classify(config: &DeviceConfig, images: &[PathBuf]) -> anyhow::Result<()> {
         }
     }
     if failed > 0 {
-        anyhow::bail!("{failed} of {} file(s) could not be classified", images.len());
+        anyhow::bail!(
+            "{failed} of {} file(s) could not be classified",
+            images.len()
+        );
     }
     Ok(())
 }
@@ -116,7 +119,12 @@ fn face_json(f: &AnalysedFace) -> serde_json::Value {
     let (emotion, confidence) = f.top();
     let probabilities: serde_json::Map<String, serde_json::Value> = Emotion::ALL
         .iter()
-        .map(|e| (e.to_string(), serde_json::json!(round4(f.probabilities[e.index()]))))
+        .map(|e| {
+            (
+                e.to_string(),
+                serde_json::json!(round4(f.probabilities[e.index()])),
+            )
+        })
         .collect();
     serde_json::json!({
         "box": [f.face.x.round() as i64, f.face.y.round() as i64, f.face.w.round() as i64, f.face.h.round() as i64],
