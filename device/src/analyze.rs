@@ -31,6 +31,33 @@ impl Default for ClassifierConfig {
 }
 
 impl ClassifierConfig {
+    /// The model's name and version from `emotion.json` beside the shipped models (the file
+    /// name and "unknown" for a model without one).
+    pub fn model_info(&self) -> xpressify_protocol::ModelInfo {
+        let path = self.model_path();
+        let fallback = xpressify_protocol::ModelInfo {
+            name: path
+                .file_stem()
+                .map_or("model".into(), |s| s.to_string_lossy().into_owned()),
+            version: "unknown".into(),
+        };
+        let Ok(text) = std::fs::read_to_string(self.models_dir.join("emotion.json")) else {
+            return fallback;
+        };
+        let meta: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+        let shipped = [meta["file"].as_str(), meta["float_file"].as_str()]
+            .iter()
+            .flatten()
+            .any(|f| path.ends_with(f));
+        match (shipped, meta["name"].as_str(), meta["version"].as_str()) {
+            (true, Some(name), Some(version)) => xpressify_protocol::ModelInfo {
+                name: name.to_string(),
+                version: version.to_string(),
+            },
+            _ => fallback,
+        }
+    }
+
     /// The model file this configuration selects.
     pub fn model_path(&self) -> PathBuf {
         match self.model.as_str() {

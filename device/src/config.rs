@@ -28,6 +28,34 @@ pub struct DeviceConfig {
     pub classifier: ClassifierConfig,
     /// Smoothing and hysteresis of the announced mood.
     pub mood: TrackerConfig,
+    /// Where frames come from.
+    pub camera: CameraConfig,
+}
+
+/// `[camera]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CameraConfig {
+    /// `files`: images from disk played like a camera.
+    pub source: String,
+    /// For `files`: an image, a folder of PNG/JPEG images, or a glob pattern.
+    pub path: String,
+    /// Frames per second to deliver.
+    pub fps: f32,
+    /// For `files`: start again after the last image.
+    #[serde(rename = "loop")]
+    pub looping: bool,
+}
+
+impl Default for CameraConfig {
+    fn default() -> Self {
+        CameraConfig {
+            source: "files".into(),
+            path: "frames".into(),
+            fps: 10.0,
+            looping: true,
+        }
+    }
 }
 
 /// `[mqtt]`.
@@ -46,6 +74,8 @@ pub struct MqttConfig {
     pub password: String,
     /// Seconds between keep-alive pings; the broker declares the device offline after 1.5×.
     pub keep_alive_s: u16,
+    /// `probabilities` messages per second (0 turns them off).
+    pub probabilities_hz: f32,
 }
 
 impl Default for MqttConfig {
@@ -57,6 +87,7 @@ impl Default for MqttConfig {
             username: String::new(),
             password: String::new(),
             keep_alive_s: 30,
+            probabilities_hz: 1.0,
         }
     }
 }
@@ -106,6 +137,29 @@ impl DeviceConfig {
         self.mqtt_keys().check()?;
         checked_device_id(self.mqtt.device_id.clone())
             .map_err(|e| ConfigError::invalid("mqtt.device_id", e.to_string()))?;
+        if self.camera.source != "files" {
+            return Err(ConfigError::invalid(
+                "camera.source",
+                format!(
+                    "{:?}: this build reads frames from `files` only",
+                    self.camera.source
+                ),
+            ));
+        }
+        if !(self.camera.fps.is_finite() && self.camera.fps > 0.0 && self.camera.fps <= 120.0) {
+            return Err(ConfigError::invalid(
+                "camera.fps",
+                format!("{} must be above 0 and at most 120", self.camera.fps),
+            ));
+        }
+        if !(self.mqtt.probabilities_hz.is_finite()
+            && (0.0..=50.0).contains(&self.mqtt.probabilities_hz))
+        {
+            return Err(ConfigError::invalid(
+                "mqtt.probabilities_hz",
+                format!("{} must be 0 to 50", self.mqtt.probabilities_hz),
+            ));
+        }
         self.detector
             .validate()
             .and_then(|()| self.mood.validate())

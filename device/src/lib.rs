@@ -8,3 +8,5 @@ pub mod face;
 pub mod fer2013;
 pub mod mood;
 pub mod mqtt;
+pub mod pipeline;
+pub mod source;

@@ -7,9 +7,15 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use xpressify_device::analyze::{AnalysedFace, Analyzer};
+
 use xpressify_device::config::DeviceConfig;
+use xpressify_device::mood::MoodTracker;
 use xpressify_device::mqtt::Session;
+use xpressify_device::pipeline::{self, PipelineSettings};
+use xpressify_device::source::FileSource;
 use xpressify_protocol::Emotion;
 
 /// The Xpressify box: recognises the listener's mood and publishes it over MQTT.
@@ -41,6 +47,10 @@ enum Command {
         #[arg(long, value_name = "SECONDS")]
         duration: Option<f64>,
     },
+    /// The daemon: read frames, recognise the mood and publish it over MQTT (with
+    /// availability, Home Assistant discovery and periodic probabilities) until Ctrl-C,
+    /// SIGTERM, or the end of a non-looping file source.
+    Run,
     /// Find the faces in image files and print one JSON line per file: each face's box
     /// [x, y, w, h], emotion, confidence and the seven probabilities. A file that cannot be
     /// read gives a line with an "error" field; the others are still done, and the exit
@@ -78,6 +88,7 @@ fn try_main() -> anyhow::Result<()> {
     match cli.command {
         Command::Announce { duration } => announce(&config, duration),
         Command::Classify { images } => classify(&config, &images),
+        Command::Run => run(&config),
         Command::PrintConfig => print_config(&config),
     }
 }
@@ -163,8 +174,53 @@ fn announce(config: &DeviceConfig, duration: Option<f64>) -> anyhow::Result<()> 
                 None => shutdown_signal().await,
             }
         };
-        session.run(stop).await
+        session.run(None, stop).await
     })
+}
+
+/// The daemon: the vision loop on its own thread, the MQTT session on this one.
+fn run(config: &DeviceConfig) -> anyhow::Result<()> {
+    let analyzer = Analyzer::load(&config.detector, &config.classifier)?;
+    let mut source = FileSource::open(
+        &config.camera.path,
+        config.camera.fps,
+        config.camera.looping,
+    )
+    .context("camera.path")?;
+    let settings = PipelineSettings {
+        device_id: config.mqtt.device_id.clone(),
+        model: config.classifier.model_info(),
+        probabilities_every: if config.mqtt.probabilities_hz > 0.0 {
+            std::time::Duration::from_secs_f32(1.0 / config.mqtt.probabilities_hz)
+        } else {
+            std::time::Duration::ZERO
+        },
+    };
+    let mut tracker = MoodTracker::new(config.mood);
+    let (tx, rx) = tokio::sync::mpsc::channel(64);
+    let stop = Arc::new(AtomicBool::new(false));
+    let vision = {
+        let stop = Arc::clone(&stop);
+        std::thread::Builder::new()
+            .name("vision".into())
+            .spawn(move || {
+                pipeline::run(&mut source, &analyzer, &mut tracker, &settings, &tx, &stop)
+            })
+            .context("starting the vision thread")?
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let result = runtime.block_on(async {
+        let session = Session::new(config)?;
+        session.run(Some(rx), shutdown_signal()).await
+    });
+    stop.store(true, Ordering::Relaxed);
+    if vision.join().is_err() {
+        anyhow::bail!("the vision thread panicked");
+    }
+    result
 }
 
 /// Completes on Ctrl-C or SIGTERM (what systemd sends), so the device can say goodbye.

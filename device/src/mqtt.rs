@@ -8,11 +8,13 @@ use std::time::Duration;
 
 use anyhow::Context;
 use rumqttc::{AsyncClient, Event, EventLoop, LastWill, MqttOptions, Packet, QoS};
+use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 use xpressify_protocol::discovery::{self, DeviceInfo};
-use xpressify_protocol::{Availability, Topics};
+use xpressify_protocol::{Availability, MoodEvent, Topics};
 
 use crate::config::DeviceConfig;
+use crate::pipeline::Update;
 
 /// First wait after a failed connection; doubled per failure up to [`MAX_BACKOFF`].
 pub const MIN_BACKOFF: Duration = Duration::from_millis(500);
@@ -28,6 +30,7 @@ pub struct Session {
     info: DeviceInfo,
     backoff: Duration,
     connected: bool,
+    latest_mood: Option<MoodEvent>,
 }
 
 impl Session {
@@ -64,19 +67,62 @@ impl Session {
             },
             backoff: MIN_BACKOFF,
             connected: false,
+            latest_mood: None,
         })
     }
 
-    /// Drives the connection until `stop` completes, then says `offline` and disconnects.
-    pub async fn run(mut self, stop: impl std::future::Future<Output = ()>) -> anyhow::Result<()> {
+    /// Drives the connection and publishes what `updates` brings, until `stop` completes or
+    /// the updates end; then says `offline` and disconnects. The newest mood is kept while
+    /// the broker is away and published again on every (re)connection.
+    pub async fn run(
+        mut self,
+        mut updates: Option<mpsc::Receiver<Update>>,
+        stop: impl std::future::Future<Output = ()>,
+    ) -> anyhow::Result<()> {
         tokio::pin!(stop);
         loop {
+            let next_update = async {
+                match updates.as_mut() {
+                    Some(rx) => rx.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 event = self.eventloop.poll() => self.handle(event).await?,
+                update = next_update => match update {
+                    Some(update) => self.publish_update(update),
+                    None => break,
+                },
                 () = &mut stop => break,
             }
         }
         self.shutdown().await
+    }
+
+    fn publish_update(&mut self, update: Update) {
+        match update {
+            Update::Mood(event) => {
+                if self.connected {
+                    self.try_publish(self.topics.mood(), event.encode(), true);
+                }
+                self.latest_mood = Some(event);
+            }
+            Update::Probabilities(event) if self.connected => {
+                self.try_publish(self.topics.probabilities(), event.encode(), false);
+            }
+            Update::Probabilities(_) => {}
+        }
+    }
+
+    /// Queues a publish without waiting: the event loop is polled by this same task, so
+    /// waiting on a full queue would never end.
+    fn try_publish(&self, topic: String, payload: Vec<u8>, retain: bool) {
+        if let Err(e) = self
+            .client
+            .try_publish(topic.clone(), QoS::AtLeastOnce, retain, payload)
+        {
+            warn!(%topic, error = %e, "publish queue full; message dropped");
+        }
     }
 
     async fn handle(
@@ -100,6 +146,9 @@ impl Session {
                         .await
                         .context("subscribing to Home Assistant's status")?;
                     self.announce(&prefix).await?;
+                }
+                if let Some(mood) = &self.latest_mood {
+                    self.try_publish(self.topics.mood(), mood.encode(), true);
                 }
             }
             Ok(Event::Incoming(Packet::Publish(p))) => {

@@ -1,0 +1,141 @@
+//! `xpressify-device run` with a file source: frames with a real FER2013 face go through the
+//! real models, and the mood arrives on a real Mosquitto, retained; when the files run out
+//! the device says offline.
+
+use std::process::Command;
+use std::time::Duration;
+
+use image::{Rgb, RgbImage, imageops};
+use xpressify_device::fer2013::{self, Split};
+use xpressify_protocol::{Availability, MoodEvent, ProbabilitiesEvent, Topics};
+use xpressify_tests::{Broker, binary, unique_name};
+
+fn repo() -> String {
+    format!("{}/..", env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn files_become_a_retained_mood() {
+    let broker = Broker::get().expect("broker");
+    let topics = Topics::new(unique_name("xp"), unique_name("dev")).expect("valid");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sample = fer2013::load(&fer2013::default_path(), Split::PrivateTest)
+        .expect("FER2013 from ../shared/data")
+        .swap_remove(10);
+    let gray = image::GrayImage::from_raw(48, 48, sample.face.to_vec()).expect("48x48");
+    let big = imageops::resize(&gray, 200, 200, imageops::FilterType::CatmullRom);
+    let mut frame = RgbImage::from_pixel(640, 480, Rgb([70, 90, 80]));
+    for (x, y, p) in big.enumerate_pixels() {
+        frame.put_pixel(220 + x, 140 + y, Rgb([p.0[0]; 3]));
+    }
+    let file = dir.path().join("face.png");
+    frame.save(&file).expect("write frame");
+
+    // What the same models say about this frame, one shot.
+    let out = Command::new(binary("xpressify-device").expect("binary"))
+        .args(["classify", file.to_str().unwrap_or_default()])
+        .env(
+            "XPRESSIFY__DETECTOR__MODEL",
+            format!("{}/models/face_detection_yunet_2026may.onnx", repo()),
+        )
+        .env(
+            "XPRESSIFY__CLASSIFIER__MODELS_DIR",
+            format!("{}/models", repo()),
+        )
+        .output()
+        .expect("classify");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON line");
+    let expected = line["faces"][0]["emotion"]
+        .as_str()
+        .expect("one face")
+        .to_string();
+
+    let mut sub = broker
+        .subscriber(&[topics.mood(), topics.probabilities(), topics.availability()])
+        .expect("subscriber");
+    let status = Command::new(binary("xpressify-device").expect("binary"))
+        .arg("run")
+        .env("XPRESSIFY__MQTT__URL", &broker.url)
+        .env("XPRESSIFY__MQTT__PREFIX", topics.prefix())
+        .env("XPRESSIFY__MQTT__DEVICE_ID", topics.device_id())
+        .env("XPRESSIFY__MQTT__PROBABILITIES_HZ", "5")
+        .env("XPRESSIFY__HOMEASSISTANT__DISCOVERY", "false")
+        .env(
+            "XPRESSIFY__DETECTOR__MODEL",
+            format!("{}/models/face_detection_yunet_2026may.onnx", repo()),
+        )
+        .env(
+            "XPRESSIFY__CLASSIFIER__MODELS_DIR",
+            format!("{}/models", repo()),
+        )
+        .env("XPRESSIFY__CAMERA__PATH", dir.path())
+        .env("XPRESSIFY__CAMERA__FPS", "20")
+        .env("XPRESSIFY__CAMERA__LOOP", "false")
+        .env("XPRESSIFY__MOOD__DWELL_S", "0.5")
+        .env("RUST_LOG", "warn")
+        .status()
+        .expect("run");
+    // One frame played once is too short for the dwell time: the source ends, nothing is
+    // announced, and the device leaves cleanly.
+    assert!(status.success());
+    sub.wait_for("offline", Duration::from_secs(5), |m| {
+        m.topic == topics.availability()
+            && Availability::decode(&m.payload).ok() == Some(Availability::Offline)
+    })
+    .expect("offline at the end");
+
+    // Thirty copies of the frame at 20 fps: 1.5 s of a steady face.
+    for i in 1..30 {
+        std::fs::copy(&file, dir.path().join(format!("face{i:02}.png"))).expect("copy");
+    }
+    let status = Command::new(binary("xpressify-device").expect("binary"))
+        .arg("run")
+        .env("XPRESSIFY__MQTT__URL", &broker.url)
+        .env("XPRESSIFY__MQTT__PREFIX", topics.prefix())
+        .env("XPRESSIFY__MQTT__DEVICE_ID", topics.device_id())
+        .env("XPRESSIFY__MQTT__PROBABILITIES_HZ", "5")
+        .env("XPRESSIFY__HOMEASSISTANT__DISCOVERY", "false")
+        .env(
+            "XPRESSIFY__DETECTOR__MODEL",
+            format!("{}/models/face_detection_yunet_2026may.onnx", repo()),
+        )
+        .env(
+            "XPRESSIFY__CLASSIFIER__MODELS_DIR",
+            format!("{}/models", repo()),
+        )
+        .env("XPRESSIFY__CAMERA__PATH", dir.path())
+        .env("XPRESSIFY__CAMERA__FPS", "20")
+        .env("XPRESSIFY__CAMERA__LOOP", "false")
+        .env("XPRESSIFY__MOOD__DWELL_S", "0.5")
+        .env("RUST_LOG", "warn")
+        .status()
+        .expect("run");
+    assert!(status.success());
+    let m = sub
+        .wait_for("mood", Duration::from_secs(5), |m| m.topic == topics.mood())
+        .expect("a mood was published");
+    let mood = MoodEvent::decode(&m.payload).expect("valid mood event");
+    assert_eq!(mood.emotion.map(|e| e.to_string()), Some(expected));
+    assert_eq!(mood.faces, 1);
+    assert_eq!(mood.device_id, topics.device_id());
+    let p = sub
+        .wait_for("probabilities", Duration::from_secs(1), |m| {
+            m.topic == topics.probabilities()
+        })
+        .expect("probabilities were published");
+    assert!(ProbabilitiesEvent::decode(&p.payload).is_ok());
+
+    // The mood stays retained for late subscribers.
+    let mut late = broker
+        .subscriber(&[topics.mood()])
+        .expect("late subscriber");
+    let retained = late
+        .wait_for("retained mood", Duration::from_secs(2), |m| m.retain)
+        .expect("retained");
+    assert_eq!(MoodEvent::decode(&retained.payload).ok(), Some(mood));
+}
