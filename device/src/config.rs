@@ -36,8 +36,16 @@ pub struct DeviceConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CameraConfig {
-    /// `files`: images from disk played like a camera.
+    /// `v4l2`: a camera; `files`: images from disk played like a camera.
     pub source: String,
+    /// For `v4l2`: the device node.
+    pub device: String,
+    /// For `v4l2`: requested frame size (the camera may choose a near one).
+    pub width: u32,
+    /// For `v4l2`: requested frame height.
+    pub height: u32,
+    /// For `v4l2`: `mjpeg` or `yuyv`.
+    pub format: String,
     /// For `files`: an image, a folder of PNG/JPEG images, or a glob pattern.
     pub path: String,
     /// Frames per second to deliver.
@@ -50,7 +58,11 @@ pub struct CameraConfig {
 impl Default for CameraConfig {
     fn default() -> Self {
         CameraConfig {
-            source: "files".into(),
+            source: "v4l2".into(),
+            device: "/dev/video0".into(),
+            width: 640,
+            height: 480,
+            format: "mjpeg".into(),
             path: "frames".into(),
             fps: 10.0,
             looping: true,
@@ -114,6 +126,35 @@ impl Default for HomeAssistantConfig {
     }
 }
 
+impl CameraConfig {
+    /// The configured source, ready to deliver frames.
+    pub fn open(
+        &self,
+    ) -> Result<Box<dyn crate::source::FrameSource + Send>, crate::source::SourceError> {
+        Ok(match self.source.as_str() {
+            "files" => Box::new(crate::source::FileSource::open(
+                &self.path,
+                self.fps,
+                self.looping,
+            )?),
+            _ => {
+                let format = if self.format == "yuyv" {
+                    crate::pixels::PixelFormat::Yuyv
+                } else {
+                    crate::pixels::PixelFormat::Mjpeg
+                };
+                Box::new(crate::camera::CameraSource::new(
+                    self.device.clone().into(),
+                    self.width,
+                    self.height,
+                    self.fps.round().max(1.0) as u32,
+                    format,
+                ))
+            }
+        })
+    }
+}
+
 impl DeviceConfig {
     /// Reads `path` (if given) and the process environment, then validates.
     pub fn load(path: Option<&Path>) -> anyhow::Result<Self> {
@@ -137,13 +178,23 @@ impl DeviceConfig {
         self.mqtt_keys().check()?;
         checked_device_id(self.mqtt.device_id.clone())
             .map_err(|e| ConfigError::invalid("mqtt.device_id", e.to_string()))?;
-        if self.camera.source != "files" {
+        if !matches!(self.camera.source.as_str(), "v4l2" | "files") {
             return Err(ConfigError::invalid(
                 "camera.source",
-                format!(
-                    "{:?}: this build reads frames from `files` only",
-                    self.camera.source
-                ),
+                format!("{:?}: use \"v4l2\" or \"files\"", self.camera.source),
+            ));
+        }
+        if !matches!(self.camera.format.as_str(), "mjpeg" | "yuyv") {
+            return Err(ConfigError::invalid(
+                "camera.format",
+                format!("{:?}: use \"mjpeg\" or \"yuyv\"", self.camera.format),
+            ));
+        }
+        let (w, h) = (self.camera.width, self.camera.height);
+        if !(16..=4096).contains(&w) || !(16..=4096).contains(&h) || !w.is_multiple_of(2) {
+            return Err(ConfigError::invalid(
+                "camera.width",
+                format!("{w}x{h} is not a camera size (even width, 16 to 4096)"),
             ));
         }
         if !(self.camera.fps.is_finite() && self.camera.fps > 0.0 && self.camera.fps <= 120.0) {

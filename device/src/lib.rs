@@ -2,6 +2,7 @@
 //! over MQTT. See `ARCHITECTURE.md` for where each stage lives.
 
 pub mod analyze;
+pub mod camera;
 pub mod classify;
 pub mod config;
 pub mod face;
@@ -9,4 +10,5 @@ pub mod fer2013;
 pub mod mood;
 pub mod mqtt;
 pub mod pipeline;
+pub mod pixels;
 pub mod source;

@@ -15,7 +15,6 @@ use xpressify_device::config::DeviceConfig;
 use xpressify_device::mood::MoodTracker;
 use xpressify_device::mqtt::Session;
 use xpressify_device::pipeline::{self, PipelineSettings};
-use xpressify_device::source::FileSource;
 use xpressify_protocol::Emotion;
 
 /// The Xpressify box: recognises the listener's mood and publishes it over MQTT.
@@ -181,12 +180,7 @@ fn announce(config: &DeviceConfig, duration: Option<f64>) -> anyhow::Result<()> 
 /// The daemon: the vision loop on its own thread, the MQTT session on this one.
 fn run(config: &DeviceConfig) -> anyhow::Result<()> {
     let analyzer = Analyzer::load(&config.detector, &config.classifier)?;
-    let mut source = FileSource::open(
-        &config.camera.path,
-        config.camera.fps,
-        config.camera.looping,
-    )
-    .context("camera.path")?;
+    let mut source = config.camera.open().context("[camera]")?;
     let settings = PipelineSettings {
         device_id: config.mqtt.device_id.clone(),
         model: config.classifier.model_info(),
@@ -204,7 +198,14 @@ fn run(config: &DeviceConfig) -> anyhow::Result<()> {
         std::thread::Builder::new()
             .name("vision".into())
             .spawn(move || {
-                pipeline::run(&mut source, &analyzer, &mut tracker, &settings, &tx, &stop)
+                pipeline::run(
+                    source.as_mut(),
+                    &analyzer,
+                    &mut tracker,
+                    &settings,
+                    &tx,
+                    &stop,
+                )
             })
             .context("starting the vision thread")?
     };

@@ -73,6 +73,7 @@ fn files_become_a_retained_mood() {
             "XPRESSIFY__CLASSIFIER__MODELS_DIR",
             format!("{}/models", repo()),
         )
+        .env("XPRESSIFY__CAMERA__SOURCE", "files")
         .env("XPRESSIFY__CAMERA__PATH", dir.path())
         .env("XPRESSIFY__CAMERA__FPS", "20")
         .env("XPRESSIFY__CAMERA__LOOP", "false")
@@ -108,6 +109,7 @@ fn files_become_a_retained_mood() {
             "XPRESSIFY__CLASSIFIER__MODELS_DIR",
             format!("{}/models", repo()),
         )
+        .env("XPRESSIFY__CAMERA__SOURCE", "files")
         .env("XPRESSIFY__CAMERA__PATH", dir.path())
         .env("XPRESSIFY__CAMERA__FPS", "20")
         .env("XPRESSIFY__CAMERA__LOOP", "false")
