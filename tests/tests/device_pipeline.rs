@@ -14,6 +14,35 @@ fn repo() -> String {
     format!("{}/..", env!("CARGO_MANIFEST_DIR"))
 }
 
+/// `xpressify-device run` on the images of `frames`, played once at 20 fps.
+fn run_device(
+    broker: &Broker,
+    topics: &Topics,
+    frames: &std::path::Path,
+) -> std::process::ExitStatus {
+    let models = format!("{}/models", repo());
+    Command::new(binary("xpressify-device").expect("binary"))
+        .arg("run")
+        .env("XPRESSIFY__MQTT__URL", &broker.url)
+        .env("XPRESSIFY__MQTT__PREFIX", topics.prefix())
+        .env("XPRESSIFY__MQTT__DEVICE_ID", topics.device_id())
+        .env("XPRESSIFY__MQTT__PROBABILITIES_HZ", "5")
+        .env("XPRESSIFY__HOMEASSISTANT__DISCOVERY", "false")
+        .env(
+            "XPRESSIFY__DETECTOR__MODEL",
+            format!("{models}/face_detection_yunet_2026may.onnx"),
+        )
+        .env("XPRESSIFY__CLASSIFIER__MODELS_DIR", &models)
+        .env("XPRESSIFY__CAMERA__SOURCE", "files")
+        .env("XPRESSIFY__CAMERA__PATH", frames)
+        .env("XPRESSIFY__CAMERA__FPS", "20")
+        .env("XPRESSIFY__CAMERA__LOOP", "false")
+        .env("XPRESSIFY__MOOD__DWELL_S", "0.5")
+        .env("RUST_LOG", "warn")
+        .status()
+        .expect("run")
+}
+
 #[test]
 fn files_become_a_retained_mood() {
     let broker = Broker::get().expect("broker");
@@ -58,29 +87,7 @@ fn files_become_a_retained_mood() {
     let mut sub = broker
         .subscriber(&[topics.mood(), topics.probabilities(), topics.availability()])
         .expect("subscriber");
-    let status = Command::new(binary("xpressify-device").expect("binary"))
-        .arg("run")
-        .env("XPRESSIFY__MQTT__URL", &broker.url)
-        .env("XPRESSIFY__MQTT__PREFIX", topics.prefix())
-        .env("XPRESSIFY__MQTT__DEVICE_ID", topics.device_id())
-        .env("XPRESSIFY__MQTT__PROBABILITIES_HZ", "5")
-        .env("XPRESSIFY__HOMEASSISTANT__DISCOVERY", "false")
-        .env(
-            "XPRESSIFY__DETECTOR__MODEL",
-            format!("{}/models/face_detection_yunet_2026may.onnx", repo()),
-        )
-        .env(
-            "XPRESSIFY__CLASSIFIER__MODELS_DIR",
-            format!("{}/models", repo()),
-        )
-        .env("XPRESSIFY__CAMERA__SOURCE", "files")
-        .env("XPRESSIFY__CAMERA__PATH", dir.path())
-        .env("XPRESSIFY__CAMERA__FPS", "20")
-        .env("XPRESSIFY__CAMERA__LOOP", "false")
-        .env("XPRESSIFY__MOOD__DWELL_S", "0.5")
-        .env("RUST_LOG", "warn")
-        .status()
-        .expect("run");
+    let status = run_device(&broker, &topics, dir.path());
     // One frame played once is too short for the dwell time: the source ends, nothing is
     // announced, and the device leaves cleanly.
     assert!(status.success());
@@ -94,29 +101,7 @@ fn files_become_a_retained_mood() {
     for i in 1..30 {
         std::fs::copy(&file, dir.path().join(format!("face{i:02}.png"))).expect("copy");
     }
-    let status = Command::new(binary("xpressify-device").expect("binary"))
-        .arg("run")
-        .env("XPRESSIFY__MQTT__URL", &broker.url)
-        .env("XPRESSIFY__MQTT__PREFIX", topics.prefix())
-        .env("XPRESSIFY__MQTT__DEVICE_ID", topics.device_id())
-        .env("XPRESSIFY__MQTT__PROBABILITIES_HZ", "5")
-        .env("XPRESSIFY__HOMEASSISTANT__DISCOVERY", "false")
-        .env(
-            "XPRESSIFY__DETECTOR__MODEL",
-            format!("{}/models/face_detection_yunet_2026may.onnx", repo()),
-        )
-        .env(
-            "XPRESSIFY__CLASSIFIER__MODELS_DIR",
-            format!("{}/models", repo()),
-        )
-        .env("XPRESSIFY__CAMERA__SOURCE", "files")
-        .env("XPRESSIFY__CAMERA__PATH", dir.path())
-        .env("XPRESSIFY__CAMERA__FPS", "20")
-        .env("XPRESSIFY__CAMERA__LOOP", "false")
-        .env("XPRESSIFY__MOOD__DWELL_S", "0.5")
-        .env("RUST_LOG", "warn")
-        .status()
-        .expect("run");
+    let status = run_device(&broker, &topics, dir.path());
     assert!(status.success());
     let m = sub
         .wait_for("mood", Duration::from_secs(5), |m| m.topic == topics.mood())
