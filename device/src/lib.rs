@@ -2,6 +2,7 @@
 //! over MQTT. See `ARCHITECTURE.md` for where each stage lives.
 
 pub mod analyze;
+pub mod bench;
 pub mod camera;
 pub mod classify;
 pub mod config;

@@ -59,6 +59,20 @@ enum Command {
         #[arg(required = true, value_name = "IMAGE")]
         images: Vec<PathBuf>,
     },
+    /// Time the vision loop stage by stage (decode, detect, classify, track) on 640x480
+    /// camera-like frames built from FER2013 PrivateTest faces (or on IMAGE files), one
+    /// thread; prints the figures as JSON.
+    Bench {
+        /// Frames to build from FER2013 when no images are given.
+        #[arg(long, default_value_t = 30)]
+        frames: usize,
+        /// Passes over the frames (after one warm-up pass).
+        #[arg(long, default_value_t = 5)]
+        rounds: usize,
+        /// Use these images instead of synthetic frames.
+        #[arg(value_name = "IMAGE")]
+        images: Vec<PathBuf>,
+    },
     /// Print the effective configuration (file + environment + defaults) as TOML.
     PrintConfig,
 }
@@ -88,6 +102,11 @@ fn try_main() -> anyhow::Result<()> {
         Command::Announce { duration } => announce(&config, duration),
         Command::Classify { images } => classify(&config, &images),
         Command::Run => run(&config),
+        Command::Bench {
+            frames,
+            rounds,
+            images,
+        } => bench(&config, frames, rounds, &images),
         Command::PrintConfig => print_config(&config),
     }
 }
@@ -175,6 +194,32 @@ fn announce(config: &DeviceConfig, duration: Option<f64>) -> anyhow::Result<()> 
         };
         session.run(None, stop).await
     })
+}
+
+/// Prints the per-stage timing report as pretty JSON.
+fn bench(
+    config: &DeviceConfig,
+    frames: usize,
+    rounds: usize,
+    images: &[PathBuf],
+) -> anyhow::Result<()> {
+    let analyzer = Analyzer::load(&config.detector, &config.classifier)?;
+    let frames = if images.is_empty() {
+        xpressify_device::bench::synthetic_frames(frames)
+            .context("building frames from FER2013 (set XPRESSIFY_DATA_DIR, or give images)")?
+    } else {
+        images
+            .iter()
+            .map(|p| {
+                Ok(image::open(p)
+                    .with_context(|| format!("reading {}", p.display()))?
+                    .to_rgb8())
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?
+    };
+    let report = xpressify_device::bench::run(&analyzer, &frames, rounds)?;
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(())
 }
 
 /// The daemon: the vision loop on its own thread, the MQTT session on this one.

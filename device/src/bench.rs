@@ -1,0 +1,162 @@
+//! `xpressify-device bench`: per-stage latency of the vision loop on real frames — decode
+//! (MJPEG, as a camera delivers), detect, classify, track — frames per second and peak
+//! memory, on one thread. The numbers in the README come from here.
+
+use std::time::{Duration, Instant};
+
+use image::RgbImage;
+use serde::Serialize;
+
+use crate::analyze::Analyzer;
+use crate::face::crop_face;
+use crate::mood::{FaceReading, MoodTracker, TrackerConfig};
+use crate::pixels::{self, PixelFormat};
+
+/// Latency statistics of one stage, in milliseconds.
+#[derive(Debug, Clone, Serialize)]
+pub struct StageStats {
+    /// The stage.
+    pub stage: &'static str,
+    /// Median.
+    pub median_ms: f64,
+    /// 95th percentile.
+    pub p95_ms: f64,
+    /// Mean.
+    pub mean_ms: f64,
+}
+
+/// The whole report.
+#[derive(Debug, Clone, Serialize)]
+pub struct BenchReport {
+    /// Frames timed (after one warm-up pass).
+    pub frames: usize,
+    /// Frame size.
+    pub width: u32,
+    /// Frame height.
+    pub height: u32,
+    /// Faces found per frame, on average.
+    pub faces_per_frame: f64,
+    /// decode, detect, classify, track, total.
+    pub stages: Vec<StageStats>,
+    /// 1000 / median total.
+    pub fps: f64,
+    /// Peak resident memory of the process (VmHWM), MiB; `None` off Linux.
+    pub peak_rss_mib: Option<f64>,
+}
+
+fn stats(stage: &'static str, mut v: Vec<Duration>) -> StageStats {
+    v.sort();
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    let n = v.len().max(1);
+    StageStats {
+        stage,
+        median_ms: v.get(n / 2).copied().map_or(0.0, ms),
+        p95_ms: v.get((n * 95 / 100).min(n - 1)).copied().map_or(0.0, ms),
+        mean_ms: v.iter().map(|d| ms(*d)).sum::<f64>() / n as f64,
+    }
+}
+
+/// Peak resident set size from /proc/self/status.
+pub fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+/// Times `rounds` passes over `frames` (each JPEG-encoded first, as a camera sends MJPEG).
+pub fn run(analyzer: &Analyzer, frames: &[RgbImage], rounds: usize) -> anyhow::Result<BenchReport> {
+    anyhow::ensure!(!frames.is_empty(), "no frames to time");
+    let mut jpegs = Vec::new();
+    for f in frames {
+        let mut buf = Vec::new();
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut buf, 85).encode_image(f)?;
+        jpegs.push(buf);
+    }
+    let mut tracker = MoodTracker::new(TrackerConfig::default());
+    let (mut decode, mut detect, mut classify, mut track, mut total) =
+        (vec![], vec![], vec![], vec![], vec![]);
+    let mut faces_seen = 0usize;
+    let start = Instant::now();
+    for round in 0..=rounds {
+        for (jpeg, frame) in jpegs.iter().zip(frames) {
+            let t0 = Instant::now();
+            let img = pixels::to_rgb(PixelFormat::Mjpeg, frame.width(), frame.height(), jpeg)?;
+            let t1 = Instant::now();
+            let faces = analyzer.detector().detect(&img)?;
+            let t2 = Instant::now();
+            let crops: Vec<_> = faces.iter().map(|f| crop_face(&img, f)).collect();
+            let probs = analyzer.classifier().classify(&crops)?;
+            let t3 = Instant::now();
+            let readings: Vec<FaceReading> = faces
+                .iter()
+                .zip(&probs)
+                .map(|(f, p)| FaceReading {
+                    area: f.area(),
+                    probabilities: *p,
+                })
+                .collect();
+            tracker.update(t3.duration_since(start), &readings);
+            let t4 = Instant::now();
+            if round > 0 {
+                faces_seen += faces.len();
+                decode.push(t1 - t0);
+                detect.push(t2 - t1);
+                classify.push(t3 - t2);
+                track.push(t4 - t3);
+                total.push(t4 - t0);
+            }
+        }
+    }
+    let n = total.len();
+    let total_stats = stats("total", total);
+    Ok(BenchReport {
+        frames: n,
+        width: frames[0].width(),
+        height: frames[0].height(),
+        faces_per_frame: faces_seen as f64 / n.max(1) as f64,
+        fps: if total_stats.median_ms > 0.0 {
+            1000.0 / total_stats.median_ms
+        } else {
+            0.0
+        },
+        stages: vec![
+            stats("decode (MJPEG)", decode),
+            stats("detect", detect),
+            stats("classify", classify),
+            stats("track", track),
+            total_stats,
+        ],
+        peak_rss_mib: peak_rss_mib(),
+    })
+}
+
+/// Camera-like 640×480 frames: FER2013 PrivateTest faces upscaled to 160–240 px on a plain
+/// background at varied positions (the same recipe as the pipeline test).
+pub fn synthetic_frames(count: usize) -> anyhow::Result<Vec<RgbImage>> {
+    let samples = crate::fer2013::load(
+        &crate::fer2013::default_path(),
+        crate::fer2013::Split::PrivateTest,
+    )?;
+    Ok(samples
+        .iter()
+        .step_by((samples.len() / count.max(1)).max(1))
+        .take(count)
+        .enumerate()
+        .map(|(k, s)| {
+            let size = 160 + (k % 3) as u32 * 40;
+            let gray = image::GrayImage::from_raw(48, 48, s.face.to_vec()).unwrap_or_default();
+            let big =
+                image::imageops::resize(&gray, size, size, image::imageops::FilterType::CatmullRom);
+            let mut img = RgbImage::from_pixel(640, 480, image::Rgb([70, 90, 80]));
+            let (x, y) = (
+                (k as u32 * 37) % (640 - size),
+                (k as u32 * 53) % (480 - size),
+            );
+            for (px, py, p) in big.enumerate_pixels() {
+                img.put_pixel(x + px, y + py, image::Rgb([p.0[0]; 3]));
+            }
+            img
+        })
+        .collect())
+}

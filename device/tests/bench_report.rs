@@ -1,0 +1,35 @@
+//! The benchmark mode times every stage on real frames with the real models.
+
+use std::path::Path;
+
+use xpressify_device::analyze::{Analyzer, ClassifierConfig};
+use xpressify_device::bench;
+use xpressify_device::face::DetectorConfig;
+
+#[test]
+fn reports_every_stage_on_real_frames() {
+    let repo = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
+    let analyzer = Analyzer::load(
+        &DetectorConfig {
+            model: repo.join("models/face_detection_yunet_2026may.onnx"),
+            ..DetectorConfig::default()
+        },
+        &ClassifierConfig {
+            models_dir: repo.join("models"),
+            ..ClassifierConfig::default()
+        },
+    )
+    .expect("models load");
+    let frames = bench::synthetic_frames(3).expect("frames from FER2013");
+    assert_eq!(frames.len(), 3);
+    let report = bench::run(&analyzer, &frames, 2).expect("bench runs");
+    assert_eq!(report.frames, 6);
+    assert_eq!((report.width, report.height), (640, 480));
+    let stages: Vec<&str> = report.stages.iter().map(|s| s.stage).collect();
+    assert_eq!(stages, ["decode (MJPEG)", "detect", "classify", "track", "total"]);
+    assert!(report.faces_per_frame >= 0.9, "faces per frame {}", report.faces_per_frame);
+    let total = &report.stages[4];
+    assert!(total.median_ms > 0.0 && total.p95_ms >= total.median_ms);
+    assert!(report.fps > 0.0);
+    assert!(report.peak_rss_mib.is_some_and(|m| m > 1.0));
+}
