@@ -26,8 +26,15 @@ fn reports_every_stage_on_real_frames() {
     assert_eq!(report.frames, 6);
     assert_eq!((report.width, report.height), (640, 480));
     let stages: Vec<&str> = report.stages.iter().map(|s| s.stage).collect();
-    assert_eq!(stages, ["decode (MJPEG)", "detect", "classify", "track", "total"]);
-    assert!(report.faces_per_frame >= 0.9, "faces per frame {}", report.faces_per_frame);
+    assert_eq!(
+        stages,
+        ["decode (MJPEG)", "detect", "classify", "track", "total"]
+    );
+    assert!(
+        report.faces_per_frame >= 0.9,
+        "faces per frame {}",
+        report.faces_per_frame
+    );
     let total = &report.stages[4];
     assert!(total.median_ms > 0.0 && total.p95_ms >= total.median_ms);
     assert!(report.fps > 0.0);
