@@ -58,8 +58,6 @@ class Calibration:
         self.i = 0
 
     def get_next(self):
-        from onnxruntime.quantization import CalibrationDataReader  # noqa: F401
-
         if self.i >= len(self.batches):
             return None
         self.i += 1

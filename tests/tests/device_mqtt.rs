@@ -5,7 +5,6 @@
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use xpressify_protocol::discovery::DiscoveryMessage;
 use xpressify_protocol::{Availability, Command as MqttCommand, Topics};
 use xpressify_tests::{Broker, Message, binary, unique_name};
 
@@ -185,6 +184,3 @@ fn keeps_retrying_while_the_broker_is_down() {
     let log = String::from_utf8_lossy(&out.stderr);
     assert!(log.matches("broker unreachable").count() >= 2, "{log}");
 }
-
-#[allow(dead_code)]
-fn _discovery_type_is_public(_: DiscoveryMessage) {}
