@@ -6,6 +6,7 @@ use std::path::Path;
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use xpressify_protocol::BrokerUrl;
+use xpressify_protocol::client;
 use xpressify_protocol::config::{self, ConfigError, MqttKeys};
 use xpressify_protocol::topics::DEFAULT_PREFIX;
 
@@ -21,7 +22,7 @@ pub struct CompanionConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MqttConfig {
-    /// `mqtt://HOST[:PORT]`.
+    /// `mqtt://HOST[:PORT]`, or `mqtts://HOST[:PORT]` for TLS.
     pub url: String,
     /// First topic level(s) the devices publish under.
     pub prefix: String,
@@ -33,6 +34,12 @@ pub struct MqttConfig {
     pub password: String,
     /// Seconds between keep-alive pings.
     pub keep_alive_s: u16,
+    /// PEM CA certificate(s) to trust for `mqtts://`; empty uses the system's roots.
+    pub ca_file: String,
+    /// PEM client certificate, for brokers that authenticate clients by certificate.
+    pub client_cert_file: String,
+    /// The client certificate's PEM private key.
+    pub client_key_file: String,
 }
 
 impl Default for MqttConfig {
@@ -44,6 +51,9 @@ impl Default for MqttConfig {
             username: String::new(),
             password: String::new(),
             keep_alive_s: 30,
+            ca_file: String::new(),
+            client_cert_file: String::new(),
+            client_key_file: String::new(),
         }
     }
 }
@@ -68,7 +78,7 @@ impl CompanionConfig {
 
     /// Checks values serde cannot: formats, ranges and combinations.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        self.broker()?;
+        self.mqtt_options()?;
         let id = &self.mqtt.client_id;
         if id.is_empty() || id.len() > 64 {
             return Err(ConfigError::invalid(
@@ -81,14 +91,25 @@ impl CompanionConfig {
 
     /// The broker address, checked.
     pub fn broker(&self) -> Result<BrokerUrl, ConfigError> {
+        self.mqtt_keys().check()
+    }
+
+    /// Connection options (credentials, keep-alive, TLS), checked; TLS files are read here.
+    pub fn mqtt_options(&self) -> Result<rumqttc::MqttOptions, ConfigError> {
+        client::mqtt_options(&self.mqtt_keys(), &self.mqtt.client_id)
+    }
+
+    fn mqtt_keys(&self) -> MqttKeys<'_> {
         MqttKeys {
             url: &self.mqtt.url,
             prefix: &self.mqtt.prefix,
             username: &self.mqtt.username,
             password: &self.mqtt.password,
             keep_alive_s: self.mqtt.keep_alive_s,
+            ca_file: &self.mqtt.ca_file,
+            client_cert_file: &self.mqtt.client_cert_file,
+            client_key_file: &self.mqtt.client_key_file,
         }
-        .check()
     }
 }
 

@@ -9,7 +9,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use anyhow::Context;
-use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+use rumqttc::{AsyncClient, Event, Packet, QoS};
 use serde_json::json;
 use tracing::{info, warn};
 use xpressify_protocol::topics::{self, Channel};
@@ -38,12 +38,8 @@ pub async fn watch(
     stop: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<BTreeMap<&'static str, u64>> {
     let broker = config.broker()?;
-    let mut options = MqttOptions::new(&config.mqtt.client_id, broker.host.clone(), broker.port);
-    options.set_keep_alive(Duration::from_secs(config.mqtt.keep_alive_s.into()));
+    let mut options = config.mqtt_options()?;
     options.set_max_packet_size(1 << 20, 1 << 20);
-    if !config.mqtt.username.is_empty() {
-        options.set_credentials(&config.mqtt.username, &config.mqtt.password);
-    }
     let (client, mut eventloop) = AsyncClient::new(options, 16);
     let prefix = config.mqtt.prefix.clone();
     let mut junk: BTreeMap<&'static str, u64> = BTreeMap::new();

@@ -5,6 +5,7 @@ use std::path::Path;
 
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
+use xpressify_protocol::client;
 use xpressify_protocol::config::{self, ConfigError, MqttKeys};
 use xpressify_protocol::discovery::DEFAULT_DISCOVERY_PREFIX;
 use xpressify_protocol::topics::{DEFAULT_PREFIX, checked_device_id};
@@ -74,7 +75,7 @@ impl Default for CameraConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MqttConfig {
-    /// `mqtt://HOST[:PORT]`.
+    /// `mqtt://HOST[:PORT]`, or `mqtts://HOST[:PORT]` for TLS.
     pub url: String,
     /// This box's id in topics and in Home Assistant (letters, digits, `_`, `-`).
     pub device_id: String,
@@ -86,6 +87,12 @@ pub struct MqttConfig {
     pub password: String,
     /// Seconds between keep-alive pings; the broker declares the device offline after 1.5×.
     pub keep_alive_s: u16,
+    /// PEM CA certificate(s) to trust for `mqtts://`; empty uses the system's roots.
+    pub ca_file: String,
+    /// PEM client certificate, for brokers that authenticate clients by certificate.
+    pub client_cert_file: String,
+    /// The client certificate's PEM private key.
+    pub client_key_file: String,
     /// `probabilities` messages per second (0 turns them off).
     pub probabilities_hz: f32,
 }
@@ -99,6 +106,9 @@ impl Default for MqttConfig {
             username: String::new(),
             password: String::new(),
             keep_alive_s: 30,
+            ca_file: String::new(),
+            client_cert_file: String::new(),
+            client_key_file: String::new(),
             probabilities_hz: 1.0,
         }
     }
@@ -175,7 +185,7 @@ impl DeviceConfig {
 
     /// Checks values serde cannot: formats, ranges and combinations.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        self.mqtt_keys().check()?;
+        self.mqtt_options()?;
         checked_device_id(self.mqtt.device_id.clone())
             .map_err(|e| ConfigError::invalid("mqtt.device_id", e.to_string()))?;
         if !matches!(self.camera.source.as_str(), "v4l2" | "files") {
@@ -231,6 +241,9 @@ impl DeviceConfig {
             username: &self.mqtt.username,
             password: &self.mqtt.password,
             keep_alive_s: self.mqtt.keep_alive_s,
+            ca_file: &self.mqtt.ca_file,
+            client_cert_file: &self.mqtt.client_cert_file,
+            client_key_file: &self.mqtt.client_key_file,
         }
     }
 
@@ -242,6 +255,16 @@ impl DeviceConfig {
     /// The broker address.
     pub fn broker(&self) -> Result<BrokerUrl, ConfigError> {
         self.mqtt_keys().check()
+    }
+
+    /// The MQTT client id: one per device on a broker.
+    pub fn client_id(&self) -> String {
+        format!("xpressify-device-{}", self.mqtt.device_id)
+    }
+
+    /// Connection options (credentials, keep-alive, TLS), checked; TLS files are read here.
+    pub fn mqtt_options(&self) -> Result<rumqttc::MqttOptions, ConfigError> {
+        client::mqtt_options(&self.mqtt_keys(), &self.client_id())
     }
 
     /// The name Home Assistant shows.

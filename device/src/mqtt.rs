@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use anyhow::Context;
-use rumqttc::{AsyncClient, Event, EventLoop, LastWill, MqttOptions, Packet, QoS};
+use rumqttc::{AsyncClient, Event, EventLoop, LastWill, Packet, QoS};
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 use xpressify_protocol::discovery::{self, DeviceInfo};
@@ -38,18 +38,13 @@ impl Session {
     pub fn new(config: &DeviceConfig) -> anyhow::Result<Self> {
         let topics = config.topics().context("mqtt.prefix / mqtt.device_id")?;
         let broker = config.broker()?;
-        let client_id = format!("xpressify-device-{}", topics.device_id());
-        let mut options = MqttOptions::new(client_id, broker.host.clone(), broker.port);
-        options.set_keep_alive(Duration::from_secs(config.mqtt.keep_alive_s.into()));
+        let mut options = config.mqtt_options()?;
         options.set_last_will(LastWill::new(
             topics.availability(),
             Availability::Offline.encode(),
             QoS::AtLeastOnce,
             true,
         ));
-        if !config.mqtt.username.is_empty() {
-            options.set_credentials(config.mqtt.username.clone(), config.mqtt.password.clone());
-        }
         let (client, eventloop) = AsyncClient::new(options, 64);
         info!(broker = %broker, device_id = topics.device_id(), "MQTT session prepared");
         Ok(Session {
@@ -164,10 +159,11 @@ impl Session {
             }
             Ok(other) => debug!(?other, "mqtt event"),
             Err(e) => {
+                let hint = xpressify_protocol::client::explain(&e);
                 if self.connected {
-                    warn!(error = %e, "lost the broker; reconnecting");
+                    warn!(error = %e, hint, "lost the broker; reconnecting");
                 } else {
-                    warn!(error = %e, retry_in = ?self.backoff, "broker unreachable");
+                    warn!(error = %e, hint, retry_in = ?self.backoff, "broker unreachable");
                 }
                 self.connected = false;
                 tokio::time::sleep(self.backoff).await;

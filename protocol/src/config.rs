@@ -169,6 +169,12 @@ pub struct MqttKeys<'a> {
     pub password: &'a str,
     /// `mqtt.keep_alive_s`.
     pub keep_alive_s: u16,
+    /// `mqtt.ca_file`: PEM certificates to trust for `mqtts://` (empty: the system's roots).
+    pub ca_file: &'a str,
+    /// `mqtt.client_cert_file`: PEM client certificate for brokers that want one (empty: none).
+    pub client_cert_file: &'a str,
+    /// `mqtt.client_key_file`: the client certificate's PEM private key.
+    pub client_key_file: &'a str,
 }
 
 /// Minimum `mqtt.keep_alive_s`: shorter intervals flood a Pi's link with pings.
@@ -181,10 +187,28 @@ impl MqttKeys<'_> {
             .url
             .parse()
             .map_err(|e| ConfigError::invalid("mqtt.url", e))?;
-        if url.tls {
+        if !url.tls {
+            for (key, value) in [
+                ("mqtt.ca_file", self.ca_file),
+                ("mqtt.client_cert_file", self.client_cert_file),
+                ("mqtt.client_key_file", self.client_key_file),
+            ] {
+                if !value.is_empty() {
+                    return Err(ConfigError::invalid(
+                        key,
+                        format!("set, but mqtt.url {:?} is not mqtts:// (TLS)", self.url),
+                    ));
+                }
+            }
+        }
+        if self.client_cert_file.is_empty() != self.client_key_file.is_empty() {
             return Err(ConfigError::invalid(
-                "mqtt.url",
-                "TLS (mqtts://) is not built into this version; use mqtt:// on a trusted network",
+                if self.client_key_file.is_empty() {
+                    "mqtt.client_key_file"
+                } else {
+                    "mqtt.client_cert_file"
+                },
+                "a client certificate needs both mqtt.client_cert_file and mqtt.client_key_file",
             ));
         }
         crate::Topics::new(self.prefix, "x").map_err(|_| {

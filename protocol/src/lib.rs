@@ -3,12 +3,15 @@
 //! Everything that crosses the broker is defined here and nowhere else: topic names
 //! ([`Topics`]), payloads ([`MoodEvent`], [`ProbabilitiesEvent`], [`Availability`],
 //! [`Command`], [`NowPlaying`]), Home Assistant discovery ([`discovery`]) and the shared
-//! configuration convention ([`config`]). The crate does no I/O, so both sides and the tests
+//! configuration convention ([`config`]). Apart from the `client` feature (connection
+//! options, which reads TLS files), the crate does no I/O, so both sides and the tests
 //! link the same definitions, and a decoder can be fed any bytes: it returns a
 //! [`DecodeError`], never panics. `docs/mqtt.md` describes the same contract for people.
 
 mod availability;
 mod broker_url;
+#[cfg(feature = "client")]
+pub mod client;
 mod command;
 pub mod config;
 pub mod discovery;

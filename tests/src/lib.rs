@@ -6,7 +6,7 @@
 //! using [`unique_name`] for prefixes and device ids.
 
 use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc;
@@ -50,13 +50,62 @@ impl Broker {
 
     /// Starts a private `mosquitto` on a free loopback port.
     pub fn start() -> anyhow::Result<Broker> {
-        let port = free_port()?;
         let dir = tempfile::tempdir()?;
-        let conf = dir.path().join("mosquitto.conf");
-        std::fs::write(
-            &conf,
-            format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"),
+        let port = free_port()?;
+        Broker::launch(
+            dir,
+            port,
+            format!("listener {port} 127.0.0.1\nallow_anonymous true\n"),
+        )
+    }
+
+    /// Starts a private `mosquitto` with two listeners: the open one in [`Broker::url`] (for
+    /// the test's own clients) and a locked one — TLS with a CA made for this test, and a
+    /// user name and password — described by the returned [`SecureListener`].
+    pub fn start_secured() -> anyhow::Result<(Broker, SecureListener)> {
+        let dir = tempfile::tempdir()?;
+        let files = dir.path();
+        make_test_certificates(files)?;
+        let (username, password) = ("xpressify".to_string(), unique_name("pw"));
+        let passwd = files.join("passwd");
+        run_tool(
+            Command::new("mosquitto_passwd")
+                .arg("-c")
+                .arg("-b")
+                .arg(&passwd)
+                .arg(&username)
+                .arg(&password),
         )?;
+        make_readable(files)?;
+        let (open, locked) = (free_port()?, free_port()?);
+        let conf = format!(
+            "per_listener_settings true\n\
+             listener {open} 127.0.0.1\nallow_anonymous true\n\
+             listener {locked} 127.0.0.1\nallow_anonymous false\npassword_file {}\n\
+             cafile {}\ncertfile {}\nkeyfile {}\n",
+            passwd.display(),
+            files.join("ca.pem").display(),
+            files.join("server.pem").display(),
+            files.join("server.key").display(),
+        );
+        let ca_file = files.join("ca.pem");
+        let broker = Broker::launch(dir, open, conf)?;
+        wait_for_port(locked, Duration::from_secs(10))?;
+        Ok((
+            broker,
+            SecureListener {
+                url: format!("mqtts://localhost:{locked}"),
+                ca_file,
+                username,
+                password,
+            },
+        ))
+    }
+
+    fn launch(dir: tempfile::TempDir, port: u16, listeners: String) -> anyhow::Result<Broker> {
+        let conf = dir.path().join("mosquitto.conf");
+        std::fs::write(&conf, format!("{listeners}persistence false\n"))?;
+        make_readable(dir.path())?;
         let child = Command::new(mosquitto_path())
             .arg("-c")
             .arg(&conf)
@@ -108,6 +157,107 @@ impl Drop for Broker {
             let _ = child.wait();
         }
     }
+}
+
+/// The locked listener of [`Broker::start_secured`].
+pub struct SecureListener {
+    /// `mqtts://localhost:PORT`.
+    pub url: String,
+    /// The PEM CA certificate that signed the broker's certificate.
+    pub ca_file: PathBuf,
+    /// The one user the listener accepts.
+    pub username: String,
+    /// That user's password.
+    pub password: String,
+}
+
+/// A throwaway CA (`ca.pem`) and a server certificate for `localhost`/127.0.0.1 signed by it
+/// (`server.pem`, `server.key`), made with the `openssl` command.
+fn make_test_certificates(dir: &Path) -> anyhow::Result<()> {
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    run_tool(
+        Command::new("openssl")
+            .current_dir(dir)
+            .args(["req", "-x509"])
+            .args(ec)
+            .args([
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.pem",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=Xpressify test CA",
+            ]),
+    )?;
+    run_tool(
+        Command::new("openssl")
+            .current_dir(dir)
+            .arg("req")
+            .args(ec)
+            .args([
+                "-keyout",
+                "server.key",
+                "-out",
+                "server.csr",
+                "-subj",
+                "/CN=localhost",
+            ]),
+    )?;
+    std::fs::write(
+        dir.join("server.ext"),
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n\
+         extendedKeyUsage=serverAuth\n",
+    )?;
+    run_tool(Command::new("openssl").current_dir(dir).args([
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "server.ext",
+    ]))
+}
+
+fn run_tool(cmd: &mut Command) -> anyhow::Result<()> {
+    let out = cmd
+        .output()
+        .with_context(|| format!("running {:?}", cmd.get_program()))?;
+    if !out.status.success() {
+        bail!(
+            "{:?} failed ({}): {}",
+            cmd.get_program(),
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(())
+}
+
+/// Mosquitto drops root privileges before it reads some files: let its user read ours.
+fn make_readable(dir: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755))?;
+    for entry in std::fs::read_dir(dir)? {
+        std::fs::set_permissions(entry?.path(), std::fs::Permissions::from_mode(0o644))?;
+    }
+    Ok(())
 }
 
 fn mosquitto_path() -> PathBuf {
