@@ -2,16 +2,18 @@
 //! discovery on connect and whenever Home Assistant restarts, reconnect with backoff.
 //!
 //! As in rumqttc itself, the caller owns the event loop: [`Session::run`] polls it on the
-//! caller's task and logs each state change; nothing hides a thread.
+//! caller's task and logs each state change; nothing hides a thread. What the session learns
+//! for the rest of the device — whether the broker is there, what the companion is playing —
+//! it offers as [`tokio::sync::watch`] channels, so a slow reader (a panel) never holds it up.
 
 use std::time::Duration;
 
 use anyhow::Context;
 use rumqttc::{AsyncClient, Event, EventLoop, LastWill, Packet, QoS};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tracing::{debug, info, warn};
 use xpressify_protocol::discovery::{self, DeviceInfo};
-use xpressify_protocol::{Availability, MoodEvent, Topics};
+use xpressify_protocol::{Availability, MoodEvent, NowPlaying, Topics};
 
 use crate::config::DeviceConfig;
 use crate::pipeline::Update;
@@ -31,6 +33,9 @@ pub struct Session {
     backoff: Duration,
     connected: bool,
     latest_mood: Option<MoodEvent>,
+    link: watch::Sender<bool>,
+    now_playing: watch::Sender<Option<NowPlaying>>,
+    junk: u64,
 }
 
 impl Session {
@@ -63,7 +68,22 @@ impl Session {
             backoff: MIN_BACKOFF,
             connected: false,
             latest_mood: None,
+            link: watch::Sender::new(false),
+            now_playing: watch::Sender::new(None),
+            junk: 0,
         })
+    }
+
+    /// Follows whether the broker is connected (for the display's "offline" mark and the
+    /// status LED).
+    pub fn watch_link(&self) -> watch::Receiver<bool> {
+        self.link.subscribe()
+    }
+
+    /// Follows what the companion says this device's speaker plays (`…/now_playing`);
+    /// `None` until the first valid message. Invalid payloads are logged and skipped.
+    pub fn watch_now_playing(&self) -> watch::Receiver<Option<NowPlaying>> {
+        self.now_playing.subscribe()
     }
 
     /// Drives the connection and publishes what `updates` brings, until `stop` completes or
@@ -106,6 +126,35 @@ impl Session {
                 self.try_publish(self.topics.probabilities(), event.encode(), false);
             }
             Update::Probabilities(_) => {}
+            Update::Command(command) if self.connected => {
+                info!(command = command.name(), "button: publishing command");
+                self.try_publish(self.topics.command(), command.encode(), false);
+            }
+            Update::Command(command) => {
+                warn!(
+                    command = command.name(),
+                    "button pressed while the broker is away: ignored"
+                );
+            }
+        }
+    }
+
+    fn set_connected(&mut self, connected: bool) {
+        self.connected = connected;
+        self.link
+            .send_if_modified(|c| std::mem::replace(c, connected) != connected);
+    }
+
+    fn take_now_playing(&mut self, payload: &[u8]) {
+        match NowPlaying::decode(payload) {
+            Ok(playing) => {
+                info!(title = %playing.title, state = ?playing.state, "now playing");
+                self.now_playing.send_replace(Some(playing));
+            }
+            Err(e) => {
+                self.junk += 1;
+                warn!(error = %e, total = self.junk, "ignoring an invalid now_playing message");
+            }
         }
     }
 
@@ -127,14 +176,19 @@ impl Session {
         match event {
             Ok(Event::Incoming(Packet::ConnAck(_))) => {
                 info!(device_id = self.topics.device_id(), "connected to broker");
-                self.connected = true;
+                self.set_connected(true);
                 self.backoff = MIN_BACKOFF;
-                self.publish(
+                publish(
+                    &self.client,
                     self.topics.availability(),
                     Availability::Online.encode(),
                     true,
                 )
                 .await?;
+                self.client
+                    .subscribe(self.topics.now_playing(), QoS::AtLeastOnce)
+                    .await
+                    .context("subscribing to now_playing")?;
                 if let Some(prefix) = self.discovery_prefix.clone() {
                     self.client
                         .subscribe(discovery::status_topic(&prefix), QoS::AtLeastOnce)
@@ -145,6 +199,9 @@ impl Session {
                 if let Some(mood) = &self.latest_mood {
                     self.try_publish(self.topics.mood(), mood.encode(), true);
                 }
+            }
+            Ok(Event::Incoming(Packet::Publish(p))) if p.topic == self.topics.now_playing() => {
+                self.take_now_playing(&p.payload);
             }
             Ok(Event::Incoming(Packet::Publish(p))) => {
                 let ha_online = self
@@ -159,13 +216,16 @@ impl Session {
             }
             Ok(other) => debug!(?other, "mqtt event"),
             Err(e) => {
-                let hint = xpressify_protocol::client::explain(&e);
+                let error = match xpressify_protocol::client::explain(&e) {
+                    "" => e.to_string(),
+                    hint => format!("{e} ({hint})"),
+                };
                 if self.connected {
-                    warn!(error = %e, hint, "lost the broker; reconnecting");
+                    warn!(%error, "lost the broker; reconnecting");
                 } else {
-                    warn!(error = %e, hint, retry_in = ?self.backoff, "broker unreachable");
+                    warn!(%error, retry_in = ?self.backoff, "broker unreachable");
                 }
-                self.connected = false;
+                self.set_connected(false);
                 tokio::time::sleep(self.backoff).await;
                 self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
             }
@@ -173,21 +233,14 @@ impl Session {
         Ok(())
     }
 
-    async fn announce(&self, prefix: &str) -> anyhow::Result<()> {
+    async fn announce(&mut self, prefix: &str) -> anyhow::Result<()> {
         let messages = discovery::discovery_messages(prefix, &self.topics, &self.info);
         let count = messages.len();
         for m in messages {
-            self.publish(m.topic.clone(), m.encode(), true).await?;
+            publish(&self.client, m.topic.clone(), m.encode(), true).await?;
         }
         info!(entities = count, "published Home Assistant discovery");
         Ok(())
-    }
-
-    async fn publish(&self, topic: String, payload: Vec<u8>, retain: bool) -> anyhow::Result<()> {
-        self.client
-            .publish(topic.clone(), QoS::AtLeastOnce, retain, payload)
-            .await
-            .with_context(|| format!("queueing a publish on {topic}"))
     }
 
     /// Publishes `offline`, disconnects and flushes for at most two seconds.
@@ -196,7 +249,8 @@ impl Session {
             info!("stopping (broker was not connected)");
             return Ok(());
         }
-        self.publish(
+        publish(
+            &self.client,
             self.topics.availability(),
             Availability::Offline.encode(),
             true,
@@ -222,4 +276,19 @@ impl Session {
         info!("disconnected");
         Ok(())
     }
+}
+
+/// Queues a QoS 1 publish. A free function rather than a method: holding `&Session` across
+/// the await would make the session's future `!Send` (rumqttc's event loop is not `Sync`),
+/// and the one-box binary runs it on a multi-threaded runtime.
+async fn publish(
+    client: &AsyncClient,
+    topic: String,
+    payload: Vec<u8>,
+    retain: bool,
+) -> anyhow::Result<()> {
+    client
+        .publish(topic.clone(), QoS::AtLeastOnce, retain, payload)
+        .await
+        .with_context(|| format!("queueing a publish on {topic}"))
 }

@@ -10,20 +10,23 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 use xpressify_protocol::{
-    Emotion, ModelInfo, MoodEvent, Probabilities, ProbabilitiesEvent, SCHEMA_VERSION,
+    Command, Emotion, ModelInfo, MoodEvent, Probabilities, ProbabilitiesEvent, SCHEMA_VERSION,
 };
 
 use crate::analyze::{AnalysedFace, Analyzer};
 use crate::mood::{FaceReading, Mood, MoodTracker};
 use crate::source::FrameSource;
 
-/// What the vision loop tells the MQTT session.
+/// What the device's parts (the vision loop, the buttons) hand the MQTT session to publish.
 #[derive(Debug, Clone)]
 pub enum Update {
     /// The announced mood changed: publish retained, and again after a reconnect.
     Mood(MoodEvent),
     /// The periodic raw reading.
     Probabilities(ProbabilitiesEvent),
+    /// A button was pressed: published once on `…/command` if the broker is there (a press
+    /// replayed minutes later would surprise the listener, so none is kept while offline).
+    Command(Command),
 }
 
 /// Counters of one run, for the log and the benchmark.
@@ -100,7 +103,10 @@ pub fn run(
             }
             Err(e) => {
                 stats.source_errors += 1;
-                warn!(error = %e, "skipping a frame");
+                // A camera gone for minutes would otherwise fill the log at frame rate.
+                if stats.source_errors.is_power_of_two() {
+                    warn!(error = %e, failures = stats.source_errors, "skipping a frame");
+                }
                 std::thread::sleep(Duration::from_millis(50));
                 continue;
             }

@@ -27,6 +27,7 @@ pub struct Broker {
     /// Port part of `url`.
     pub port: u16,
     child: Option<Child>,
+    conf: Option<PathBuf>,
     _dir: Option<tempfile::TempDir>,
 }
 
@@ -42,6 +43,7 @@ impl Broker {
                 host: parsed.host,
                 port: parsed.port,
                 child: None,
+                conf: None,
                 _dir: None,
             });
         }
@@ -106,6 +108,34 @@ impl Broker {
         let conf = dir.path().join("mosquitto.conf");
         std::fs::write(&conf, format!("{listeners}persistence false\n"))?;
         make_readable(dir.path())?;
+        let mut broker = Broker {
+            url: format!("mqtt://127.0.0.1:{port}"),
+            host: "127.0.0.1".into(),
+            port,
+            child: None,
+            conf: Some(conf),
+            _dir: Some(dir),
+        };
+        broker.restart()?;
+        Ok(broker)
+    }
+
+    /// Kills this test's own broker, as a crash or a power cut would (retained messages are
+    /// lost: it keeps no persistence). Does nothing to CI's shared broker.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// (Re)starts this test's own broker on the same port and waits until it listens.
+    pub fn restart(&mut self) -> anyhow::Result<()> {
+        let conf = self
+            .conf
+            .clone()
+            .context("only a broker started by the test can be restarted")?;
+        self.kill();
         let child = Command::new(mosquitto_path())
             .arg("-c")
             .arg(&conf)
@@ -113,15 +143,8 @@ impl Broker {
             .stderr(Stdio::null())
             .spawn()
             .context("starting mosquitto (install it: apt-get install mosquitto)")?;
-        let broker = Broker {
-            url: format!("mqtt://127.0.0.1:{port}"),
-            host: "127.0.0.1".into(),
-            port,
-            child: Some(child),
-            _dir: Some(dir),
-        };
-        wait_for_port(port, Duration::from_secs(10))?;
-        Ok(broker)
+        self.child = Some(child);
+        wait_for_port(self.port, Duration::from_secs(10))
     }
 
     /// A client connected to this broker, subscribed to `filters`, collecting messages.
@@ -152,10 +175,18 @@ impl Broker {
 
 impl Drop for Broker {
     fn drop(&mut self) {
-        if let Some(child) = self.child.as_mut() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.kill();
+    }
+}
+
+/// A spawned binary that is killed when the test ends, passed or failed, so no process
+/// outlives its test (and its temporary files).
+pub struct KillOnDrop(pub Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 use image::{Rgb, RgbImage, imageops};
 use xpressify_device::fer2013::{self, Split};
 use xpressify_protocol::{Availability, MoodEvent, ProbabilitiesEvent, Topics};
-use xpressify_tests::{Broker, binary, unique_name};
+use xpressify_tests::{Broker, KillOnDrop, binary, unique_name};
 
 fn repo() -> String {
     format!("{}/..", env!("CARGO_MANIFEST_DIR"))
@@ -20,9 +20,17 @@ fn run_device(
     topics: &Topics,
     frames: &std::path::Path,
 ) -> std::process::ExitStatus {
+    device_command(broker, topics, frames)
+        .status()
+        .expect("run")
+}
+
+/// The `run` command on the images of `frames` at 20 fps, played once unless the caller sets
+/// `XPRESSIFY__CAMERA__LOOP`.
+fn device_command(broker: &Broker, topics: &Topics, frames: &std::path::Path) -> Command {
     let models = format!("{}/models", repo());
-    Command::new(binary("xpressify-device").expect("binary"))
-        .arg("run")
+    let mut cmd = Command::new(binary("xpressify-device").expect("binary"));
+    cmd.arg("run")
         .env("XPRESSIFY__MQTT__URL", &broker.url)
         .env("XPRESSIFY__MQTT__PREFIX", topics.prefix())
         .env("XPRESSIFY__MQTT__DEVICE_ID", topics.device_id())
@@ -38,9 +46,22 @@ fn run_device(
         .env("XPRESSIFY__CAMERA__FPS", "20")
         .env("XPRESSIFY__CAMERA__LOOP", "false")
         .env("XPRESSIFY__MOOD__DWELL_S", "0.5")
-        .env("RUST_LOG", "warn")
-        .status()
-        .expect("run")
+        .env("RUST_LOG", "warn");
+    cmd
+}
+
+/// A 640×480 frame with PrivateTest face `index` upscaled to 200×200 in the middle.
+fn face_frame(index: usize) -> RgbImage {
+    let sample = fer2013::load(&fer2013::default_path(), Split::PrivateTest)
+        .expect("FER2013 from ../shared/data")
+        .swap_remove(index);
+    let gray = image::GrayImage::from_raw(48, 48, sample.face.to_vec()).expect("48x48");
+    let big = imageops::resize(&gray, 200, 200, imageops::FilterType::CatmullRom);
+    let mut frame = RgbImage::from_pixel(640, 480, Rgb([70, 90, 80]));
+    for (x, y, p) in big.enumerate_pixels() {
+        frame.put_pixel(220 + x, 140 + y, Rgb([p.0[0]; 3]));
+    }
+    frame
 }
 
 #[test]
@@ -48,17 +69,8 @@ fn files_become_a_retained_mood() {
     let broker = Broker::get().expect("broker");
     let topics = Topics::new(unique_name("xp"), unique_name("dev")).expect("valid");
     let dir = tempfile::tempdir().expect("tempdir");
-    let sample = fer2013::load(&fer2013::default_path(), Split::PrivateTest)
-        .expect("FER2013 from ../shared/data")
-        .swap_remove(10);
-    let gray = image::GrayImage::from_raw(48, 48, sample.face.to_vec()).expect("48x48");
-    let big = imageops::resize(&gray, 200, 200, imageops::FilterType::CatmullRom);
-    let mut frame = RgbImage::from_pixel(640, 480, Rgb([70, 90, 80]));
-    for (x, y, p) in big.enumerate_pixels() {
-        frame.put_pixel(220 + x, 140 + y, Rgb([p.0[0]; 3]));
-    }
     let file = dir.path().join("face.png");
-    frame.save(&file).expect("write frame");
+    face_frame(10).save(&file).expect("write frame");
 
     // What the same models say about this frame, one shot.
     let out = Command::new(binary("xpressify-device").expect("binary"))
@@ -125,4 +137,51 @@ fn files_become_a_retained_mood() {
         .wait_for("retained mood", Duration::from_secs(2), |m| m.retain)
         .expect("retained");
     assert_eq!(MoodEvent::decode(&retained.payload).ok(), Some(mood));
+}
+
+#[test]
+fn a_broker_restart_loses_nothing_the_device_knows() {
+    let mut broker = Broker::start().expect("a broker of this test's own");
+    let topics = Topics::new(unique_name("xp"), unique_name("dev")).expect("valid");
+    let dir = tempfile::tempdir().expect("tempdir");
+    face_frame(10)
+        .save(dir.path().join("face.png"))
+        .expect("write frame");
+    let mut sub = broker.subscriber(&[topics.mood()]).expect("subscriber");
+    let mut device = KillOnDrop(
+        device_command(&broker, &topics, dir.path())
+            .env("XPRESSIFY__CAMERA__LOOP", "true")
+            .spawn()
+            .expect("spawn run"),
+    );
+    let first = sub
+        .wait_for("mood", Duration::from_secs(15), |m| {
+            m.topic == topics.mood()
+        })
+        .expect("a mood before the broker dies");
+    let first = MoodEvent::decode(&first.payload).expect("valid");
+    drop(sub);
+
+    // The broker dies and comes back empty (no persistence): only the device can restore the
+    // retained mood, and it must still be running to do so.
+    broker.kill();
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(
+        device.0.try_wait().expect("poll device").is_none(),
+        "the device exited while the broker was down"
+    );
+    broker.restart().expect("broker back");
+    let mut sub = broker.subscriber(&[topics.mood()]).expect("subscriber");
+    let again = sub
+        .wait_for("the mood after the restart", Duration::from_secs(15), |m| {
+            m.topic == topics.mood()
+        })
+        .expect("the device republished its mood");
+    let again = MoodEvent::decode(&again.payload).expect("valid");
+    assert_eq!(again.emotion, first.emotion);
+    assert_eq!(again.device_id, topics.device_id());
+    // … retained, for whoever subscribes next.
+    let mut late = broker.subscriber(&[topics.mood()]).expect("subscriber");
+    late.wait_for("retained mood", Duration::from_secs(2), |m| m.retain)
+        .expect("retained after the restart");
 }

@@ -1,0 +1,147 @@
+//! `xpressify-device classify`, the command people and scripts use, and the device's refusals
+//! of broken inputs: a corrupt or missing image is one error line among good ones; a missing
+//! or wrong model stops the start with a message that names the file. Never a panic.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use image::{Rgb, RgbImage, imageops};
+use xpressify_device::fer2013::{self, Split};
+use xpressify_tests::binary;
+
+fn models() -> String {
+    format!("{}/../models", env!("CARGO_MANIFEST_DIR"))
+}
+
+fn classify(files: &[&Path], env: &[(&str, String)]) -> Output {
+    let mut cmd = Command::new(binary("xpressify-device").expect("binary"));
+    cmd.arg("classify")
+        .args(files)
+        .env(
+            "XPRESSIFY__DETECTOR__MODEL",
+            format!("{}/face_detection_yunet_2026may.onnx", models()),
+        )
+        .env("XPRESSIFY__CLASSIFIER__MODELS_DIR", models());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run classify")
+}
+
+/// A 640×480 frame holding PrivateTest face `index` at 200×200.
+fn write_face_frame(path: &Path, index: usize) {
+    let sample = fer2013::load(&fer2013::default_path(), Split::PrivateTest)
+        .expect("FER2013 from ../shared/data")
+        .swap_remove(index);
+    let gray = image::GrayImage::from_raw(48, 48, sample.face.to_vec()).expect("48x48");
+    let big = imageops::resize(&gray, 200, 200, imageops::FilterType::CatmullRom);
+    let mut frame = RgbImage::from_pixel(640, 480, Rgb([90, 80, 70]));
+    for (x, y, p) in big.enumerate_pixels() {
+        frame.put_pixel(200 + x, 120 + y, Rgb([p.0[0]; 3]));
+    }
+    frame.save(path).expect("write frame");
+}
+
+fn no_panic(out: &Output) {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn bad_files_get_error_lines_and_the_good_ones_are_still_done() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let good = dir.path().join("face.png");
+    write_face_frame(&good, 3);
+    let corrupt = dir.path().join("corrupt.jpg");
+    std::fs::write(&corrupt, b"\xff\xd8\xff\xe0 this is not really a JPEG").expect("write");
+    let missing = dir.path().join("missing.png");
+    let out = classify(&[&corrupt, &good, &missing], &[]);
+    no_panic(&out);
+    assert_eq!(out.status.code(), Some(1), "failures give exit status 1");
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("every line is JSON"))
+        .collect();
+    assert_eq!(lines.len(), 3, "one line per file, in order");
+    for (line, path) in lines.iter().zip([&corrupt, &good, &missing]) {
+        assert_eq!(line["file"], path.display().to_string());
+    }
+    assert!(lines[0]["error"].as_str().is_some_and(|e| !e.is_empty()));
+    assert!(lines[2]["error"].as_str().is_some_and(|e| !e.is_empty()));
+    assert!(lines[1].get("error").is_none());
+    let faces = lines[1]["faces"].as_array().expect("faces");
+    assert_eq!(faces.len(), 1);
+    let face = &faces[0];
+    let b: Vec<f64> = face["box"]
+        .as_array()
+        .expect("box")
+        .iter()
+        .filter_map(serde_json::Value::as_f64)
+        .collect();
+    assert_eq!(b.len(), 4);
+    // The face was pasted at (200, 120) with side 200: the box must overlap it well.
+    let (cx, cy) = (b[0] + b[2] / 2.0, b[1] + b[3] / 2.0);
+    assert!(
+        (250.0..350.0).contains(&cx) && (170.0..290.0).contains(&cy),
+        "{b:?}"
+    );
+    let probabilities = face["probabilities"].as_object().expect("probabilities");
+    assert_eq!(probabilities.len(), 7);
+    let sum: f64 = probabilities.values().filter_map(|v| v.as_f64()).sum();
+    assert!((sum - 1.0).abs() < 0.01, "{sum}");
+    let emotion = face["emotion"].as_str().expect("emotion");
+    let top = probabilities
+        .iter()
+        .max_by(|a, b| a.1.as_f64().partial_cmp(&b.1.as_f64()).expect("finite"))
+        .map(|(k, _)| k.as_str());
+    assert_eq!(Some(emotion), top);
+    assert_eq!(face["confidence"], probabilities[emotion]);
+}
+
+#[test]
+fn a_missing_model_stops_the_start_naming_the_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let good = dir.path().join("face.png");
+    write_face_frame(&good, 3);
+    let out = classify(
+        &[&good],
+        &[(
+            "XPRESSIFY__CLASSIFIER__MODELS_DIR",
+            "/nonexistent/models".into(),
+        )],
+    );
+    no_panic(&out);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("/nonexistent/models/emotion"), "{err}");
+    assert!(out.stdout.is_empty(), "nothing classified without a model");
+}
+
+#[test]
+fn a_model_of_the_wrong_shape_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let good = dir.path().join("face.png");
+    write_face_frame(&good, 3);
+    // The face detector is a fine ONNX model, but not a [N,1,48,48] → [N,7] classifier.
+    let wrong = format!("{}/face_detection_yunet_2026may.onnx", models());
+    let out = classify(&[&good], &[("XPRESSIFY__CLASSIFIER__MODEL", wrong.clone())]);
+    no_panic(&out);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&wrong), "{err}");
+    assert!(
+        err.contains("shape") || err.contains("cannot load"),
+        "{err}"
+    );
+
+    let junk = dir.path().join("junk.onnx");
+    std::fs::write(&junk, b"not a protobuf at all").expect("write");
+    let out = classify(
+        &[&good],
+        &[("XPRESSIFY__CLASSIFIER__MODEL", junk.display().to_string())],
+    );
+    no_panic(&out);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("junk.onnx"), "{err}");
+}
