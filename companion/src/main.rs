@@ -14,7 +14,15 @@ use xpressify_companion::config::CompanionConfig;
 /// Every config key can also be set by an environment variable XPRESSIFY__<SECTION>__<KEY>,
 /// e.g. XPRESSIFY__MQTT__URL=mqtt://127.0.0.1:1883; variables win over the file.
 #[derive(Debug, Parser)]
-#[command(version, about, long_about)]
+#[command(
+    version,
+    about,
+    long_about,
+    after_long_help = concat!(
+        "CONFIGURATION KEYS (the commented example file, config/companion.toml):\n\n",
+        include_str!("../../config/companion.toml")
+    )
+)]
 struct Cli {
     /// TOML configuration file (see config/companion.toml); defaults apply without one.
     #[arg(

@@ -40,7 +40,11 @@ pub struct BenchReport {
     pub stages: Vec<StageStats>,
     /// 1000 / median total.
     pub fps: f64,
-    /// Peak resident memory of the process (VmHWM), MiB; `None` off Linux.
+    /// Resident memory after the timed passes (VmRSS), MiB, when only the models, the
+    /// JPEG-encoded frames and the loop's buffers are held, as in the daemon; `None` off Linux.
+    pub rss_mib: Option<f64>,
+    /// Peak resident memory of the process (VmHWM), MiB: includes building the test frames
+    /// (the FER2013 file and raw RGB frames), which the daemon never holds.
     pub peak_rss_mib: Option<f64>,
 }
 
@@ -56,21 +60,38 @@ fn stats(stage: &'static str, mut v: Vec<Duration>) -> StageStats {
     }
 }
 
-/// Peak resident set size from /proc/self/status.
+/// Peak resident set size (VmHWM) from /proc/self/status.
 pub fn peak_rss_mib() -> Option<f64> {
+    proc_status_mib("VmHWM:")
+}
+
+/// Current resident set size (VmRSS) from /proc/self/status.
+pub fn rss_mib() -> Option<f64> {
+    proc_status_mib("VmRSS:")
+}
+
+fn proc_status_mib(key: &str) -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let line = status.lines().find(|l| l.starts_with(key))?;
     let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib / 1024.0)
 }
 
-/// Times `rounds` passes over `frames` (each JPEG-encoded first, as a camera sends MJPEG).
-pub fn run(analyzer: &Analyzer, frames: &[RgbImage], rounds: usize) -> anyhow::Result<BenchReport> {
-    anyhow::ensure!(!frames.is_empty(), "no frames to time");
+/// Times `rounds` passes over `frames` (each JPEG-encoded first, as a camera sends MJPEG;
+/// the raw frames are dropped before timing so memory is measured as the daemon uses it).
+pub fn run(
+    analyzer: &Analyzer,
+    frames: Vec<RgbImage>,
+    rounds: usize,
+) -> anyhow::Result<BenchReport> {
+    let Some(first) = frames.first() else {
+        anyhow::bail!("no frames to time");
+    };
+    let (width, height) = first.dimensions();
     let mut jpegs = Vec::new();
     for f in frames {
         let mut buf = Vec::new();
-        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut buf, 85).encode_image(f)?;
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut buf, 85).encode_image(&f)?;
         jpegs.push(buf);
     }
     let mut tracker = MoodTracker::new(TrackerConfig::default());
@@ -79,9 +100,9 @@ pub fn run(analyzer: &Analyzer, frames: &[RgbImage], rounds: usize) -> anyhow::R
     let mut faces_seen = 0usize;
     let start = Instant::now();
     for round in 0..=rounds {
-        for (jpeg, frame) in jpegs.iter().zip(frames) {
+        for jpeg in &jpegs {
             let t0 = Instant::now();
-            let img = pixels::to_rgb(PixelFormat::Mjpeg, frame.width(), frame.height(), jpeg)?;
+            let img = pixels::to_rgb(PixelFormat::Mjpeg, width, height, jpeg)?;
             let t1 = Instant::now();
             let faces = analyzer.detector().detect(&img)?;
             let t2 = Instant::now();
@@ -112,8 +133,8 @@ pub fn run(analyzer: &Analyzer, frames: &[RgbImage], rounds: usize) -> anyhow::R
     let total_stats = stats("total", total);
     Ok(BenchReport {
         frames: n,
-        width: frames[0].width(),
-        height: frames[0].height(),
+        width,
+        height,
         faces_per_frame: faces_seen as f64 / n.max(1) as f64,
         fps: if total_stats.median_ms > 0.0 {
             1000.0 / total_stats.median_ms
@@ -127,6 +148,7 @@ pub fn run(analyzer: &Analyzer, frames: &[RgbImage], rounds: usize) -> anyhow::R
             stats("track", track),
             total_stats,
         ],
+        rss_mib: rss_mib(),
         peak_rss_mib: peak_rss_mib(),
     })
 }

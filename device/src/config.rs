@@ -295,6 +295,23 @@ mod tests {
         assert_eq!(c.mqtt.device_id, "living-room");
     }
 
+    /// `--help` shows the example file as the list of keys: it must hold every one.
+    #[test]
+    fn the_example_file_documents_every_key() {
+        let example: toml::Table =
+            toml::from_str(include_str!("../../config/device.toml")).expect("TOML");
+        let defaults = toml::Table::try_from(DeviceConfig::default()).expect("serialisable");
+        for (section, keys) in &defaults {
+            let keys = keys.as_table().expect("sections are tables");
+            for key in keys.keys() {
+                assert!(
+                    example.get(section).and_then(|s| s.get(key)).is_some(),
+                    "config/device.toml lacks {section}.{key}"
+                );
+            }
+        }
+    }
+
     #[test]
     fn env_overrides_the_file() {
         let c = load(

@@ -22,7 +22,15 @@ use xpressify_protocol::Emotion;
 /// Every config key can also be set by an environment variable XPRESSIFY__<SECTION>__<KEY>,
 /// e.g. XPRESSIFY__MQTT__DEVICE_ID=kitchen; variables win over the file.
 #[derive(Debug, Parser)]
-#[command(version, about, long_about)]
+#[command(
+    version,
+    about,
+    long_about,
+    after_long_help = concat!(
+        "CONFIGURATION KEYS (the commented example file, config/device.toml):\n\n",
+        include_str!("../../config/device.toml")
+    )
+)]
 struct Cli {
     /// TOML configuration file (see config/device.toml); defaults apply without one.
     #[arg(
@@ -72,6 +80,10 @@ enum Command {
         /// Use these images instead of synthetic frames.
         #[arg(value_name = "IMAGE")]
         images: Vec<PathBuf>,
+        /// Also write the frames as JPEG files into this folder, e.g. to play them to `run`
+        /// with camera.source = "files" and measure the daemon itself.
+        #[arg(long, value_name = "DIR")]
+        save_frames: Option<PathBuf>,
     },
     /// Print the effective configuration (file + environment + defaults) as TOML.
     PrintConfig,
@@ -106,7 +118,8 @@ fn try_main() -> anyhow::Result<()> {
             frames,
             rounds,
             images,
-        } => bench(&config, frames, rounds, &images),
+            save_frames,
+        } => bench(&config, frames, rounds, &images, save_frames.as_deref()),
         Command::PrintConfig => print_config(&config),
     }
 }
@@ -202,6 +215,7 @@ fn bench(
     frames: usize,
     rounds: usize,
     images: &[PathBuf],
+    save_frames: Option<&std::path::Path>,
 ) -> anyhow::Result<()> {
     let analyzer = Analyzer::load(&config.detector, &config.classifier)?;
     let frames = if images.is_empty() {
@@ -217,7 +231,17 @@ fn bench(
             })
             .collect::<anyhow::Result<Vec<_>>>()?
     };
-    let report = xpressify_device::bench::run(&analyzer, &frames, rounds)?;
+    if let Some(dir) = save_frames {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        for (i, frame) in frames.iter().enumerate() {
+            let path = dir.join(format!("frame{i:04}.jpg"));
+            frame
+                .save(&path)
+                .with_context(|| format!("writing {}", path.display()))?;
+        }
+        eprintln!("wrote {} frames to {}", frames.len(), dir.display());
+    }
+    let report = xpressify_device::bench::run(&analyzer, frames, rounds)?;
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())
 }

@@ -168,6 +168,7 @@ pub fn run(
         frames = stats.frames,
         mood_changes = stats.mood_changes,
         source_errors = stats.source_errors,
+        peak_rss_mib = crate::bench::peak_rss_mib().unwrap_or(f64::NAN),
         "vision loop stopped"
     );
     stats

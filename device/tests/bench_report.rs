@@ -22,7 +22,7 @@ fn reports_every_stage_on_real_frames() {
     .expect("models load");
     let frames = bench::synthetic_frames(3).expect("frames from FER2013");
     assert_eq!(frames.len(), 3);
-    let report = bench::run(&analyzer, &frames, 2).expect("bench runs");
+    let report = bench::run(&analyzer, frames, 2).expect("bench runs");
     assert_eq!(report.frames, 6);
     assert_eq!((report.width, report.height), (640, 480));
     let stages: Vec<&str> = report.stages.iter().map(|s| s.stage).collect();
@@ -39,4 +39,9 @@ fn reports_every_stage_on_real_frames() {
     assert!(total.median_ms > 0.0 && total.p95_ms >= total.median_ms);
     assert!(report.fps > 0.0);
     assert!(report.peak_rss_mib.is_some_and(|m| m > 1.0));
+    assert!(
+        report
+            .rss_mib
+            .is_some_and(|m| m > 1.0 && m <= report.peak_rss_mib.unwrap_or(0.0))
+    );
 }
