@@ -3,9 +3,11 @@
 
 pub mod analyze;
 pub mod bench;
+pub mod buttons;
 pub mod camera;
 pub mod classify;
 pub mod config;
+pub mod display;
 pub mod face;
 pub mod fer2013;
 pub mod mood;

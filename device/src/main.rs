@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use xpressify_device::analyze::{AnalysedFace, Analyzer};
 
 use xpressify_device::config::DeviceConfig;
+use xpressify_device::display::{Panel, ScreenState, StatusMarks};
 use xpressify_device::mood::MoodTracker;
 use xpressify_device::mqtt::Session;
 use xpressify_device::pipeline::{self, PipelineSettings};
@@ -85,8 +86,50 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         save_frames: Option<PathBuf>,
     },
+    /// Draw one screen of the attached display into a PNG file: the mood's face, name,
+    /// confidence and held time, the title playing and the status marks, laid out for a
+    /// panel. Used for docs, tests and checking a layout without the hardware.
+    Render(RenderArgs),
     /// Print the effective configuration (file + environment + defaults) as TOML.
     PrintConfig,
+}
+
+#[derive(Debug, clap::Args)]
+struct RenderArgs {
+    /// angry, disgust, fear, happy, sad, surprise, neutral, none (nobody in view), or all:
+    /// a sheet of all eight screens, 4 by 2 (for docs).
+    #[arg(long, value_name = "EMOTION")]
+    emotion: String,
+    /// ssd1306 (128x64 mono), st7789-240x240 or st7789-320x240 (colour).
+    #[arg(long, value_name = "PANEL")]
+    panel: Panel,
+    /// The title line, e.g. "Here Comes the Sun - The Beatles".
+    #[arg(long, value_name = "TEXT")]
+    now_playing: Option<String>,
+    /// Confidence of the mood, 0 to 1.
+    #[arg(long, default_value_t = 0.87)]
+    confidence: f32,
+    /// How long the mood has held, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 12)]
+    held: u64,
+    /// How far a long title has scrolled, in pixels.
+    #[arg(long, value_name = "PIXELS", default_value_t = 0)]
+    scroll: u32,
+    /// Show the "camera missing" mark.
+    #[arg(long)]
+    no_camera: bool,
+    /// Show the "broker offline" mark.
+    #[arg(long)]
+    broker_offline: bool,
+    /// Show the "companion offline" mark.
+    #[arg(long)]
+    companion_offline: bool,
+    /// Enlarge the picture this many times (nearest neighbour), for docs.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=8))]
+    scale: u32,
+    /// The PNG file to write.
+    #[arg(long, value_name = "FILE.png")]
+    out: PathBuf,
 }
 
 fn main() -> ExitCode {
@@ -120,6 +163,7 @@ fn try_main() -> anyhow::Result<()> {
             images,
             save_frames,
         } => bench(&config, frames, rounds, &images, save_frames.as_deref()),
+        Command::Render(args) => render(&args),
         Command::PrintConfig => print_config(&config),
     }
 }
@@ -207,6 +251,82 @@ fn announce(config: &DeviceConfig, duration: Option<f64>) -> anyhow::Result<()> 
         };
         session.run(None, stop).await
     })
+}
+
+/// Writes one screen as a PNG.
+fn render(args: &RenderArgs) -> anyhow::Result<()> {
+    let moods: Vec<Option<Emotion>> = match args.emotion.as_str() {
+        "none" => vec![None],
+        "all" => Emotion::ALL.into_iter().map(Some).chain([None]).collect(),
+        name => vec![Some(
+            name.parse::<Emotion>()
+                .map_err(|e| anyhow::anyhow!("--emotion: {e}"))?,
+        )],
+    };
+    anyhow::ensure!(
+        (0.0..=1.0).contains(&args.confidence),
+        "--confidence must be from 0 to 1, not {}",
+        args.confidence
+    );
+    let screens: Vec<image::RgbImage> = moods
+        .into_iter()
+        .map(|mood| args.panel.render(&screen_state(args, mood)))
+        .collect();
+    let mut picture = match screens.as_slice() {
+        [one] => one.clone(),
+        many => contact_sheet(many, 4),
+    };
+    if args.scale > 1 {
+        let (w, h) = picture.dimensions();
+        picture = image::imageops::resize(
+            &picture,
+            w * args.scale,
+            h * args.scale,
+            image::imageops::FilterType::Nearest,
+        );
+    }
+    picture
+        .save(&args.out)
+        .with_context(|| format!("writing {}", args.out.display()))?;
+    Ok(())
+}
+
+/// The screen `render` draws for `mood`.
+fn screen_state(args: &RenderArgs, mood: Option<Emotion>) -> ScreenState {
+    ScreenState {
+        mood,
+        confidence: args.confidence,
+        held: std::time::Duration::from_secs(args.held),
+        now_playing: args.now_playing.clone(),
+        scroll_px: args.scroll,
+        marks: StatusMarks {
+            no_camera: args.no_camera,
+            broker_offline: args.broker_offline,
+            companion_offline: args.companion_offline,
+        },
+    }
+}
+
+/// Screens side by side, `columns` per row, on a grey ground with 8-pixel gaps.
+fn contact_sheet(screens: &[image::RgbImage], columns: u32) -> image::RgbImage {
+    let (w, h) = screens.first().map_or((0, 0), |s| s.dimensions());
+    let rows = (screens.len() as u32).div_ceil(columns);
+    let gap = 8;
+    let mut sheet = image::RgbImage::from_pixel(
+        columns * (w + gap) + gap,
+        rows * (h + gap) + gap,
+        image::Rgb([96, 96, 96]),
+    );
+    for (i, screen) in screens.iter().enumerate() {
+        let (col, row) = (i as u32 % columns, i as u32 / columns);
+        image::imageops::replace(
+            &mut sheet,
+            screen,
+            i64::from(gap + col * (w + gap)),
+            i64::from(gap + row * (h + gap)),
+        );
+    }
+    sheet
 }
 
 /// Prints the per-stage timing report as pretty JSON.
