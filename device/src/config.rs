@@ -14,6 +14,7 @@ use xpressify_protocol::{BrokerUrl, Topics};
 use crate::analyze::ClassifierConfig;
 use crate::face::DetectorConfig;
 use crate::mood::TrackerConfig;
+use crate::screen::DisplayConfig;
 
 /// Everything the device reads at start. Sections mirror `config/device.toml`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -31,6 +32,8 @@ pub struct DeviceConfig {
     pub mood: TrackerConfig,
     /// Where frames come from.
     pub camera: CameraConfig,
+    /// The attached screen.
+    pub display: DisplayConfig,
 }
 
 /// `[camera]`.
@@ -186,6 +189,18 @@ impl DeviceConfig {
     /// Checks values serde cannot: formats, ranges and combinations.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.mqtt_options()?;
+        self.display
+            .layout()
+            .map_err(|e| ConfigError::invalid("display.panel", e))?;
+        if !matches!(self.display.output.as_str(), "none" | "png") {
+            return Err(ConfigError::invalid(
+                "display.output",
+                format!(
+                    "{:?}: use \"none\" or \"png\" (SSD1306/ST7789 drivers are not built yet)",
+                    self.display.output
+                ),
+            ));
+        }
         checked_device_id(self.mqtt.device_id.clone())
             .map_err(|e| ConfigError::invalid("mqtt.device_id", e.to_string()))?;
         if !matches!(self.camera.source.as_str(), "v4l2" | "files") {

@@ -14,4 +14,5 @@ pub mod mood;
 pub mod mqtt;
 pub mod pipeline;
 pub mod pixels;
+pub mod screen;
 pub mod source;

@@ -15,7 +15,8 @@ use xpressify_device::config::DeviceConfig;
 use xpressify_device::display::{Panel, ScreenState, StatusMarks};
 use xpressify_device::mood::MoodTracker;
 use xpressify_device::mqtt::Session;
-use xpressify_device::pipeline::{self, PipelineSettings};
+use xpressify_device::pipeline::{self, PipelineSettings, Update};
+use xpressify_device::screen::{self, ScreenInputs};
 use xpressify_protocol::Emotion;
 
 /// The Xpressify box: recognises the listener's mood and publishes it over MQTT.
@@ -380,7 +381,7 @@ fn run(config: &DeviceConfig) -> anyhow::Result<()> {
         },
     };
     let mut tracker = MoodTracker::new(config.mood);
-    let (tx, rx) = tokio::sync::mpsc::channel(64);
+    let (tx, mut from_vision) = tokio::sync::mpsc::channel(64);
     let stop = Arc::new(AtomicBool::new(false));
     let vision = {
         let stop = Arc::clone(&stop);
@@ -404,13 +405,73 @@ fn run(config: &DeviceConfig) -> anyhow::Result<()> {
         .context("starting the async runtime")?;
     let result = runtime.block_on(async {
         let session = Session::new(config)?;
-        session.run(Some(rx), shutdown_signal()).await
+        // The vision loop's updates go to the session; the announced mood also to the screen.
+        let (mood_tx, mood_rx) = tokio::sync::watch::channel(None);
+        let (to_session, session_rx) = tokio::sync::mpsc::channel(64);
+        tokio::spawn(async move {
+            while let Some(update) = from_vision.recv().await {
+                if let Update::Mood(event) = &update {
+                    mood_tx.send_replace(Some(event.clone()));
+                }
+                if to_session.send(update).await.is_err() {
+                    break;
+                }
+            }
+        });
+        let screen = start_screen(
+            config,
+            ScreenInputs {
+                mood: mood_rx,
+                link: session.watch_link(),
+                now_playing: session.watch_now_playing(),
+            },
+            &stop,
+        );
+        let result = session.run(Some(session_rx), shutdown_signal()).await;
+        stop.store(true, Ordering::Relaxed);
+        if let Some(screen) = screen
+            && screen.join().is_err()
+        {
+            tracing::error!("the display thread panicked");
+        }
+        result
     });
     stop.store(true, Ordering::Relaxed);
     if vision.join().is_err() {
         anyhow::bail!("the vision thread panicked");
     }
     result
+}
+
+/// Starts the display thread when one is configured. A display that fails is logged and the
+/// device runs on without it: the mood still reaches MQTT.
+fn start_screen(
+    config: &DeviceConfig,
+    inputs: ScreenInputs,
+    stop: &Arc<AtomicBool>,
+) -> Option<std::thread::JoinHandle<()>> {
+    if !config.display.enabled() {
+        return None;
+    }
+    let display = config.display.clone();
+    let stop = Arc::clone(stop);
+    let spawned =
+        std::thread::Builder::new()
+            .name("display".into())
+            .spawn(move || match screen::run(&display, inputs, &stop) {
+                Ok(draws) => tracing::info!(draws, "display stopped"),
+                Err(e) => tracing::warn!(
+                    error = %format!("{e:#}"),
+                    "display unavailable; running without it"
+                ),
+            });
+    match spawned {
+        Ok(handle) => Some(handle),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot start the display thread; running without it");
+            None
+        }
+    }
 }
 
 /// Completes on Ctrl-C or SIGTERM (what systemd sends), so the device can say goodbye.

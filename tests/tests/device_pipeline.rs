@@ -6,6 +6,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use image::{Rgb, RgbImage, imageops};
+use xpressify_device::display::{Panel, ScreenState, StatusMarks};
 use xpressify_device::fer2013::{self, Split};
 use xpressify_protocol::{Availability, MoodEvent, ProbabilitiesEvent, Topics};
 use xpressify_tests::{Broker, KillOnDrop, binary, unique_name};
@@ -109,11 +110,19 @@ fn files_become_a_retained_mood() {
     })
     .expect("offline at the end");
 
-    // Thirty copies of the frame at 20 fps: 1.5 s of a steady face.
+    // Thirty copies of the frame at 20 fps: 1.5 s of a steady face; the screen is drawn into
+    // a PNG file meanwhile.
     for i in 1..30 {
         std::fs::copy(&file, dir.path().join(format!("face{i:02}.png"))).expect("copy");
     }
-    let status = run_device(&broker, &topics, dir.path());
+    let screen_dir = tempfile::tempdir().expect("tempdir");
+    let screen = screen_dir.path().join("screen.png");
+    let status = device_command(&broker, &topics, dir.path())
+        .env("XPRESSIFY__DISPLAY__OUTPUT", "png")
+        .env("XPRESSIFY__DISPLAY__PANEL", "ssd1306")
+        .env("XPRESSIFY__DISPLAY__PNG_PATH", &screen)
+        .status()
+        .expect("run");
     assert!(status.success());
     let m = sub
         .wait_for("mood", Duration::from_secs(5), |m| m.topic == topics.mood())
@@ -128,6 +137,29 @@ fn files_become_a_retained_mood() {
         })
         .expect("probabilities were published");
     assert!(ProbabilitiesEvent::decode(&p.payload).is_ok());
+
+    // The last picture on the screen is that mood, held a few seconds at most.
+    let drawn = image::open(&screen).expect("the screen PNG").to_rgb8();
+    let shows_the_mood = (0..5).any(|held| {
+        [false, true].into_iter().any(|broker_offline| {
+            let state = ScreenState {
+                mood: mood.emotion,
+                confidence: mood.confidence,
+                held: Duration::from_secs(held),
+                marks: StatusMarks {
+                    broker_offline,
+                    ..StatusMarks::default()
+                },
+                ..ScreenState::default()
+            };
+            Panel::Ssd1306.render(&state) == drawn
+        })
+    });
+    assert!(
+        shows_the_mood,
+        "the screen does not show {:?}",
+        mood.emotion
+    );
 
     // The mood stays retained for late subscribers.
     let mut late = broker

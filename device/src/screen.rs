@@ -1,0 +1,220 @@
+//! The display thread: follows the announced mood, the broker link and what the companion
+//! plays, and redraws the configured output only when the picture would change. It runs on a
+//! thread of its own and only reads the latest values, so a slow panel never holds up the
+//! vision loop or the MQTT session.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+use tracing::{info, warn};
+use xpressify_protocol::{MoodEvent, NowPlaying, PlaybackState};
+
+use crate::display::{Panel, ScreenState, StatusMarks, scroll_period};
+
+/// How often the thread looks for changes (and advances a scrolling title).
+const TICK: Duration = Duration::from_millis(100);
+/// Pixels a long title moves per tick.
+const SCROLL_STEP: u32 = 2;
+
+/// `[display]` in the device config.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DisplayConfig {
+    /// `none`, or `png`: write the screen to `png_path` (headless boxes, the web page, tests).
+    /// Panel drivers for SSD1306/ST7789 hardware are not built yet.
+    pub output: String,
+    /// Layout: `ssd1306` (128x64 mono), `st7789-240x240` or `st7789-320x240`.
+    pub panel: String,
+    /// For `png`: the file, rewritten atomically on every change.
+    pub png_path: PathBuf,
+}
+
+impl Default for DisplayConfig {
+    fn default() -> Self {
+        DisplayConfig {
+            output: "none".into(),
+            panel: "ssd1306".into(),
+            png_path: PathBuf::from("/run/xpressify/screen.png"),
+        }
+    }
+}
+
+impl DisplayConfig {
+    /// The layout, checked.
+    pub fn layout(&self) -> Result<Panel, String> {
+        self.panel.parse()
+    }
+
+    /// Whether a display is configured at all.
+    pub fn enabled(&self) -> bool {
+        self.output != "none"
+    }
+}
+
+/// What the display follows; each is the latest value, published by its owner.
+pub struct ScreenInputs {
+    /// The announced mood (from the vision loop).
+    pub mood: watch::Receiver<Option<MoodEvent>>,
+    /// Whether the broker is connected (from the MQTT session).
+    pub link: watch::Receiver<bool>,
+    /// What the companion plays (from the MQTT session).
+    pub now_playing: watch::Receiver<Option<NowPlaying>>,
+}
+
+/// Runs the display until `stop` is set. Returns how many times it drew.
+pub fn run(
+    config: &DisplayConfig,
+    inputs: ScreenInputs,
+    stop: &Arc<AtomicBool>,
+) -> anyhow::Result<u64> {
+    let panel = config
+        .layout()
+        .map_err(|e| anyhow::anyhow!("display.panel: {e}"))?;
+    anyhow::ensure!(
+        config.output == "png",
+        "display.output {:?}: only \"png\" and \"none\" are built",
+        config.output
+    );
+    if let Some(dir) = config
+        .png_path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+    {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("display.png_path: creating {}", dir.display()))?;
+    }
+    info!(%panel, path = %config.png_path.display(), "display: drawing to a PNG file");
+    let mut last: Option<ScreenState> = None;
+    let mut scroll = 0u32;
+    let mut draws = 0u64;
+    while !stop.load(Ordering::Relaxed) {
+        let mut state = screen_state(&inputs, now_ms());
+        let period = state
+            .now_playing
+            .as_deref()
+            .map_or(0, |t| scroll_period(panel, t));
+        scroll = if period == 0 {
+            0
+        } else {
+            (scroll + SCROLL_STEP) % period
+        };
+        state.scroll_px = scroll;
+        if last.as_ref() != Some(&state) {
+            match write_png(panel, &state, &config.png_path) {
+                Ok(()) => draws += 1,
+                Err(e) => warn!(error = %format!("{e:#}"), "display: cannot write the screen"),
+            }
+            last = Some(state);
+        }
+        std::thread::sleep(TICK);
+    }
+    Ok(draws)
+}
+
+/// The screen for the inputs' current values at `now_ms` (Unix milliseconds).
+pub fn screen_state(inputs: &ScreenInputs, now_ms: u64) -> ScreenState {
+    let mood = inputs.mood.borrow().clone();
+    let playing = inputs.now_playing.borrow().clone();
+    ScreenState {
+        mood: mood.as_ref().and_then(|m| m.emotion),
+        confidence: mood.as_ref().map_or(0.0, |m| m.confidence),
+        held: Duration::from_millis(
+            mood.as_ref()
+                .map_or(0, |m| now_ms.saturating_sub(m.timestamp_ms)),
+        ),
+        now_playing: playing
+            .filter(|p| p.state != PlaybackState::Stopped)
+            .map(|p| match p.artist.is_empty() {
+                true => p.title,
+                false => format!("{} - {}", p.title, p.artist),
+            }),
+        scroll_px: 0,
+        marks: StatusMarks {
+            no_camera: false,
+            broker_offline: !*inputs.link.borrow(),
+            companion_offline: false,
+        },
+    }
+}
+
+/// Writes beside the target, then renames, so a reader never sees half a picture.
+fn write_png(panel: Panel, state: &ScreenState, path: &Path) -> anyhow::Result<()> {
+    let tmp = path.with_extension("png.tmp");
+    panel
+        .render(state)
+        .save_with_format(&tmp, image::ImageFormat::Png)
+        .with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use xpressify_protocol::{Emotion, ModelInfo, Probabilities, SCHEMA_VERSION, Track};
+
+    fn mood(emotion: Emotion, at_ms: u64) -> MoodEvent {
+        let mut p = [0.0; Emotion::COUNT];
+        p[emotion.index()] = 1.0;
+        MoodEvent {
+            schema: SCHEMA_VERSION,
+            device_id: "box".into(),
+            emotion: Some(emotion),
+            confidence: 0.8,
+            probabilities: Probabilities::new(p).expect("valid"),
+            faces: 1,
+            timestamp_ms: at_ms,
+            seq: 1,
+            model: ModelInfo {
+                name: "m".into(),
+                version: "1".into(),
+            },
+        }
+    }
+
+    #[test]
+    fn the_state_follows_its_inputs() {
+        let (mood_tx, mood_rx) = watch::channel(None);
+        let (link_tx, link_rx) = watch::channel(false);
+        let (np_tx, np_rx) = watch::channel(None);
+        let inputs = ScreenInputs {
+            mood: mood_rx,
+            link: link_rx,
+            now_playing: np_rx,
+        };
+        let s = screen_state(&inputs, 10_000);
+        assert_eq!(
+            (s.mood, s.marks.broker_offline, s.now_playing),
+            (None, true, None)
+        );
+
+        mood_tx.send_replace(Some(mood(Emotion::Happy, 4_000)));
+        link_tx.send_replace(true);
+        np_tx.send_replace(Some(NowPlaying {
+            schema: SCHEMA_VERSION,
+            title: "Song".into(),
+            artist: "Band".into(),
+            track: Track::Local {
+                file: "song.ogg".into(),
+            },
+            mood: Emotion::Happy,
+            state: PlaybackState::Playing,
+            timestamp_ms: 5_000,
+        }));
+        let s = screen_state(&inputs, 10_000);
+        assert_eq!(s.mood, Some(Emotion::Happy));
+        assert_eq!(s.held, Duration::from_secs(6));
+        assert_eq!(s.now_playing.as_deref(), Some("Song - Band"));
+        assert!(!s.marks.broker_offline);
+    }
+}
