@@ -111,6 +111,12 @@ impl Session {
                 () = &mut stop => break,
             }
         }
+        // What was handed over before the stop still goes out (e.g. a last button press).
+        if let Some(rx) = updates.as_mut() {
+            while let Ok(update) = rx.try_recv() {
+                self.publish_update(update);
+            }
+        }
         self.shutdown().await
     }
 
