@@ -192,11 +192,14 @@ impl DeviceConfig {
         self.display
             .layout()
             .map_err(|e| ConfigError::invalid("display.panel", e))?;
-        if !matches!(self.display.output.as_str(), "none" | "png") {
+        if !matches!(
+            self.display.output.as_str(),
+            "none" | "png" | "ssd1306" | "st7789"
+        ) {
             return Err(ConfigError::invalid(
                 "display.output",
                 format!(
-                    "{:?}: use \"none\" or \"png\" (SSD1306/ST7789 drivers are not built yet)",
+                    "{:?}: use none, png, ssd1306 or st7789",
                     self.display.output
                 ),
             ));

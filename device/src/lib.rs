@@ -12,6 +12,7 @@ pub mod face;
 pub mod fer2013;
 pub mod mood;
 pub mod mqtt;
+pub mod panels;
 pub mod pipeline;
 pub mod pixels;
 pub mod screen;

@@ -3,18 +3,18 @@
 //! thread of its own and only reads the latest values, so a slow panel never holds up the
 //! vision loop or the MQTT session.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use tracing::{info, warn};
 use xpressify_protocol::{MoodEvent, NowPlaying, PlaybackState};
 
 use crate::display::{Panel, ScreenState, StatusMarks, scroll_period};
+use crate::panels;
 
 /// How often the thread looks for changes (and advances a scrolling title).
 const TICK: Duration = Duration::from_millis(100);
@@ -25,13 +25,25 @@ const SCROLL_STEP: u32 = 2;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DisplayConfig {
-    /// `none`, or `png`: write the screen to `png_path` (headless boxes, the web page, tests).
-    /// Panel drivers for SSD1306/ST7789 hardware are not built yet.
+    /// `none`; `png`: write the screen to `png_path` (headless boxes, the web page, tests);
+    /// `ssd1306`: an OLED on I2C; `st7789`: a TFT on SPI.
     pub output: String,
     /// Layout: `ssd1306` (128x64 mono), `st7789-240x240` or `st7789-320x240`.
     pub panel: String,
     /// For `png`: the file, rewritten atomically on every change.
     pub png_path: PathBuf,
+    /// For `ssd1306`: the I2C bus number (/dev/i2c-N).
+    pub i2c_bus: u8,
+    /// For `ssd1306`: the panel's 7-bit address (0x3C on most boards, else 0x3D).
+    pub i2c_address: u8,
+    /// For `st7789` (SPI0, CE0): clock in Hz.
+    pub spi_hz: u32,
+    /// For `st7789`: BCM number of the data/command pin.
+    pub dc_pin: u8,
+    /// For `st7789`: BCM number of the reset pin.
+    pub rst_pin: u8,
+    /// For `st7789`: most IPS boards need inverted colours.
+    pub invert_colors: bool,
 }
 
 impl Default for DisplayConfig {
@@ -40,6 +52,12 @@ impl Default for DisplayConfig {
             output: "none".into(),
             panel: "ssd1306".into(),
             png_path: PathBuf::from("/run/xpressify/screen.png"),
+            i2c_bus: 1,
+            i2c_address: 0x3C,
+            spi_hz: 40_000_000,
+            dc_pin: 25,
+            rst_pin: 27,
+            invert_colors: true,
         }
     }
 }
@@ -75,20 +93,8 @@ pub fn run(
     let panel = config
         .layout()
         .map_err(|e| anyhow::anyhow!("display.panel: {e}"))?;
-    anyhow::ensure!(
-        config.output == "png",
-        "display.output {:?}: only \"png\" and \"none\" are built",
-        config.output
-    );
-    if let Some(dir) = config
-        .png_path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-    {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("display.png_path: creating {}", dir.display()))?;
-    }
-    info!(%panel, path = %config.png_path.display(), "display: drawing to a PNG file");
+    let mut sink = panels::open(config)?;
+    info!(%panel, output = %config.output, "display ready");
     let mut last: Option<ScreenState> = None;
     let mut scroll = 0u32;
     let mut draws = 0u64;
@@ -105,7 +111,7 @@ pub fn run(
         };
         state.scroll_px = scroll;
         if last.as_ref() != Some(&state) {
-            match write_png(panel, &state, &config.png_path) {
+            match sink.show(&state) {
                 Ok(()) => draws += 1,
                 Err(e) => warn!(error = %format!("{e:#}"), "display: cannot write the screen"),
             }
@@ -140,16 +146,6 @@ pub fn screen_state(inputs: &ScreenInputs, now_ms: u64) -> ScreenState {
             companion_offline: false,
         },
     }
-}
-
-/// Writes beside the target, then renames, so a reader never sees half a picture.
-fn write_png(panel: Panel, state: &ScreenState, path: &Path) -> anyhow::Result<()> {
-    let tmp = path.with_extension("png.tmp");
-    panel
-        .render(state)
-        .save_with_format(&tmp, image::ImageFormat::Png)
-        .with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))
 }
 
 fn now_ms() -> u64 {

@@ -29,6 +29,11 @@ impl<C: PixelColor> Framebuffer<C> {
         self.index(p).map(|i| self.pixels[i])
     }
 
+    /// Every pixel, row by row from the top left: the order panels take a full-screen write.
+    pub fn pixels(&self) -> impl Iterator<Item = C> + '_ {
+        self.pixels.iter().copied()
+    }
+
     fn index(&self, p: Point) -> Option<usize> {
         let (x, y) = (u32::try_from(p.x).ok()?, u32::try_from(p.y).ok()?);
         (x < self.size.width && y < self.size.height).then(|| (y * self.size.width + x) as usize)
