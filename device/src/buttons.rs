@@ -1,10 +1,70 @@
-//! The box's push buttons: software debouncing of raw pin levels, and what each button
-//! means. Pure logic, fed with timestamped samples, so it is tested on synthetic edge
-//! sequences; the GPIO side only reads pins and feeds it.
+//! The box's push buttons and status LED: software debouncing of raw pin levels, what each
+//! button means, and the GPIO thread (through `rppal`) that reads them. The debouncing is
+//! pure logic fed with timestamped samples, so it is tested on synthetic edge sequences; the
+//! GPIO side only reads pins and feeds it.
 
-use std::time::Duration;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
-use xpressify_protocol::Command;
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, watch};
+use tracing::{info, warn};
+use xpressify_protocol::{Command, NowPlaying, PlaybackState};
+
+use crate::pipeline::Update;
+
+/// How often the pins are read.
+const POLL: Duration = Duration::from_millis(5);
+
+/// `[buttons]` in the device config.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ButtonsConfig {
+    /// Read the buttons (a Raspberry Pi with buttons wired to GPIO).
+    pub enabled: bool,
+    /// BCM pin of each fitted button: `play_pause`, `skip`, `like`, `dislike`.
+    pub pins: BTreeMap<String, u8>,
+    /// Buttons connect the pin to ground, with the internal pull-up on (else: to 3.3 V, with
+    /// the pull-down on).
+    pub pull_up: bool,
+    /// How long a level must hold to count, in milliseconds.
+    pub debounce_ms: u64,
+    /// BCM pin of a status LED, lit while the broker is connected; 0 for none.
+    pub led_pin: u8,
+}
+
+impl Default for ButtonsConfig {
+    fn default() -> Self {
+        ButtonsConfig {
+            enabled: false,
+            pins: [
+                ("play_pause", 5),
+                ("skip", 6),
+                ("like", 13),
+                ("dislike", 19),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect(),
+            pull_up: true,
+            debounce_ms: 30,
+            led_pin: 0,
+        }
+    }
+}
+
+impl ButtonsConfig {
+    /// The fitted buttons, checked: the error names the bad role.
+    pub fn roles(&self) -> Result<Vec<(ButtonRole, u8)>, String> {
+        self.pins
+            .iter()
+            .map(|(name, &pin)| Ok((name.parse::<ButtonRole>()?, pin)))
+            .collect()
+    }
+}
 
 /// What a button is for. Play/pause toggles, so it turns into `play` or `pause` depending on
 /// what the companion says is playing.
@@ -18,6 +78,22 @@ pub enum ButtonRole {
     Like,
     /// The pick does not suit the mood.
     Dislike,
+}
+
+impl std::str::FromStr for ButtonRole {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "play_pause" => Ok(ButtonRole::PlayPause),
+            "skip" => Ok(ButtonRole::Skip),
+            "like" => Ok(ButtonRole::Like),
+            "dislike" => Ok(ButtonRole::Dislike),
+            other => Err(format!(
+                "unknown button {other:?}: use play_pause, skip, like or dislike"
+            )),
+        }
+    }
 }
 
 impl ButtonRole {
@@ -76,6 +152,85 @@ impl Debouncer {
     }
 }
 
+/// Reads the buttons until `stop` is set, sending a command per press to the MQTT session,
+/// and keeps the LED showing the broker link. Fails at once (with the reason) where there is
+/// no Raspberry Pi GPIO.
+pub fn run(
+    config: &ButtonsConfig,
+    commands: &mpsc::Sender<Update>,
+    link: &watch::Receiver<bool>,
+    now_playing: &watch::Receiver<Option<NowPlaying>>,
+    stop: &Arc<AtomicBool>,
+) -> anyhow::Result<()> {
+    let roles = config
+        .roles()
+        .map_err(|e| anyhow::anyhow!("buttons.pins: {e}"))?;
+    let gpio = rppal::gpio::Gpio::new().context("buttons: no Raspberry Pi GPIO here")?;
+    let mut inputs = Vec::new();
+    for (role, pin) in roles {
+        let p = gpio
+            .get(pin)
+            .with_context(|| format!("buttons.pins: pin {pin} ({role:?})"))?;
+        let p = if config.pull_up {
+            p.into_input_pullup()
+        } else {
+            p.into_input_pulldown()
+        };
+        inputs.push((
+            role,
+            p,
+            Debouncer::new(Duration::from_millis(config.debounce_ms)),
+        ));
+    }
+    let mut led = match config.led_pin {
+        0 => None,
+        pin => Some(
+            gpio.get(pin)
+                .with_context(|| format!("buttons.led_pin: pin {pin}"))?
+                .into_output_low(),
+        ),
+    };
+    info!(buttons = inputs.len(), led = led.is_some(), "buttons ready");
+    let start = Instant::now();
+    while !stop.load(Ordering::Relaxed) {
+        let now = start.elapsed();
+        for (role, pin, debouncer) in &mut inputs {
+            let pressed = if config.pull_up {
+                pin.is_low()
+            } else {
+                pin.is_high()
+            };
+            if debouncer.sample(now, pressed) {
+                let playing = now_playing
+                    .borrow()
+                    .as_ref()
+                    .is_some_and(|p| p.state == PlaybackState::Playing);
+                let command = role.command(playing);
+                if commands.blocking_send(Update::Command(command)).is_err() {
+                    return Ok(());
+                }
+            }
+        }
+        if let Some(led) = led.as_mut() {
+            if *link.borrow() {
+                led.set_high();
+            } else {
+                led.set_low();
+            }
+        }
+        std::thread::sleep(POLL);
+    }
+    if let Some(led) = led.as_mut() {
+        led.set_low();
+    }
+    Ok(())
+}
+
+/// Logs why buttons are unavailable; the box works without them.
+pub fn report_unavailable(error: &anyhow::Error) {
+    warn!(error = %format!("{error:#}"), "buttons unavailable; running without them");
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -132,6 +287,31 @@ mod tests {
     fn two_real_presses_are_two() {
         let two = [(100, true), (200, false), (300, true), (400, false)];
         assert_eq!(presses(&two, 500), vec![120, 320]);
+    }
+
+    #[test]
+    fn roles_are_checked_by_name() {
+        let mut config = ButtonsConfig::default();
+        assert_eq!(config.roles().map(|r| r.len()), Ok(4));
+        config.pins.insert("volume".into(), 7);
+        assert!(config.roles().is_err_and(|e| e.contains("volume")));
+    }
+
+    #[test]
+    fn without_gpio_the_buttons_say_why() {
+        if std::path::Path::new("/dev/gpiomem").exists() {
+            return; // a real Pi: nothing to check here
+        }
+        let (tx, _rx) = mpsc::channel(1);
+        let (_l, link) = watch::channel(false);
+        let (_n, np) = watch::channel(None);
+        let stop = Arc::new(AtomicBool::new(false));
+        let config = ButtonsConfig {
+            enabled: true,
+            ..ButtonsConfig::default()
+        };
+        let err = run(&config, &tx, &link, &np, &stop).expect_err("no GPIO here");
+        assert!(format!("{err:#}").contains("GPIO"), "{err:#}");
     }
 
     #[test]

@@ -12,6 +12,7 @@ use xpressify_protocol::topics::{DEFAULT_PREFIX, checked_device_id};
 use xpressify_protocol::{BrokerUrl, Topics};
 
 use crate::analyze::ClassifierConfig;
+use crate::buttons::ButtonsConfig;
 use crate::face::DetectorConfig;
 use crate::mood::TrackerConfig;
 use crate::screen::DisplayConfig;
@@ -34,6 +35,8 @@ pub struct DeviceConfig {
     pub camera: CameraConfig,
     /// The attached screen.
     pub display: DisplayConfig,
+    /// Push buttons and the status LED.
+    pub buttons: ButtonsConfig,
 }
 
 /// `[camera]`.
@@ -204,6 +207,9 @@ impl DeviceConfig {
                 ),
             ));
         }
+        self.buttons
+            .roles()
+            .map_err(|e| ConfigError::invalid("buttons.pins", e))?;
         checked_device_id(self.mqtt.device_id.clone())
             .map_err(|e| ConfigError::invalid("mqtt.device_id", e.to_string()))?;
         if !matches!(self.camera.source.as_str(), "v4l2" | "files") {

@@ -408,6 +408,13 @@ fn run(config: &DeviceConfig) -> anyhow::Result<()> {
         // The vision loop's updates go to the session; the announced mood also to the screen.
         let (mood_tx, mood_rx) = tokio::sync::watch::channel(None);
         let (to_session, session_rx) = tokio::sync::mpsc::channel(64);
+        let buttons = start_buttons(
+            config,
+            to_session.clone(),
+            session.watch_link(),
+            session.watch_now_playing(),
+            &stop,
+        );
         tokio::spawn(async move {
             while let Some(update) = from_vision.recv().await {
                 if let Update::Mood(event) = &update {
@@ -429,10 +436,12 @@ fn run(config: &DeviceConfig) -> anyhow::Result<()> {
         );
         let result = session.run(Some(session_rx), shutdown_signal()).await;
         stop.store(true, Ordering::Relaxed);
-        if let Some(screen) = screen
-            && screen.join().is_err()
-        {
-            tracing::error!("the display thread panicked");
+        for (name, thread) in [("display", screen), ("buttons", buttons)] {
+            if let Some(thread) = thread
+                && thread.join().is_err()
+            {
+                tracing::error!("the {name} thread panicked");
+            }
         }
         result
     });
@@ -441,6 +450,34 @@ fn run(config: &DeviceConfig) -> anyhow::Result<()> {
         anyhow::bail!("the vision thread panicked");
     }
     result
+}
+
+/// Starts the buttons thread when buttons are enabled; without GPIO it logs why and ends.
+fn start_buttons(
+    config: &DeviceConfig,
+    commands: tokio::sync::mpsc::Sender<Update>,
+    link: tokio::sync::watch::Receiver<bool>,
+    now_playing: tokio::sync::watch::Receiver<Option<xpressify_protocol::NowPlaying>>,
+    stop: &Arc<AtomicBool>,
+) -> Option<std::thread::JoinHandle<()>> {
+    if !config.buttons.enabled {
+        return None;
+    }
+    let buttons = config.buttons.clone();
+    let stop = Arc::clone(stop);
+    std::thread::Builder::new()
+        .name("buttons".into())
+        .spawn(move || {
+            if let Err(e) =
+                xpressify_device::buttons::run(&buttons, &commands, &link, &now_playing, &stop)
+            {
+                xpressify_device::buttons::report_unavailable(&e);
+            }
+        })
+        .map_err(
+            |e| tracing::warn!(error = %e, "cannot start the buttons thread; running without them"),
+        )
+        .ok()
 }
 
 /// Starts the display thread when one is configured. A display that fails is logged and the
