@@ -382,6 +382,7 @@ fn run(config: &DeviceConfig) -> anyhow::Result<()> {
     };
     let mut tracker = MoodTracker::new(config.mood);
     let (tx, mut from_vision) = tokio::sync::mpsc::channel(64);
+    let (camera_tx, camera_ok) = tokio::sync::watch::channel(true);
     let stop = Arc::new(AtomicBool::new(false));
     let vision = {
         let stop = Arc::clone(&stop);
@@ -394,6 +395,7 @@ fn run(config: &DeviceConfig) -> anyhow::Result<()> {
                     &mut tracker,
                     &settings,
                     &tx,
+                    &camera_tx,
                     &stop,
                 )
             })
@@ -431,6 +433,7 @@ fn run(config: &DeviceConfig) -> anyhow::Result<()> {
                 mood: mood_rx,
                 link: session.watch_link(),
                 now_playing: session.watch_now_playing(),
+                camera_ok,
             },
             &stop,
         );

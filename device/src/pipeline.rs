@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tracing::{info, warn};
 use xpressify_protocol::{
     Command, Emotion, ModelInfo, MoodEvent, Probabilities, ProbabilitiesEvent, SCHEMA_VERSION,
@@ -81,12 +81,14 @@ fn mood_event(settings: &PipelineSettings, mood: &Mood, timestamp_ms: u64, seq: 
 }
 
 /// Runs until the source ends, `stop` is set or the session's side of `updates` is gone.
+/// `camera_ok` follows whether the last attempt to get a frame worked (for the screen's mark).
 pub fn run(
     source: &mut dyn FrameSource,
     analyzer: &Analyzer,
     tracker: &mut MoodTracker,
     settings: &PipelineSettings,
     updates: &mpsc::Sender<Update>,
+    camera_ok: &watch::Sender<bool>,
     stop: &Arc<AtomicBool>,
 ) -> PipelineStats {
     let mut stats = PipelineStats::default();
@@ -95,7 +97,10 @@ pub fn run(
     let (mut mood_seq, mut prob_seq) = (0u64, 0u64);
     info!(source = source.describe(), "vision loop started");
     while !stop.load(Ordering::Relaxed) && !updates.is_closed() {
-        let frame = match source.next_frame() {
+        let next = source.next_frame();
+        let ok = next.is_ok();
+        camera_ok.send_if_modified(|c| std::mem::replace(c, ok) != ok);
+        let frame = match next {
             Ok(Some(frame)) => frame,
             Ok(None) => {
                 info!("frame source ended");

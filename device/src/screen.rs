@@ -82,6 +82,8 @@ pub struct ScreenInputs {
     pub link: watch::Receiver<bool>,
     /// What the companion plays (from the MQTT session).
     pub now_playing: watch::Receiver<Option<NowPlaying>>,
+    /// Whether the camera delivers frames (from the vision loop).
+    pub camera_ok: watch::Receiver<bool>,
 }
 
 /// Runs the display until `stop` is set. Returns how many times it drew.
@@ -141,7 +143,7 @@ pub fn screen_state(inputs: &ScreenInputs, now_ms: u64) -> ScreenState {
             }),
         scroll_px: 0,
         marks: StatusMarks {
-            no_camera: false,
+            no_camera: !*inputs.camera_ok.borrow(),
             broker_offline: !*inputs.link.borrow(),
             companion_offline: false,
         },
@@ -183,16 +185,20 @@ mod tests {
         let (mood_tx, mood_rx) = watch::channel(None);
         let (link_tx, link_rx) = watch::channel(false);
         let (np_tx, np_rx) = watch::channel(None);
+        let (camera_tx, camera_rx) = watch::channel(false);
         let inputs = ScreenInputs {
             mood: mood_rx,
             link: link_rx,
             now_playing: np_rx,
+            camera_ok: camera_rx,
         };
         let s = screen_state(&inputs, 10_000);
         assert_eq!(
             (s.mood, s.marks.broker_offline, s.now_playing),
             (None, true, None)
         );
+        assert!(s.marks.no_camera);
+        camera_tx.send_replace(true);
 
         mood_tx.send_replace(Some(mood(Emotion::Happy, 4_000)));
         link_tx.send_replace(true);
@@ -212,5 +218,6 @@ mod tests {
         assert_eq!(s.held, Duration::from_secs(6));
         assert_eq!(s.now_playing.as_deref(), Some("Song - Band"));
         assert!(!s.marks.broker_offline);
+        assert!(!s.marks.no_camera);
     }
 }
