@@ -434,6 +434,7 @@ fn run(config: &DeviceConfig) -> anyhow::Result<()> {
                 link: session.watch_link(),
                 now_playing: session.watch_now_playing(),
                 camera_ok,
+                companion_online: session.watch_companion(),
             },
             &stop,
         );

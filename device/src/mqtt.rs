@@ -13,6 +13,7 @@ use rumqttc::{AsyncClient, Event, EventLoop, LastWill, Packet, QoS};
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, info, warn};
 use xpressify_protocol::discovery::{self, DeviceInfo};
+use xpressify_protocol::topics;
 use xpressify_protocol::{Availability, MoodEvent, NowPlaying, Topics};
 
 use crate::config::DeviceConfig;
@@ -34,6 +35,7 @@ pub struct Session {
     connected: bool,
     latest_mood: Option<MoodEvent>,
     link: watch::Sender<bool>,
+    companion_online: watch::Sender<bool>,
     now_playing: watch::Sender<Option<NowPlaying>>,
     junk: u64,
 }
@@ -69,6 +71,7 @@ impl Session {
             connected: false,
             latest_mood: None,
             link: watch::Sender::new(false),
+            companion_online: watch::Sender::new(false),
             now_playing: watch::Sender::new(None),
             junk: 0,
         })
@@ -78,6 +81,12 @@ impl Session {
     /// status LED).
     pub fn watch_link(&self) -> watch::Receiver<bool> {
         self.link.subscribe()
+    }
+
+    /// Follows whether the companion says it is online (`<prefix>/companion/availability`);
+    /// false until it has been heard.
+    pub fn watch_companion(&self) -> watch::Receiver<bool> {
+        self.companion_online.subscribe()
     }
 
     /// Follows what the companion says this device's speaker plays (`…/now_playing`);
@@ -191,10 +200,15 @@ impl Session {
                     true,
                 )
                 .await?;
-                self.client
-                    .subscribe(self.topics.now_playing(), QoS::AtLeastOnce)
-                    .await
-                    .context("subscribing to now_playing")?;
+                for topic in [
+                    self.topics.now_playing(),
+                    topics::companion_availability(self.topics.prefix()),
+                ] {
+                    self.client
+                        .subscribe(topic.clone(), QoS::AtLeastOnce)
+                        .await
+                        .with_context(|| format!("subscribing to {topic}"))?;
+                }
                 if let Some(prefix) = self.discovery_prefix.clone() {
                     self.client
                         .subscribe(discovery::status_topic(&prefix), QoS::AtLeastOnce)
@@ -208,6 +222,13 @@ impl Session {
             }
             Ok(Event::Incoming(Packet::Publish(p))) if p.topic == self.topics.now_playing() => {
                 self.take_now_playing(&p.payload);
+            }
+            Ok(Event::Incoming(Packet::Publish(p)))
+                if p.topic == topics::companion_availability(self.topics.prefix()) =>
+            {
+                let online = matches!(Availability::decode(&p.payload), Ok(Availability::Online));
+                info!(online, "companion availability");
+                self.companion_online.send_replace(online);
             }
             Ok(Event::Incoming(Packet::Publish(p))) => {
                 let ha_online = self

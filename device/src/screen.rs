@@ -84,6 +84,8 @@ pub struct ScreenInputs {
     pub now_playing: watch::Receiver<Option<NowPlaying>>,
     /// Whether the camera delivers frames (from the vision loop).
     pub camera_ok: watch::Receiver<bool>,
+    /// Whether the companion is online (from the MQTT session).
+    pub companion_online: watch::Receiver<bool>,
 }
 
 /// Runs the display until `stop` is set. Returns how many times it drew.
@@ -145,7 +147,7 @@ pub fn screen_state(inputs: &ScreenInputs, now_ms: u64) -> ScreenState {
         marks: StatusMarks {
             no_camera: !*inputs.camera_ok.borrow(),
             broker_offline: !*inputs.link.borrow(),
-            companion_offline: false,
+            companion_offline: !*inputs.companion_online.borrow(),
         },
     }
 }
@@ -186,19 +188,22 @@ mod tests {
         let (link_tx, link_rx) = watch::channel(false);
         let (np_tx, np_rx) = watch::channel(None);
         let (camera_tx, camera_rx) = watch::channel(false);
+        let (companion_tx, companion_rx) = watch::channel(false);
         let inputs = ScreenInputs {
             mood: mood_rx,
             link: link_rx,
             now_playing: np_rx,
             camera_ok: camera_rx,
+            companion_online: companion_rx,
         };
         let s = screen_state(&inputs, 10_000);
         assert_eq!(
             (s.mood, s.marks.broker_offline, s.now_playing),
             (None, true, None)
         );
-        assert!(s.marks.no_camera);
+        assert!(s.marks.no_camera && s.marks.companion_offline);
         camera_tx.send_replace(true);
+        companion_tx.send_replace(true);
 
         mood_tx.send_replace(Some(mood(Emotion::Happy, 4_000)));
         link_tx.send_replace(true);
@@ -218,6 +223,6 @@ mod tests {
         assert_eq!(s.held, Duration::from_secs(6));
         assert_eq!(s.now_playing.as_deref(), Some("Song - Band"));
         assert!(!s.marks.broker_offline);
-        assert!(!s.marks.no_camera);
+        assert!(!s.marks.no_camera && !s.marks.companion_offline);
     }
 }

@@ -62,10 +62,26 @@ impl fmt::Display for Channel {
     }
 }
 
+/// The topic level the companion's own topics use in place of a device id; no device may be
+/// called this.
+pub const COMPANION_LEVEL: &str = "companion";
+
+/// `<prefix>/companion/availability`: `online` / `offline` (retained, the companion's
+/// last-will), so a device can show that the music side is gone.
+pub fn companion_availability(prefix: &str) -> String {
+    format!("{prefix}/{COMPANION_LEVEL}/{}", Channel::Availability)
+}
+
 /// Refuses ids that would break a topic or a Home Assistant id: only ASCII letters, digits,
-/// `_` and `-`, 1 to 64 characters.
+/// `_` and `-`, 1 to 64 characters, and not `companion` (reserved for the companion's topics).
 pub fn checked_device_id(id: String) -> Result<String, DecodeError> {
     let ok_char = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
+    if id == COMPANION_LEVEL {
+        return Err(DecodeError::range(
+            "device_id",
+            format!("{id:?} is reserved for the companion's own topics"),
+        ));
+    }
     if id.is_empty() || id.len() > MAX_DEVICE_ID_LEN || !id.chars().all(ok_char) {
         return Err(DecodeError::range(
             "device_id",
@@ -188,11 +204,16 @@ mod tests {
         assert_eq!(parse("xpressify", "xpressify/kitchen/other"), None);
         assert_eq!(parse("xpressify", "other/kitchen/mood"), None);
         assert_eq!(parse("xpressify", "xpressify/a/b/mood"), None);
+        // The companion's availability is not a device's.
+        assert_eq!(
+            parse("xpressify", &companion_availability("xpressify")),
+            None
+        );
     }
 
     #[test]
     fn refuses_ids_and_prefixes_that_break_topics() {
-        for id in ["", "a/b", "a+", "#", "é", &"x".repeat(65)] {
+        for id in ["", "a/b", "a+", "#", "é", "companion", &"x".repeat(65)] {
             assert!(Topics::new("xpressify", id).is_err(), "{id:?}");
         }
         for prefix in ["", "/a", "a/", "a//b", "a/+", "#"] {

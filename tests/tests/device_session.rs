@@ -49,6 +49,7 @@ fn commands_go_out_and_now_playing_comes_in() {
         let session = Session::new(&config(&broker, &topics)).expect("session");
         let mut link = session.watch_link();
         let mut now_playing = session.watch_now_playing();
+        let mut companion = session.watch_companion();
         let (tx, rx) = mpsc::channel(8);
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
         let task = tokio::spawn(session.run(Some(rx), async {
@@ -81,6 +82,22 @@ fn commands_go_out_and_now_playing_comes_in() {
         .expect("channel open")
         .clone();
         assert_eq!(got, Some(playing("A long song title")));
+
+        // The companion's availability (retained, its last-will) reaches the screen's mark.
+        assert!(!*companion.borrow(), "online before it was heard");
+        let companion_topic = xpressify_protocol::topics::companion_availability(topics.prefix());
+        tokio::task::block_in_place(|| broker.publish(&companion_topic, b"online", true))
+            .expect("publish");
+        tokio::time::timeout(Duration::from_secs(5), companion.wait_for(|up| *up))
+            .await
+            .expect("companion online within 5 s")
+            .expect("channel open");
+        tokio::task::block_in_place(|| broker.publish(&companion_topic, b"offline", true))
+            .expect("publish");
+        tokio::time::timeout(Duration::from_secs(5), companion.wait_for(|up| !*up))
+            .await
+            .expect("companion offline within 5 s")
+            .expect("channel open");
 
         tx.send(Update::Command(Command::Skip)).await.expect("send");
         tx.send(Update::Command(Command::SetVolume { volume: 30 }))
