@@ -197,12 +197,12 @@ impl DeviceConfig {
             .map_err(|e| ConfigError::invalid("display.panel", e))?;
         if !matches!(
             self.display.output.as_str(),
-            "none" | "png" | "ssd1306" | "st7789"
+            "none" | "png" | "ssd1306" | "st7789" | "window"
         ) {
             return Err(ConfigError::invalid(
                 "display.output",
                 format!(
-                    "{:?}: use none, png, ssd1306 or st7789",
+                    "{:?}: use none, png, ssd1306, st7789 or window",
                     self.display.output
                 ),
             ));

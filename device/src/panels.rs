@@ -23,8 +23,9 @@ use ssd1306::{I2CDisplayInterface, Ssd1306};
 use crate::display::{Framebuffer, Panel, ScreenState, Theme, draw_screen};
 use crate::screen::DisplayConfig;
 
-/// Something that shows a whole screen.
-pub trait ScreenSink: Send {
+/// Something that shows a whole screen. Sinks are opened and used on the display thread
+/// alone, so they need not be `Send` (an SDL window is not).
+pub trait ScreenSink {
     /// Draws `state` and makes it visible.
     fn show(&mut self, state: &ScreenState) -> anyhow::Result<()>;
 }
@@ -38,7 +39,24 @@ pub fn open(config: &DisplayConfig) -> anyhow::Result<Box<dyn ScreenSink>> {
         "png" => Ok(Box::new(PngSink::new(panel, &config.png_path)?)),
         "ssd1306" => Ok(Box::new(Ssd1306Sink::open(config)?)),
         "st7789" => Ok(Box::new(St7789Sink::open(config, panel)?)),
-        other => anyhow::bail!("display.output {other:?}: use none, png, ssd1306 or st7789"),
+        #[cfg(feature = "simulator")]
+        "window" => {
+            // SDL aborts the thread rather than return an error without a desktop session.
+            anyhow::ensure!(
+                std::env::var_os("DISPLAY").is_some()
+                    || std::env::var_os("WAYLAND_DISPLAY").is_some(),
+                "display.output = window needs a desktop session (DISPLAY or WAYLAND_DISPLAY)"
+            );
+            Ok(Box::new(window::WindowSink::open(panel)))
+        }
+        #[cfg(not(feature = "simulator"))]
+        "window" => anyhow::bail!(
+            "display.output = window needs a build with the `simulator` feature \
+             (cargo build -p xpressify-device --features simulator; needs libsdl2-dev)"
+        ),
+        other => {
+            anyhow::bail!("display.output {other:?}: use none, png, ssd1306, st7789 or window")
+        }
     }
 }
 
@@ -181,6 +199,57 @@ impl ScreenSink for St7789Sink {
                 self.frame.pixels(),
             )
             .map_err(|e| anyhow::anyhow!("ST7789 write: {e:?}"))
+    }
+}
+
+/// The screen in a desktop window, for working on layouts without a Pi.
+#[cfg(feature = "simulator")]
+mod window {
+    use embedded_graphics::pixelcolor::Rgb888;
+    use embedded_graphics::prelude::*;
+    use embedded_graphics_simulator::{
+        OutputSettingsBuilder, SimulatorDisplay, SimulatorEvent, Window,
+    };
+
+    use super::ScreenSink;
+    use crate::display::{Panel, ScreenState};
+
+    /// An SDL window showing the panel at three times its size.
+    pub struct WindowSink {
+        panel: Panel,
+        display: SimulatorDisplay<Rgb888>,
+        window: Window,
+    }
+
+    impl WindowSink {
+        /// Opens the window (titled after the panel).
+        pub fn open(panel: Panel) -> Self {
+            let settings = OutputSettingsBuilder::new().scale(3).build();
+            WindowSink {
+                panel,
+                display: SimulatorDisplay::new(panel.size()),
+                window: Window::new(&format!("Xpressify — {panel}"), &settings),
+            }
+        }
+    }
+
+    impl ScreenSink for WindowSink {
+        fn show(&mut self, state: &ScreenState) -> anyhow::Result<()> {
+            let picture = self.panel.render(state);
+            let pixels = picture.enumerate_pixels().map(|(x, y, p)| {
+                Pixel(
+                    Point::new(x as i32, y as i32),
+                    Rgb888::new(p.0[0], p.0[1], p.0[2]),
+                )
+            });
+            let Ok(()) = self.display.draw_iter(pixels);
+            self.window.update(&self.display);
+            anyhow::ensure!(
+                !self.window.events().any(|e| e == SimulatorEvent::Quit),
+                "the window was closed"
+            );
+            Ok(())
+        }
     }
 }
 

@@ -26,7 +26,8 @@ const SCROLL_STEP: u32 = 2;
 #[serde(deny_unknown_fields, default)]
 pub struct DisplayConfig {
     /// `none`; `png`: write the screen to `png_path` (headless boxes, the web page, tests);
-    /// `ssd1306`: an OLED on I2C; `st7789`: a TFT on SPI.
+    /// `ssd1306`: an OLED on I2C; `st7789`: a TFT on SPI; `window`: a desktop window (builds
+    /// with the `simulator` feature).
     pub output: String,
     /// Layout: `ssd1306` (128x64 mono), `st7789-240x240` or `st7789-320x240`.
     pub panel: String,
