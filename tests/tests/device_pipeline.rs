@@ -147,9 +147,11 @@ fn files_become_a_retained_mood() {
                 mood: mood.emotion,
                 confidence: mood.confidence,
                 held: Duration::from_secs(held),
+                // No companion runs in this test: its mark is on.
                 marks: StatusMarks {
                     broker_offline,
-                    ..StatusMarks::default()
+                    companion_offline: true,
+                    no_camera: false,
                 },
                 ..ScreenState::default()
             };
