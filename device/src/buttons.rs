@@ -32,7 +32,8 @@ pub struct ButtonsConfig {
     pub pull_up: bool,
     /// How long a level must hold to count, in milliseconds.
     pub debounce_ms: u64,
-    /// BCM pin of a status LED, lit while the broker is connected; 0 for none.
+    /// BCM pin of a status LED, lit while the camera delivers frames and the broker is
+    /// connected; 0 for none.
     pub led_pin: u8,
 }
 
@@ -153,12 +154,12 @@ impl Debouncer {
 }
 
 /// Reads the buttons until `stop` is set, sending a command per press to the MQTT session,
-/// and keeps the LED showing the broker link. Fails at once (with the reason) where there is
+/// and keeps the LED lit while `healthy` (camera delivering, broker connected). Fails at once (with the reason) where there is
 /// no Raspberry Pi GPIO.
 pub fn run(
     config: &ButtonsConfig,
     commands: &mpsc::Sender<Update>,
-    link: &watch::Receiver<bool>,
+    healthy: &dyn Fn() -> bool,
     now_playing: &watch::Receiver<Option<NowPlaying>>,
     stop: &Arc<AtomicBool>,
 ) -> anyhow::Result<()> {
@@ -212,7 +213,7 @@ pub fn run(
             }
         }
         if let Some(led) = led.as_mut() {
-            if *link.borrow() {
+            if healthy() {
                 led.set_high();
             } else {
                 led.set_low();
@@ -303,14 +304,14 @@ mod tests {
             return; // a real Pi: nothing to check here
         }
         let (tx, _rx) = mpsc::channel(1);
-        let (_l, link) = watch::channel(false);
+        let healthy = || true;
         let (_n, np) = watch::channel(None);
         let stop = Arc::new(AtomicBool::new(false));
         let config = ButtonsConfig {
             enabled: true,
             ..ButtonsConfig::default()
         };
-        let err = run(&config, &tx, &link, &np, &stop).expect_err("no GPIO here");
+        let err = run(&config, &tx, &healthy, &np, &stop).expect_err("no GPIO here");
         assert!(format!("{err:#}").contains("GPIO"), "{err:#}");
     }
 

@@ -413,7 +413,7 @@ fn run(config: &DeviceConfig) -> anyhow::Result<()> {
         let buttons = start_buttons(
             config,
             to_session.clone(),
-            session.watch_link(),
+            (session.watch_link(), camera_ok.clone()),
             session.watch_now_playing(),
             &stop,
         );
@@ -460,20 +460,24 @@ fn run(config: &DeviceConfig) -> anyhow::Result<()> {
 fn start_buttons(
     config: &DeviceConfig,
     commands: tokio::sync::mpsc::Sender<Update>,
-    link: tokio::sync::watch::Receiver<bool>,
+    (link, camera_ok): (
+        tokio::sync::watch::Receiver<bool>,
+        tokio::sync::watch::Receiver<bool>,
+    ),
     now_playing: tokio::sync::watch::Receiver<Option<xpressify_protocol::NowPlaying>>,
     stop: &Arc<AtomicBool>,
 ) -> Option<std::thread::JoinHandle<()>> {
     if !config.buttons.enabled {
         return None;
     }
+    let healthy = move || *link.borrow() && *camera_ok.borrow();
     let buttons = config.buttons.clone();
     let stop = Arc::clone(stop);
     std::thread::Builder::new()
         .name("buttons".into())
         .spawn(move || {
             if let Err(e) =
-                xpressify_device::buttons::run(&buttons, &commands, &link, &now_playing, &stop)
+                xpressify_device::buttons::run(&buttons, &commands, &healthy, &now_playing, &stop)
             {
                 xpressify_device::buttons::report_unavailable(&e);
             }
