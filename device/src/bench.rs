@@ -153,6 +153,18 @@ pub fn run(
     })
 }
 
+/// A 640×480 frame of plain background with the 48×48 grey `face` upscaled to `side` pixels,
+/// its top left at `at`: the recipe of every camera-like test frame.
+pub fn face_on_background(face: &[u8], side: u32, at: (u32, u32)) -> RgbImage {
+    let gray = image::GrayImage::from_raw(48, 48, face.to_vec()).unwrap_or_default();
+    let big = image::imageops::resize(&gray, side, side, image::imageops::FilterType::CatmullRom);
+    let mut img = RgbImage::from_pixel(640, 480, image::Rgb([70, 90, 80]));
+    for (px, py, p) in big.enumerate_pixels() {
+        img.put_pixel(at.0 + px, at.1 + py, image::Rgb([p.0[0]; 3]));
+    }
+    img
+}
+
 /// Camera-like 640×480 frames: FER2013 PrivateTest faces upscaled to 160–240 px on a plain
 /// background at varied positions (the same recipe as the pipeline test).
 pub fn synthetic_frames(count: usize) -> anyhow::Result<Vec<RgbImage>> {
@@ -167,18 +179,11 @@ pub fn synthetic_frames(count: usize) -> anyhow::Result<Vec<RgbImage>> {
         .enumerate()
         .map(|(k, s)| {
             let size = 160 + (k % 3) as u32 * 40;
-            let gray = image::GrayImage::from_raw(48, 48, s.face.to_vec()).unwrap_or_default();
-            let big =
-                image::imageops::resize(&gray, size, size, image::imageops::FilterType::CatmullRom);
-            let mut img = RgbImage::from_pixel(640, 480, image::Rgb([70, 90, 80]));
-            let (x, y) = (
+            let at = (
                 (k as u32 * 37) % (640 - size),
                 (k as u32 * 53) % (480 - size),
             );
-            for (px, py, p) in big.enumerate_pixels() {
-                img.put_pixel(x + px, y + py, image::Rgb([p.0[0]; 3]));
-            }
-            img
+            face_on_background(&s.face, size, at)
         })
         .collect())
 }

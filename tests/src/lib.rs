@@ -179,6 +179,24 @@ impl Drop for Broker {
     }
 }
 
+/// A 640×480 frame holding FER2013 PrivateTest face `index` at 200×200, its top left at
+/// (220, 140): one steady face for the tests that run the binaries on files.
+pub fn face_frame(index: usize) -> anyhow::Result<image::RgbImage> {
+    let samples = xpressify_device::fer2013::load(
+        &xpressify_device::fer2013::default_path(),
+        xpressify_device::fer2013::Split::PrivateTest,
+    )
+    .context("FER2013 from ../shared/data")?;
+    let sample = samples
+        .get(index)
+        .with_context(|| format!("PrivateTest has no face {index}"))?;
+    Ok(xpressify_device::bench::face_on_background(
+        &sample.face,
+        200,
+        (220, 140),
+    ))
+}
+
 /// A spawned binary that is killed when the test ends, passed or failed, so no process
 /// outlives its test (and its temporary files).
 pub struct KillOnDrop(pub Child);

@@ -5,9 +5,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use image::{Rgb, RgbImage, imageops};
-use xpressify_device::fer2013::{self, Split};
-use xpressify_tests::binary;
+use xpressify_tests::{binary, face_frame};
 
 fn models() -> String {
     format!("{}/../models", env!("CARGO_MANIFEST_DIR"))
@@ -28,18 +26,12 @@ fn classify(files: &[&Path], env: &[(&str, String)]) -> Output {
     cmd.output().expect("run classify")
 }
 
-/// A 640×480 frame holding PrivateTest face `index` at 200×200.
+/// Writes PrivateTest face `index` as a camera-like frame to `path`.
 fn write_face_frame(path: &Path, index: usize) {
-    let sample = fer2013::load(&fer2013::default_path(), Split::PrivateTest)
-        .expect("FER2013 from ../shared/data")
-        .swap_remove(index);
-    let gray = image::GrayImage::from_raw(48, 48, sample.face.to_vec()).expect("48x48");
-    let big = imageops::resize(&gray, 200, 200, imageops::FilterType::CatmullRom);
-    let mut frame = RgbImage::from_pixel(640, 480, Rgb([90, 80, 70]));
-    for (x, y, p) in big.enumerate_pixels() {
-        frame.put_pixel(200 + x, 120 + y, Rgb([p.0[0]; 3]));
-    }
-    frame.save(path).expect("write frame");
+    face_frame(index)
+        .expect("frame from FER2013")
+        .save(path)
+        .expect("write frame");
 }
 
 fn no_panic(out: &Output) {
@@ -79,7 +71,7 @@ fn bad_files_get_error_lines_and_the_good_ones_are_still_done() {
         .filter_map(serde_json::Value::as_f64)
         .collect();
     assert_eq!(b.len(), 4);
-    // The face was pasted at (200, 120) with side 200: the box must overlap it well.
+    // The face was pasted at (220, 140) with side 200: the box must overlap it well.
     let (cx, cy) = (b[0] + b[2] / 2.0, b[1] + b[3] / 2.0);
     assert!(
         (250.0..350.0).contains(&cx) && (170.0..290.0).contains(&cy),

@@ -5,11 +5,9 @@
 use std::process::Command;
 use std::time::Duration;
 
-use image::{Rgb, RgbImage, imageops};
 use xpressify_device::display::{Panel, ScreenState, StatusMarks};
-use xpressify_device::fer2013::{self, Split};
 use xpressify_protocol::{Availability, MoodEvent, ProbabilitiesEvent, Topics};
-use xpressify_tests::{Broker, KillOnDrop, binary, unique_name};
+use xpressify_tests::{Broker, KillOnDrop, binary, face_frame, unique_name};
 
 fn repo() -> String {
     format!("{}/..", env!("CARGO_MANIFEST_DIR"))
@@ -40,27 +38,16 @@ fn device_command(broker: &Broker, topics: &Topics, frames: &std::path::Path) ->
     cmd
 }
 
-/// A 640×480 frame with PrivateTest face `index` upscaled to 200×200 in the middle.
-fn face_frame(index: usize) -> RgbImage {
-    let sample = fer2013::load(&fer2013::default_path(), Split::PrivateTest)
-        .expect("FER2013 from ../shared/data")
-        .swap_remove(index);
-    let gray = image::GrayImage::from_raw(48, 48, sample.face.to_vec()).expect("48x48");
-    let big = imageops::resize(&gray, 200, 200, imageops::FilterType::CatmullRom);
-    let mut frame = RgbImage::from_pixel(640, 480, Rgb([70, 90, 80]));
-    for (x, y, p) in big.enumerate_pixels() {
-        frame.put_pixel(220 + x, 140 + y, Rgb([p.0[0]; 3]));
-    }
-    frame
-}
-
 #[test]
 fn files_become_a_retained_mood() {
     let broker = Broker::get().expect("broker");
     let topics = Topics::new(unique_name("xp"), unique_name("dev")).expect("valid");
     let dir = tempfile::tempdir().expect("tempdir");
     let file = dir.path().join("face.png");
-    face_frame(10).save(&file).expect("write frame");
+    face_frame(10)
+        .expect("frame")
+        .save(&file)
+        .expect("write frame");
 
     // What the same models say about this frame, one shot.
     let out = Command::new(binary("xpressify-device").expect("binary"))
@@ -180,6 +167,7 @@ fn a_broker_restart_loses_nothing_the_device_knows() {
     let topics = Topics::new(unique_name("xp"), unique_name("dev")).expect("valid");
     let dir = tempfile::tempdir().expect("tempdir");
     face_frame(10)
+        .expect("frame")
         .save(dir.path().join("face.png"))
         .expect("write frame");
     let mut sub = broker.subscriber(&[topics.mood()]).expect("subscriber");
