@@ -29,6 +29,7 @@ pub struct Session {
     client: AsyncClient,
     eventloop: EventLoop,
     topics: Topics,
+    companion_topic: String,
     discovery_prefix: Option<String>,
     info: DeviceInfo,
     backoff: Duration,
@@ -57,6 +58,7 @@ impl Session {
         Ok(Session {
             client,
             eventloop,
+            companion_topic: topics::companion_availability(topics.prefix()),
             topics,
             discovery_prefix: config
                 .homeassistant
@@ -200,10 +202,7 @@ impl Session {
                     true,
                 )
                 .await?;
-                for topic in [
-                    self.topics.now_playing(),
-                    topics::companion_availability(self.topics.prefix()),
-                ] {
+                for topic in [self.topics.now_playing(), self.companion_topic.clone()] {
                     self.client
                         .subscribe(topic.clone(), QoS::AtLeastOnce)
                         .await
@@ -223,9 +222,7 @@ impl Session {
             Ok(Event::Incoming(Packet::Publish(p))) if p.topic == self.topics.now_playing() => {
                 self.take_now_playing(&p.payload);
             }
-            Ok(Event::Incoming(Packet::Publish(p)))
-                if p.topic == topics::companion_availability(self.topics.prefix()) =>
-            {
+            Ok(Event::Incoming(Packet::Publish(p))) if p.topic == self.companion_topic => {
                 let online = matches!(Availability::decode(&p.payload), Ok(Availability::Online));
                 info!(online, "companion availability");
                 self.companion_online.send_replace(online);

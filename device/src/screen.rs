@@ -129,8 +129,16 @@ pub fn run(
 
 /// The screen for the inputs' current values at `now_ms` (Unix milliseconds).
 pub fn screen_state(inputs: &ScreenInputs, now_ms: u64) -> ScreenState {
-    let mood = inputs.mood.borrow().clone();
-    let playing = inputs.now_playing.borrow().clone();
+    let mood = inputs.mood.borrow();
+    let now_playing = inputs
+        .now_playing
+        .borrow()
+        .as_ref()
+        .filter(|p| p.state != PlaybackState::Stopped)
+        .map(|p| match p.artist.is_empty() {
+            true => p.title.clone(),
+            false => format!("{} - {}", p.title, p.artist),
+        });
     ScreenState {
         mood: mood.as_ref().and_then(|m| m.emotion),
         confidence: mood.as_ref().map_or(0.0, |m| m.confidence),
@@ -138,12 +146,7 @@ pub fn screen_state(inputs: &ScreenInputs, now_ms: u64) -> ScreenState {
             mood.as_ref()
                 .map_or(0, |m| now_ms.saturating_sub(m.timestamp_ms)),
         ),
-        now_playing: playing
-            .filter(|p| p.state != PlaybackState::Stopped)
-            .map(|p| match p.artist.is_empty() {
-                true => p.title,
-                false => format!("{} - {}", p.title, p.artist),
-            }),
+        now_playing,
         scroll_px: 0,
         marks: StatusMarks {
             no_camera: !*inputs.camera_ok.borrow(),
