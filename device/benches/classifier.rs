@@ -1,8 +1,11 @@
 //! Per-face latency of the emotion classifier in tract, single-threaded, for the shipped
 //! int8 model and its float twin, at batch sizes 1 and 8. Faces are real PrivateTest images
 //! when ../shared is present, else a fixed gradient (latency does not depend on content).
+//!
+//! `XPRESSIFY_BENCH_MODELS=a.onnx,b.onnx` times further models with the same contract at
+//! batch 1 — how the model card's comparison of architectures gets its latency column.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
@@ -18,16 +21,38 @@ fn faces(n: usize) -> Vec<FaceCrop> {
     }
 }
 
-fn bench(c: &mut Criterion) {
+/// The shipped pair at batches 1 and 8, then any extra models at batch 1.
+fn models_to_time() -> Vec<(PathBuf, Vec<usize>)> {
     let models = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models");
+    let mut list: Vec<(PathBuf, Vec<usize>)> = ["emotion.onnx", "emotion-float.onnx"]
+        .iter()
+        .map(|f| (models.join(f), vec![1, 8]))
+        .collect();
+    if let Ok(extra) = std::env::var("XPRESSIFY_BENCH_MODELS") {
+        list.extend(
+            extra
+                .split(',')
+                .filter(|p| !p.trim().is_empty())
+                .map(|p| (PathBuf::from(p.trim()), vec![1])),
+        );
+    }
+    list
+}
+
+fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("classify");
     group.measurement_time(Duration::from_secs(5));
-    for file in ["emotion.onnx", "emotion-float.onnx"] {
-        let model = EmotionClassifier::load(&models.join(file)).expect("model loads");
-        for batch in [1usize, 8] {
+    for (path, batches) in models_to_time() {
+        let model = EmotionClassifier::load(&path)
+            .unwrap_or_else(|e| panic!("{} does not load: {e:#}", path.display()));
+        let name = path.file_name().map_or_else(
+            || path.display().to_string(),
+            |n| n.to_string_lossy().into(),
+        );
+        for batch in batches {
             let input = faces(batch);
             group.throughput(Throughput::Elements(batch as u64));
-            group.bench_with_input(BenchmarkId::new(file, batch), &input, |b, input| {
+            group.bench_with_input(BenchmarkId::new(&name, batch), &input, |b, input| {
                 b.iter(|| model.logits(input).expect("inference"))
             });
         }

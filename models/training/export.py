@@ -34,6 +34,19 @@ def load_checkpoint(path: Path) -> torch.nn.Module:
     return model.eval()
 
 
+class FlipAveraged(torch.nn.Module):
+    """Test-time flip inside the graph: the mean of the logits of the face and its mirror.
+
+    Costs twice the compute per face; the contract (input, output, shapes) is unchanged."""
+
+    def __init__(self, net: torch.nn.Module):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (self.net(x) + self.net(torch.flip(x, dims=[3]))) * 0.5
+
+
 def export_float(model: torch.nn.Module, out: Path) -> None:
     torch.onnx.export(
         model,
@@ -110,11 +123,15 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--per-channel", action="store_true", help="per-channel weight scales")
     p.add_argument("--calibration", default="minmax", choices=["minmax", "entropy", "percentile"])
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--flip-average", action="store_true",
+                   help="put test-time flip averaging inside the graph (twice the compute per face)")
     args = p.parse_args(argv)
     if not args.checkpoint.exists():
         sys.exit(f"{args.checkpoint} not found: train first (models/training/train.py)")
     args.out_dir.mkdir(parents=True, exist_ok=True)
     model = load_checkpoint(args.checkpoint)
+    if args.flip_average:
+        model = FlipAveraged(model).eval()
     float_path = args.out_dir / f"{args.name}-float.onnx"
     int8_path = args.out_dir / f"{args.name}.onnx"
     export_float(model, float_path)
