@@ -22,7 +22,7 @@ def pct(v: float) -> str:
     return f"{v * 100:.2f} %"
 
 
-def comparison_section(args, q: dict, f: dict, targs: dict, epochs: list) -> str:
+def comparison_section(args, q: dict, f: dict, epochs: list) -> str:
     """The architectures table (ours and the paper's two) and the paper's random split, if run."""
     if not args.compare.exists():
         return ("The paper's Model-A and Model-B trained with our recipe are not compared yet "
@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> None:
         },
     }
     (MODELS / "emotion.json").write_text(json.dumps(meta, indent=1) + "\n")
-    comparison = comparison_section(args, q, f, targs, epochs)
+    comparison = comparison_section(args, q, f, epochs)
     notes = args.notes.read_text().strip() + "\n" if args.notes else ""
 
     rows = "\n".join(
