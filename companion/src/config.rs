@@ -1,14 +1,24 @@
 //! The companion's configuration: `--config FILE` (TOML), overridden by `XPRESSIFY__…`
 //! variables, checked at start so a wrong value is refused with its key's name.
 
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::path::Path;
+use std::time::Duration;
 
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use xpressify_protocol::BrokerUrl;
+use xpressify_protocol::Emotion;
 use xpressify_protocol::client;
 use xpressify_protocol::config::{self, ConfigError, MqttKeys};
 use xpressify_protocol::topics::DEFAULT_PREFIX;
+
+use crate::mapping::{EmotionMusic, Mapping, Policy};
+use crate::recommend::RecommendOptions;
+use crate::schedule::Timing;
+use crate::sink::{HomeAssistantConfig, MpvConfig};
+use crate::source::YoutubeConfig;
 
 /// Everything the companion reads at start. Sections mirror `config/companion.toml`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -16,6 +26,129 @@ use xpressify_protocol::topics::DEFAULT_PREFIX;
 pub struct CompanionConfig {
     /// How to reach the broker that the devices publish to.
     pub mqtt: MqttConfig,
+    /// Where history, feedback, the search cache and edits are kept.
+    pub store: StoreConfig,
+    /// Emotion → music, and when the music changes.
+    pub music: MusicConfig,
+    /// YouTube Data API search.
+    pub youtube: YoutubeConfig,
+    /// The local catalogue.
+    pub local: LocalConfig,
+    /// Which sink plays, and its volume.
+    pub player: PlayerConfig,
+    /// The `mpv` sink.
+    pub mpv: MpvConfig,
+    /// The Home Assistant sink.
+    pub home_assistant: HomeAssistantConfig,
+    /// The HTTP API (and the web page).
+    pub http: HttpConfig,
+}
+
+/// `[store]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// The SQLite file; its folder is created if missing.
+    pub path: String,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            path: "xpressify-companion.sqlite".into(),
+        }
+    }
+}
+
+/// `[music]`: the mapping table and the schedule.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MusicConfig {
+    /// `match` the mood or `lift` it.
+    pub policy: Policy,
+    /// Seconds a mood must hold before music starts from silence.
+    pub start_after_s: f64,
+    /// Seconds a changed mood must hold before the playing track is cut.
+    pub switch_after_s: f64,
+    /// How many recent picks are never repeated.
+    pub avoid_recent: u32,
+    /// Search the local catalogue before YouTube.
+    pub prefer_local: bool,
+    /// Choose at random among this many best fresh results of a search.
+    pub choose_from_top: u32,
+    /// Per emotion: `match`, `lift`, `genres`, `artists`, `languages`, `lift_to`.
+    pub emotions: BTreeMap<Emotion, EmotionMusic>,
+}
+
+impl Default for MusicConfig {
+    fn default() -> Self {
+        let mapping = Mapping::default();
+        MusicConfig {
+            policy: mapping.policy,
+            start_after_s: 5.0,
+            switch_after_s: 60.0,
+            avoid_recent: 20,
+            prefer_local: false,
+            choose_from_top: 5,
+            emotions: mapping.emotions,
+        }
+    }
+}
+
+/// `[local]`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LocalConfig {
+    /// A folder with audio files and `catalogue.toml`; empty: no local catalogue.
+    pub folder: String,
+}
+
+/// Which sink plays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SinkKind {
+    /// The web page's embedded player.
+    #[default]
+    Web,
+    /// A local speaker through mpv.
+    Mpv,
+    /// A Home Assistant media player.
+    HomeAssistant,
+}
+
+/// `[player]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PlayerConfig {
+    /// `web`, `mpv` or `home_assistant`.
+    pub sink: SinkKind,
+    /// Start volume in percent.
+    pub volume: u8,
+}
+
+impl Default for PlayerConfig {
+    fn default() -> Self {
+        PlayerConfig {
+            sink: SinkKind::Web,
+            volume: 60,
+        }
+    }
+}
+
+/// `[http]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Address and port of the API and web page; `0.0.0.0:8080` to reach it from the LAN.
+    pub listen: String,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            listen: "127.0.0.1:8080".into(),
+        }
+    }
 }
 
 /// `[mqtt]`.
@@ -86,7 +219,102 @@ impl CompanionConfig {
                 "must be 1 to 64 characters",
             ));
         }
+        if self.store.path.trim().is_empty() {
+            return Err(ConfigError::invalid("store.path", "must name a file"));
+        }
+        self.mapping().map_err(|reason| {
+            // The mapping's reasons start with the key they are about.
+            let (key, why) = reason.split_once(": ").unwrap_or(("music", &reason));
+            ConfigError::invalid(key, why)
+        })?;
+        let m = &self.music;
+        for (key, v, max) in [
+            ("music.start_after_s", m.start_after_s, 3600.0),
+            ("music.switch_after_s", m.switch_after_s, 3600.0),
+        ] {
+            if !(0.0..=max).contains(&v) {
+                return Err(ConfigError::invalid(key, format!("must be 0 to {max}")));
+            }
+        }
+        if m.avoid_recent > 1000 {
+            return Err(ConfigError::invalid("music.avoid_recent", "at most 1000"));
+        }
+        if !(1..=50).contains(&m.choose_from_top) {
+            return Err(ConfigError::invalid(
+                "music.choose_from_top",
+                "must be 1 to 50",
+            ));
+        }
+        self.youtube
+            .validate()
+            .map_err(|(k, r)| ConfigError::invalid(k, r))?;
+        if self.player.volume > 100 {
+            return Err(ConfigError::invalid("player.volume", "must be 0 to 100"));
+        }
+        if self.player.sink == SinkKind::HomeAssistant {
+            self.home_assistant
+                .validate()
+                .map_err(|(k, r)| ConfigError::invalid(k, r))?;
+        }
+        if self.mpv.binary.trim().is_empty() {
+            return Err(ConfigError::invalid("mpv.binary", "must name a program"));
+        }
+        self.http_listen()?;
         Ok(())
+    }
+
+    /// The mapping table, checked.
+    pub fn mapping(&self) -> Result<Mapping, String> {
+        Mapping {
+            policy: self.music.policy,
+            emotions: self.music.emotions.clone(),
+        }
+        .normalized()
+    }
+
+    /// The schedule's timing.
+    pub fn timing(&self) -> Timing {
+        Timing {
+            start_after: Duration::from_secs_f64(self.music.start_after_s.max(0.0)),
+            switch_after: Duration::from_secs_f64(self.music.switch_after_s.max(0.0)),
+        }
+    }
+
+    /// The recommender's options.
+    pub fn recommend_options(&self) -> RecommendOptions {
+        RecommendOptions {
+            prefer_local: self.music.prefer_local,
+            avoid_recent: self.music.avoid_recent as usize,
+            choose_from_top: self.music.choose_from_top as usize,
+        }
+    }
+
+    /// The HTTP server's address, checked.
+    pub fn http_listen(&self) -> Result<SocketAddr, ConfigError> {
+        self.http.listen.parse().map_err(|_| {
+            ConfigError::invalid(
+                "http.listen",
+                format!(
+                    "{:?}: expected ADDRESS:PORT such as 127.0.0.1:8080",
+                    self.http.listen
+                ),
+            )
+        })
+    }
+
+    /// A copy safe to print: secrets replaced by asterisks.
+    pub fn redacted(&self) -> CompanionConfig {
+        let mut c = self.clone();
+        for secret in [
+            &mut c.mqtt.password,
+            &mut c.youtube.api_key,
+            &mut c.home_assistant.token,
+        ] {
+            if !secret.is_empty() {
+                *secret = "********".into();
+            }
+        }
+        c
     }
 
     /// The broker address, checked.
@@ -134,5 +362,57 @@ mod tests {
         .expect("types are fine");
         let err = c.validate().expect_err("no scheme").to_string();
         assert!(err.contains("mqtt.url"), "{err}");
+        for (var, value, key) in [
+            (
+                "XPRESSIFY__YOUTUBE__SAFE_SEARCH",
+                "off",
+                "youtube.safe_search",
+            ),
+            ("XPRESSIFY__PLAYER__VOLUME", "120", "player.volume"),
+            ("XPRESSIFY__HTTP__LISTEN", "8080", "http.listen"),
+            (
+                "XPRESSIFY__MUSIC__CHOOSE_FROM_TOP",
+                "0",
+                "music.choose_from_top",
+            ),
+        ] {
+            let c: CompanionConfig =
+                config::load(None, vec![(var.to_string(), value.to_string())]).expect("types");
+            let err = c.validate().expect_err(var).to_string();
+            assert!(err.contains(key), "{var}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_mapping_edit_in_the_file_keeps_the_other_defaults() {
+        let text = "[music]\npolicy = \"lift\"\n[music.emotions.sad]\nmatch = [\"blues\"]\n";
+        let c: CompanionConfig = config::load(Some(("c.toml", text)), Vec::new()).expect("loads");
+        c.validate().expect("valid");
+        let m = c.mapping().expect("mapping");
+        assert_eq!(m.policy, Policy::Lift);
+        assert_eq!(
+            m.entry(Emotion::Sad).match_queries,
+            vec!["blues".to_string()]
+        );
+        assert!(
+            m.phrases(Emotion::Happy)
+                .contains(&"happy upbeat songs".to_string())
+        );
+        let bad = "[music.emotions.sad]\nlanguages = [\"English\"]\n";
+        let c: CompanionConfig = config::load(Some(("c.toml", bad)), Vec::new()).expect("loads");
+        let err = c.validate().expect_err("bad language").to_string();
+        assert!(err.contains("music.emotions.sad.languages[0]"), "{err}");
+    }
+
+    #[test]
+    fn secrets_are_redacted() {
+        let mut c = CompanionConfig::default();
+        c.youtube.api_key = "AIzaSecret".into();
+        c.home_assistant.token = "tok".into();
+        let shown = xpressify_protocol::config::to_toml(&c.redacted()).expect("toml");
+        assert!(
+            !shown.contains("AIzaSecret") && !shown.contains("\"tok\""),
+            "{shown}"
+        );
     }
 }

@@ -1,5 +1,27 @@
 //! The Xpressify companion: moods from any number of devices become music.
 //! See `ARCHITECTURE.md` for where each stage lives.
+//!
+//! The flow, one direction: MQTT mood → [`schedule`] (when) → [`recommend`] (what: the
+//! [`mapping`] and learned [`taste`] build a [`mapping::Query`], the [`source`]s search) →
+//! [`sink`] (where it plays) → [`store`] (history, feedback, cache) → [`http`] (the page).
 
+pub mod bench;
+pub mod clock;
 pub mod config;
+pub mod http;
+pub mod mapping;
+pub mod quota_day;
+pub mod recommend;
+pub mod schedule;
+pub mod service;
+pub mod sink;
+pub mod source;
+pub mod store;
+pub mod taste;
 pub mod watch;
+
+/// Makes ring the process's TLS provider, which every HTTPS client here needs (reqwest is
+/// built without one, so the Pi build needs no aws-lc). Calling it again does nothing.
+pub fn install_tls() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

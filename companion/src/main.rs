@@ -39,12 +39,22 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the service: follow the devices' moods, pick and play music, serve the HTTP API.
+    /// Runs until Ctrl-C or SIGTERM.
+    Run,
     /// Print every device's messages as JSON lines, checked against the contract; refused
     /// payloads are counted and logged. Runs until Ctrl-C.
     Watch {
         /// Stop by itself after this many seconds.
         #[arg(long, value_name = "SECONDS")]
         duration: Option<f64>,
+    },
+    /// Time mood event → pick on a cache hit, on a temporary store, and print the figures as
+    /// JSON (median, p95, max in ms; cache misses; peak RSS).
+    Bench {
+        /// Mood events to time.
+        #[arg(long, default_value_t = 1000)]
+        events: usize,
     },
     /// Print the effective configuration (file + environment + defaults) as TOML.
     PrintConfig,
@@ -72,16 +82,136 @@ fn try_main() -> anyhow::Result<()> {
         .init();
     let config = CompanionConfig::load(cli.config.as_deref())?;
     match cli.command {
+        Command::Run => run(config),
         Command::Watch { duration } => watch(&config, duration),
+        Command::Bench { events } => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("starting the async runtime")?;
+            let report =
+                runtime.block_on(xpressify_companion::bench::pick_latency(events.max(1)))?;
+            println!("{}", serde_json::to_string(&report)?);
+            Ok(())
+        }
         Command::PrintConfig => {
-            let mut shown = config.clone();
-            if !shown.mqtt.password.is_empty() {
-                shown.mqtt.password = "********".into();
-            }
-            print!("{}", xpressify_protocol::config::to_toml(&shown)?);
+            print!(
+                "{}",
+                xpressify_protocol::config::to_toml(&config.redacted())?
+            );
             Ok(())
         }
     }
+}
+
+/// Resolves on Ctrl-C, SIGTERM or after `duration`.
+async fn stop_signal(duration: Option<std::time::Duration>) {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    let sigterm = async {
+        match term.as_mut() {
+            Some(t) => {
+                t.recv().await;
+            }
+            None => std::future::pending::<()>().await,
+        }
+    };
+    let timer = async {
+        match duration {
+            Some(d) => tokio::time::sleep(d).await,
+            None => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        () = sigterm => {},
+        () = timer => {},
+    }
+}
+
+/// The service: store, sources, sink, HTTP API and the MQTT loop.
+fn run(config: CompanionConfig) -> anyhow::Result<()> {
+    use std::sync::Arc;
+    use xpressify_companion::config::SinkKind;
+    use xpressify_companion::recommend::Recommender;
+    use xpressify_companion::sink::{AnySink, HomeAssistantSink, MpvSink, WebSink};
+    use xpressify_companion::source::{LocalCatalogue, YoutubeSource};
+    use xpressify_companion::store::Store;
+
+    xpressify_companion::install_tls();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let store = Arc::new(
+            Store::open(std::path::Path::new(&config.store.path))
+                .context("opening the store (store.path)")?,
+        );
+        let youtube = YoutubeSource::new(config.youtube.clone(), store.clone())?;
+        let local = if config.local.folder.is_empty() {
+            None
+        } else {
+            let c = LocalCatalogue::open(std::path::Path::new(&config.local.folder))
+                .context("reading the local catalogue (local.folder)")?;
+            info!(tracks = c.tracks().len(), folder = %config.local.folder, "local catalogue");
+            Some(c)
+        };
+        let catalogue = local.as_ref().map(|c| c.folder().to_path_buf());
+        let mapping = config.mapping().map_err(anyhow::Error::msg)?;
+        let recommender = Arc::new(Recommender::new(
+            store.clone(),
+            Some(youtube),
+            local,
+            mapping,
+            config.recommend_options(),
+            None,
+        )?);
+        let volume = config.player.volume;
+        let (sink, web_player) = match config.player.sink {
+            SinkKind::Web => {
+                let (sink, handle) = WebSink::new(volume);
+                (AnySink::Web(sink), Some(handle))
+            }
+            SinkKind::Mpv => (
+                AnySink::Mpv(Box::new(
+                    MpvSink::start(&config.mpv, catalogue.clone(), volume).await?,
+                )),
+                None,
+            ),
+            SinkKind::HomeAssistant => (
+                AnySink::HomeAssistant(HomeAssistantSink::new(config.home_assistant.clone())?),
+                None,
+            ),
+        };
+        let (status_tx, status_rx) = tokio::sync::watch::channel(Default::default());
+        let (control_tx, control_rx) = tokio::sync::mpsc::channel(32);
+        let addr = config.http_listen()?;
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr} (http.listen)"))?;
+        info!(
+            "HTTP API on http://{}",
+            listener.local_addr().unwrap_or(addr)
+        );
+        let app = xpressify_companion::http::router(xpressify_companion::http::AppState {
+            store: store.clone(),
+            recommender: recommender.clone(),
+            status: status_rx,
+            control: control_tx,
+            web_player,
+            catalogue,
+        });
+        let server = tokio::spawn(async move { axum::serve(listener, app).await });
+        let service =
+            xpressify_companion::service::Service::new(config, store, recommender, sink, status_tx);
+        let result = service.run(control_rx, stop_signal(None)).await;
+        server.abort();
+        info!(
+            peak_rss_mib = format!("{:.1}", xpressify_companion::bench::peak_rss_mib()),
+            "stopped"
+        );
+        result
+    })
 }
 
 /// Watches until Ctrl-C, SIGTERM or the duration, then reports the junk count.
@@ -96,32 +226,11 @@ fn watch(config: &CompanionConfig, duration: Option<f64>) -> anyhow::Result<()> 
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    let junk = runtime.block_on(async {
-        let stop = async move {
-            let mut term =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-            let sigterm = async {
-                match term.as_mut() {
-                    Some(t) => {
-                        t.recv().await;
-                    }
-                    None => std::future::pending::<()>().await,
-                }
-            };
-            let timer = async {
-                match duration {
-                    Some(d) => tokio::time::sleep(d).await,
-                    None => std::future::pending::<()>().await,
-                }
-            };
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {},
-                () = sigterm => {},
-                () = timer => {},
-            }
-        };
-        xpressify_companion::watch::watch(config, &mut std::io::stdout(), stop).await
-    })?;
+    let junk = runtime.block_on(xpressify_companion::watch::watch(
+        config,
+        &mut std::io::stdout(),
+        stop_signal(duration),
+    ))?;
     let total: u64 = junk.values().sum();
     info!(refused = total, per_channel = ?junk, "stopped");
     Ok(())

@@ -45,14 +45,20 @@ def vgg(widths: list[int], convs_per_stage: int, head: list[int], dropout: float
 
 
 def build(arch: str, dropout: float = 0.4) -> nn.Module:
-    """`edge` (ours, shipped), `model_a` (paper, deep) or `model_b` (paper, thin)."""
+    """`edge` and `edge_wide` (ours), `model_a` (paper, deep) or `model_b` (paper, thin).
+
+    `edge_wide` is `edge` with 1.5x the channels: `edge` underfits (70 % training accuracy),
+    and on this CPU's bf16 units the wider net costs only ~30 % more time per epoch.
+    """
     if arch == "edge":
         return vgg([32, 64, 128, 256], 2, [256], dropout, gap=True)
+    if arch == "edge_wide":
+        return vgg([48, 96, 192, 384], 2, [256], dropout, gap=True)
     if arch == "model_a":
         return vgg([64, 128, 256, 512], 2, [512, 256], dropout, gap=False)
     if arch == "model_b":
         return vgg([32, 64, 128], 2, [256], dropout, gap=False)
-    raise ValueError(f"unknown arch {arch!r}: edge, model_a or model_b")
+    raise ValueError(f"unknown arch {arch!r}: edge, edge_wide, model_a or model_b")
 
 
 def count_params(model: nn.Module) -> int:

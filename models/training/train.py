@@ -32,7 +32,7 @@ DEFAULT_RUNS = Path(os.environ.get("XPRESSIFY_RUNS_DIR", "/var/cache/xpressify/r
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--arch", default="edge", choices=["edge", "model_a", "model_b"])
+    p.add_argument("--arch", default="edge", choices=["edge", "edge_wide", "model_a", "model_b"])
     p.add_argument("--split", default="official", choices=["official", "random"])
     p.add_argument("--epochs", type=int, default=60)
     p.add_argument("--batch-size", type=int, default=64)

@@ -12,6 +12,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+pub mod fakes;
+
 use anyhow::{Context, bail};
 use rumqttc::{Client, Event, MqttOptions, Packet, QoS};
 

@@ -1,0 +1,447 @@
+//! From a mood to one pick: the mapping gives the phrases, the learned taste chooses among
+//! them, the sources search in order, and recent picks are not repeated.
+//!
+//! Sources are tried in order (YouTube, then the local catalogue; the other way round when
+//! `music.prefer_local` is set); when every source fails or has nothing new, earlier YouTube
+//! picks for the same mood are replayed, so a box without internet still plays something
+//! that suited the mood before.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, RwLock};
+
+use rand::RngExt;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use tracing::{info, warn};
+use xpressify_protocol::Emotion;
+
+use crate::mapping::{Mapping, Query};
+use crate::source::{Candidate, LocalCatalogue, Source, SourceError, YoutubeSource};
+use crate::store::{PickRecord, Store, StoreError, track_parts};
+use crate::taste::{Arms, NONE_ARM, Taste};
+
+/// Why no pick could be made at all.
+#[derive(Debug, thiserror::Error)]
+pub enum RecommendError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Every source failed and nothing was ever played for the mood.
+    #[error("no music for {mood}: {reasons}")]
+    NothingToPlay {
+        /// The mood.
+        mood: Emotion,
+        /// Each source's failure.
+        reasons: String,
+    },
+}
+
+/// The recommender's settings.
+#[derive(Debug, Clone)]
+pub struct RecommendOptions {
+    /// Try the local catalogue before YouTube.
+    pub prefer_local: bool,
+    /// How many recent picks must not be repeated.
+    pub avoid_recent: usize,
+    /// Among the fresh candidates of a search, choose at random from this many best.
+    pub choose_from_top: usize,
+}
+
+/// The recommender.
+pub struct Recommender {
+    store: Arc<Store>,
+    youtube: Option<YoutubeSource>,
+    local: Option<LocalCatalogue>,
+    mapping: RwLock<Mapping>,
+    options: RecommendOptions,
+    rng: Mutex<StdRng>,
+}
+
+/// The store key of a mapping edited at run time.
+pub const MAPPING_SETTING: &str = "music.mapping";
+
+impl Recommender {
+    /// A recommender over the given sources. A mapping saved in the store (an edit made at
+    /// run time) wins over `configured`.
+    pub fn new(
+        store: Arc<Store>,
+        youtube: Option<YoutubeSource>,
+        local: Option<LocalCatalogue>,
+        configured: Mapping,
+        options: RecommendOptions,
+        seed: Option<u64>,
+    ) -> Result<Self, StoreError> {
+        let mut mapping = configured;
+        if let Some(saved) = store.setting(MAPPING_SETTING)? {
+            match serde_json::from_str::<Mapping>(&saved)
+                .map_err(|e| e.to_string())
+                .and_then(Mapping::normalized)
+            {
+                Ok(m) => mapping = m,
+                Err(e) => warn!(error = %e, "ignoring the saved music mapping; using the config's"),
+            }
+        }
+        let rng = match seed {
+            Some(s) => StdRng::seed_from_u64(s),
+            None => rand::make_rng(),
+        };
+        Ok(Recommender {
+            store,
+            youtube,
+            local,
+            mapping: RwLock::new(mapping),
+            options,
+            rng: Mutex::new(rng),
+        })
+    }
+
+    /// The mapping in use.
+    pub fn mapping(&self) -> Mapping {
+        self.mapping
+            .read()
+            .map(|m| m.clone())
+            .unwrap_or_else(|p| p.into_inner().clone())
+    }
+
+    /// Replaces the mapping (validated) and saves it so it survives a restart.
+    pub fn set_mapping(&self, mapping: Mapping) -> Result<Mapping, String> {
+        let mapping = mapping.normalized()?;
+        let json = serde_json::to_string(&mapping).map_err(|e| e.to_string())?;
+        self.store
+            .set_setting(MAPPING_SETTING, &json)
+            .map_err(|e| e.to_string())?;
+        match self.mapping.write() {
+            Ok(mut m) => *m = mapping.clone(),
+            Err(p) => *p.into_inner() = mapping.clone(),
+        }
+        Ok(mapping)
+    }
+
+    /// The YouTube source, for its health.
+    pub fn youtube(&self) -> Option<&YoutubeSource> {
+        self.youtube.as_ref()
+    }
+
+    /// The local catalogue, for the sinks that play its files.
+    pub fn local(&self) -> Option<&LocalCatalogue> {
+        self.local.as_ref()
+    }
+
+    fn with_rng<T>(&self, f: impl FnOnce(&mut StdRng) -> T) -> T {
+        let mut rng = self.rng.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut rng)
+    }
+
+    /// Builds the query for a mood: phrase, genre and artist chosen by the learned taste.
+    pub fn query_for(&self, mood: Emotion) -> Result<Query, StoreError> {
+        let mapping = self.mapping();
+        let entry = mapping.entry(mood);
+        let taste = Taste::new(&self.store);
+        let with_none = |list: &[String]| {
+            let mut v = vec![NONE_ARM.to_string()];
+            v.extend(list.iter().cloned());
+            v
+        };
+        let phrases = mapping.phrases(mood);
+        let variant = self
+            .with_rng(|rng| taste.choose(mood, "variant", &phrases, rng))?
+            .unwrap_or_else(|| mood.to_string());
+        let genre = if entry.genres.is_empty() {
+            None
+        } else {
+            self.with_rng(|rng| taste.choose(mood, "genre", &with_none(&entry.genres), rng))?
+                .filter(|g| g != NONE_ARM)
+        };
+        let artist = if entry.artists.is_empty() {
+            None
+        } else {
+            self.with_rng(|rng| taste.choose(mood, "artist", &with_none(&entry.artists), rng))?
+                .filter(|a| a != NONE_ARM)
+        };
+        let language = if entry.languages.is_empty() {
+            None
+        } else {
+            let i = self.with_rng(|rng| rng.random_range(0..entry.languages.len()));
+            entry.languages.get(i).cloned()
+        };
+        Ok(Query {
+            mood,
+            target: mapping.target_mood(mood),
+            variant,
+            genre,
+            artist,
+            language,
+        })
+    }
+
+    /// Decides the next pick for `device`'s `mood` and records it.
+    pub async fn pick(
+        &self,
+        device: &str,
+        mood: Emotion,
+        at_ms: u64,
+    ) -> Result<PickRecord, RecommendError> {
+        let query = self.query_for(mood)?;
+        // Recent picks, newest first: a track's index is how many picks ago it played.
+        let recent: Vec<(String, String)> = self
+            .store
+            .recent_picks(self.options.avoid_recent)?
+            .iter()
+            .map(|p| {
+                let (s, k) = track_parts(&p.track);
+                (s.to_string(), k.to_string())
+            })
+            .collect();
+        let fresh_set: HashSet<&(String, String)> = recent.iter().collect();
+        let is_recent = |c: &Candidate| {
+            let (s, k) = track_parts(&c.track);
+            fresh_set.contains(&(s.to_string(), k.to_string()))
+        };
+        let mut reasons = Vec::new();
+        let order: [Option<&dyn SourceRef>; 2] = if self.options.prefer_local {
+            [self.local_ref(), self.youtube_ref()]
+        } else {
+            [self.youtube_ref(), self.local_ref()]
+        };
+        let mut chosen: Option<Candidate> = None;
+        // Candidates that all played recently: better a repeat than silence.
+        let mut stale: Vec<Candidate> = Vec::new();
+        for source in order.into_iter().flatten() {
+            match source.search_ref(&query).await {
+                Ok(found) => {
+                    let (old, fresh): (Vec<_>, Vec<_>) =
+                        found.into_iter().partition(|c| is_recent(c));
+                    match self.choose(fresh) {
+                        Some(c) => {
+                            chosen = Some(c);
+                            break;
+                        }
+                        None => {
+                            reasons.push(format!("{}: only recent picks", source.name_ref()));
+                            stale.extend(old);
+                        }
+                    }
+                }
+                Err(e) => reasons.push(format!("{}: {e}", source.name_ref())),
+            }
+        }
+        if chosen.is_none() {
+            // Replay what suited the mood before and has not played lately.
+            let past = self.store.past_picks_for(mood, "youtube", 200)?;
+            chosen = past
+                .iter()
+                .map(|p| Candidate {
+                    track: p.track.clone(),
+                    title: p.title.clone(),
+                    artist: p.artist.clone(),
+                })
+                .find(|c| !is_recent(c));
+            if chosen.is_some() {
+                info!(%mood, reasons = %reasons.join("; "), "replaying an earlier pick");
+            }
+        }
+        if chosen.is_none() {
+            // Everything at hand played lately: the one that played longest ago.
+            let age = |c: &Candidate| {
+                let (s, k) = track_parts(&c.track);
+                recent
+                    .iter()
+                    .position(|r| r.0 == s && r.1 == k)
+                    .unwrap_or(usize::MAX)
+            };
+            chosen = stale.into_iter().max_by_key(age);
+        }
+        let Some(candidate) = chosen else {
+            return Err(RecommendError::NothingToPlay {
+                mood,
+                reasons: if reasons.is_empty() {
+                    "no source is configured (set youtube.api_key or local.folder)".into()
+                } else {
+                    reasons.join("; ")
+                },
+            });
+        };
+        let record = PickRecord {
+            id: 0,
+            device: device.to_string(),
+            mood,
+            query: query.text(),
+            variant: query.variant.clone(),
+            genre: query.genre.clone().unwrap_or_default(),
+            artist_arm: query.artist.clone().unwrap_or_default(),
+            track: candidate.track,
+            title: candidate.title,
+            artist: candidate.artist,
+            at_ms,
+        };
+        Ok(self.store.record_pick(record)?)
+    }
+
+    /// One of the best few candidates, at random.
+    fn choose(&self, mut fresh: Vec<Candidate>) -> Option<Candidate> {
+        fresh.truncate(self.options.choose_from_top.max(1));
+        if fresh.is_empty() {
+            return None;
+        }
+        let i = self.with_rng(|rng| rng.random_range(0..fresh.len()));
+        Some(fresh.swap_remove(i))
+    }
+
+    /// Credits or blames the arms of a pick.
+    pub fn learn(
+        &self,
+        pick: &PickRecord,
+        feedback: crate::taste::Feedback,
+    ) -> Result<(), StoreError> {
+        let arms = Arms {
+            variant: pick.variant.clone(),
+            genre: pick.genre.clone(),
+            artist: pick.artist_arm.clone(),
+        };
+        Taste::new(&self.store).learn(pick.mood, &arms, feedback)?;
+        self.store
+            .record_feedback(pick.id, feedback.as_str(), crate::clock::now_ms())
+    }
+
+    fn youtube_ref(&self) -> Option<&dyn SourceRef> {
+        self.youtube.as_ref().map(|y| y as &dyn SourceRef)
+    }
+
+    fn local_ref(&self) -> Option<&dyn SourceRef> {
+        self.local.as_ref().map(|l| l as &dyn SourceRef)
+    }
+}
+
+/// [`Source`] behind a pointer, so the order of sources can be chosen at run time.
+trait SourceRef: Sync {
+    fn name_ref(&self) -> &'static str;
+    fn search_ref<'a>(
+        &'a self,
+        query: &'a Query,
+    ) -> std::pin::Pin<Box<dyn Future<Output = Result<Vec<Candidate>, SourceError>> + Send + 'a>>;
+}
+
+impl<S: Source + Sync> SourceRef for S {
+    fn name_ref(&self) -> &'static str {
+        self.name()
+    }
+    fn search_ref<'a>(
+        &'a self,
+        query: &'a Query,
+    ) -> std::pin::Pin<Box<dyn Future<Output = Result<Vec<Candidate>, SourceError>> + Send + 'a>>
+    {
+        Box::pin(self.search(query))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn local_with(n: usize) -> (tempfile::TempDir, LocalCatalogue) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut toml = String::new();
+        for i in 0..n {
+            std::fs::write(dir.path().join(format!("{i}.ogg")), b"x").expect("write");
+            toml.push_str(&format!(
+                "[[track]]\nfile = \"{i}.ogg\"\ntitle = \"T{i}\"\nmoods = [\"happy\", \"sad\"]\n"
+            ));
+        }
+        std::fs::write(dir.path().join("catalogue.toml"), toml).expect("write");
+        let c = LocalCatalogue::open(dir.path()).expect("catalogue");
+        (dir, c)
+    }
+
+    fn options() -> RecommendOptions {
+        RecommendOptions {
+            prefer_local: false,
+            avoid_recent: 3,
+            choose_from_top: 5,
+        }
+    }
+
+    #[tokio::test]
+    async fn picks_avoid_recent_ones_and_are_recorded() {
+        let store = Arc::new(Store::in_memory().expect("store"));
+        let (_dir, local) = local_with(4);
+        let r = Recommender::new(
+            store.clone(),
+            None,
+            Some(local),
+            Mapping::default(),
+            options(),
+            Some(7),
+        )
+        .expect("recommender");
+        let mut seen = Vec::new();
+        for i in 0..4 {
+            let p = r.pick("kitchen", Emotion::Happy, i).await.expect("pick");
+            assert!(
+                !seen.contains(&p.track),
+                "repeated {:?} within {seen:?}",
+                p.track
+            );
+            seen.push(p.track.clone());
+            if seen.len() > 3 {
+                seen.remove(0);
+            }
+        }
+        assert_eq!(store.recent_picks(10).expect("picks").len(), 4);
+    }
+
+    #[tokio::test]
+    async fn a_small_catalogue_repeats_the_least_recent_track_instead_of_going_silent() {
+        let store = Arc::new(Store::in_memory().expect("store"));
+        let (_dir, local) = local_with(2);
+        let r = Recommender::new(
+            store.clone(),
+            None,
+            Some(local),
+            Mapping::default(),
+            options(),
+            Some(3),
+        )
+        .expect("recommender");
+        let a = r.pick("k", Emotion::Happy, 0).await.expect("first");
+        let b = r.pick("k", Emotion::Happy, 1).await.expect("second");
+        assert_ne!(a.track, b.track);
+        let c = r
+            .pick("k", Emotion::Happy, 2)
+            .await
+            .expect("a repeat, not silence");
+        assert_eq!(c.track, a.track, "the one that played longest ago");
+    }
+
+    #[tokio::test]
+    async fn without_any_source_the_error_says_what_to_configure() {
+        let store = Arc::new(Store::in_memory().expect("store"));
+        let r = Recommender::new(store, None, None, Mapping::default(), options(), Some(1))
+            .expect("recommender");
+        let err = r
+            .pick("k", Emotion::Sad, 0)
+            .await
+            .expect_err("nothing")
+            .to_string();
+        assert!(err.contains("local.folder"), "{err}");
+    }
+
+    #[test]
+    fn an_edited_mapping_is_saved_and_wins_over_the_config_at_restart() {
+        let store = Arc::new(Store::in_memory().expect("store"));
+        let r = Recommender::new(
+            store.clone(),
+            None,
+            None,
+            Mapping::default(),
+            options(),
+            Some(1),
+        )
+        .expect("recommender");
+        let mut m = r.mapping();
+        m.policy = crate::mapping::Policy::Lift;
+        r.set_mapping(m).expect("saved");
+        let again = Recommender::new(store, None, None, Mapping::default(), options(), Some(1))
+            .expect("recommender");
+        assert_eq!(again.mapping().policy, crate::mapping::Policy::Lift);
+    }
+}

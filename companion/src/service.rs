@@ -1,0 +1,550 @@
+//! `xpressify-companion run`: the service. One task owns the MQTT connection, the schedule,
+//! the recommender and the sink, and reacts to four things — a message from the broker, a
+//! command from the HTTP API, a one-second tick, and the stop signal — so every decision is
+//! made in one place, in order.
+//!
+//! The music follows the newest mood of any online device (a household has one speaker);
+//! `now_playing` is published, retained, for every device seen, so each display shows it.
+//! Junk payloads are counted and logged, never fatal; a broker that is down is retried with
+//! back-off while playback goes on.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rumqttc::{AsyncClient, Event, LastWill, Packet, QoS};
+use serde::Serialize;
+use tokio::sync::{mpsc, watch};
+use tracing::{info, warn};
+use xpressify_protocol::topics::{self, Channel};
+use xpressify_protocol::{
+    Availability, Command, Emotion, MoodEvent, NowPlaying, PlaybackState, SCHEMA_VERSION, Topics,
+};
+
+use crate::clock::now_ms;
+use crate::config::CompanionConfig;
+use crate::recommend::Recommender;
+use crate::schedule::{Action, Player, Schedule};
+use crate::sink::{AnySink, PlayItem, PlaybackSink, SinkEvent};
+use crate::source::YoutubeHealth;
+use crate::store::{PickRecord, Store};
+use crate::taste::Feedback;
+
+/// How long to wait after a failed start before trying again.
+const RETRY_AFTER_MS: u64 = 15_000;
+
+/// A device as the companion last heard it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DeviceView {
+    /// Its id.
+    pub id: String,
+    /// Whether its availability says online.
+    pub online: bool,
+    /// Its newest mood (`None`: no face, or not heard yet).
+    pub emotion: Option<Emotion>,
+    /// The device's confidence in it.
+    pub confidence: f32,
+    /// When it was announced (ms since the epoch; 0: never).
+    pub since_ms: u64,
+}
+
+/// What the web page and `GET /api/status` show.
+#[derive(Debug, Clone, PartialEq, Serialize, Default)]
+pub struct Status {
+    /// The mood the music follows.
+    pub mood: Option<Emotion>,
+    /// The device it came from.
+    pub mood_device: Option<String>,
+    /// What plays, as published on `now_playing`.
+    pub now_playing: Option<NowPlaying>,
+    /// The store's id of the playing pick (for feedback).
+    pub pick_id: Option<i64>,
+    /// Every device heard.
+    pub devices: Vec<DeviceView>,
+    /// Whether the broker connection is up.
+    pub broker_connected: bool,
+    /// YouTube's state (`None`: not configured).
+    pub youtube: Option<YoutubeHealth>,
+    /// The sink's name.
+    pub sink: String,
+    /// The newest problem worth showing a person (no music, sink failing…).
+    pub problem: Option<String>,
+    /// Refused payloads per channel.
+    pub refused: BTreeMap<String, u64>,
+}
+
+/// A request from the HTTP API.
+#[derive(Debug)]
+pub enum Control {
+    /// A listener's command, as on the MQTT `command` topic.
+    Command(Command),
+}
+
+/// The playing pick.
+struct Current {
+    pick: PickRecord,
+    play_id: i64,
+    paused: bool,
+    since_ms: u64,
+}
+
+/// The service's state.
+pub struct Service {
+    config: CompanionConfig,
+    store: Arc<Store>,
+    recommender: Arc<Recommender>,
+    sink: AnySink,
+    schedule: Schedule,
+    current: Option<Current>,
+    /// The last pick that played, shown as stopped when nothing plays.
+    last_pick: Option<PickRecord>,
+    /// A listener paused or stopped: nothing starts by itself.
+    held_by_listener: bool,
+    devices: BTreeMap<String, DeviceView>,
+    mood_device: Option<String>,
+    retry_at_ms: u64,
+    status: watch::Sender<Status>,
+    problem: Option<String>,
+    refused: BTreeMap<String, u64>,
+    connected: bool,
+}
+
+impl Service {
+    /// A service; `status` is where it reports for the HTTP API.
+    pub fn new(
+        config: CompanionConfig,
+        store: Arc<Store>,
+        recommender: Arc<Recommender>,
+        sink: AnySink,
+        status: watch::Sender<Status>,
+    ) -> Self {
+        let schedule = Schedule::new(config.timing());
+        Service {
+            config,
+            store,
+            recommender,
+            sink,
+            schedule,
+            current: None,
+            last_pick: None,
+            held_by_listener: false,
+            devices: BTreeMap::new(),
+            mood_device: None,
+            retry_at_ms: 0,
+            status,
+            problem: None,
+            refused: BTreeMap::new(),
+            connected: false,
+        }
+    }
+
+    /// Runs until `stop` resolves; then stops the sink and says goodbye on the broker.
+    pub async fn run(
+        mut self,
+        mut control: mpsc::Receiver<Control>,
+        stop: impl std::future::Future<Output = ()>,
+    ) -> anyhow::Result<()> {
+        let broker = self.config.broker()?;
+        let mut options = self.config.mqtt_options()?;
+        let prefix = self.config.mqtt.prefix.clone();
+        let availability = topics::companion_availability(&prefix);
+        options.set_last_will(LastWill::new(
+            &availability,
+            Availability::Offline.encode(),
+            QoS::AtLeastOnce,
+            true,
+        ));
+        options.set_max_packet_size(1 << 20, 1 << 20);
+        let (client, mut eventloop) = AsyncClient::new(options, 64);
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut backoff = Duration::from_millis(500);
+        self.publish_status();
+        tokio::pin!(stop);
+        loop {
+            tokio::select! {
+                () = &mut stop => break,
+                event = eventloop.poll() => match event {
+                    Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                        info!(broker = %broker, "connected; listening to {prefix}/+/…");
+                        backoff = Duration::from_millis(500);
+                        self.connected = true;
+                        for channel in [Channel::Mood, Channel::Availability, Channel::Command] {
+                            let _ = client
+                                .subscribe(topics::all_devices(&prefix, channel), QoS::AtLeastOnce)
+                                .await;
+                        }
+                        let _ = client
+                            .publish(&availability, QoS::AtLeastOnce, true, Availability::Online.encode())
+                            .await;
+                        self.publish_now_playing(&client).await;
+                        self.publish_status();
+                    }
+                    Ok(Event::Incoming(Packet::Publish(p))) => {
+                        if let Some((device, channel)) = topics::parse(&prefix, &p.topic) {
+                            self.on_message(&client, device, channel, &p.payload).await;
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        if self.connected {
+                            warn!(error = %e, "lost the broker");
+                        } else {
+                            warn!(error = %e, hint = xpressify_protocol::client::explain(&e), retry_in = ?backoff, "broker unreachable");
+                        }
+                        self.connected = false;
+                        self.publish_status();
+                        // Keep ticking the player while waiting.
+                        let wait = tokio::time::sleep(backoff);
+                        tokio::pin!(wait);
+                        loop {
+                            tokio::select! {
+                                () = &mut wait => break,
+                                _ = tick.tick() => self.on_tick(&client).await,
+                            }
+                        }
+                        backoff = (backoff * 2).min(Duration::from_secs(30));
+                    }
+                },
+                Some(Control::Command(command)) = control.recv() => {
+                    self.on_command(&client, command).await;
+                }
+                _ = tick.tick() => self.on_tick(&client).await,
+            }
+        }
+        if let Some(current) = self.current.take() {
+            let _ = self.store.end_play(current.play_id, "stopped", now_ms());
+        }
+        let _ = self.sink.stop().await;
+        let _ = client
+            .publish(
+                &availability,
+                QoS::AtLeastOnce,
+                true,
+                Availability::Offline.encode(),
+            )
+            .await;
+        // Let the goodbye reach the broker before disconnecting.
+        let flush = async {
+            while let Ok(event) = eventloop.poll().await {
+                if matches!(event, Event::Outgoing(rumqttc::Outgoing::Publish(_))) {
+                    break;
+                }
+            }
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(2), flush).await;
+        let _ = client.disconnect().await;
+        Ok(())
+    }
+
+    fn refuse(&mut self, channel: Channel, topic_device: &str, error: impl std::fmt::Display) {
+        *self
+            .refused
+            .entry(channel.as_str().to_string())
+            .or_default() += 1;
+        warn!(device = topic_device, channel = channel.as_str(), error = %error, "refused payload");
+        self.publish_status();
+    }
+
+    async fn on_message(
+        &mut self,
+        client: &AsyncClient,
+        device: String,
+        channel: Channel,
+        payload: &[u8],
+    ) {
+        let now = now_ms();
+        let known = self.devices.contains_key(&device);
+        let view = self
+            .devices
+            .entry(device.clone())
+            .or_insert_with(|| DeviceView {
+                id: device.clone(),
+                online: true,
+                emotion: None,
+                confidence: 0.0,
+                since_ms: 0,
+            });
+        match channel {
+            Channel::Mood => match MoodEvent::decode(payload) {
+                Ok(mood) if mood.device_id == device => {
+                    view.emotion = mood.emotion;
+                    view.confidence = mood.confidence;
+                    view.since_ms = now;
+                    if let Err(e) = self.store.record_mood(
+                        &device,
+                        mood.emotion,
+                        mood.confidence,
+                        mood.timestamp_ms,
+                    ) {
+                        warn!(error = %e, "cannot record the mood");
+                    }
+                    if mood.emotion.is_some() {
+                        self.mood_device = Some(device.clone());
+                    }
+                    self.schedule.on_mood(mood.emotion, now);
+                    info!(%device, emotion = ?mood.emotion, confidence = mood.confidence, "mood");
+                }
+                Ok(mood) => {
+                    let why = format!("device_id {:?} differs from the topic's", mood.device_id);
+                    self.refuse(channel, &device, why);
+                }
+                Err(e) => self.refuse(channel, &device, e),
+            },
+            Channel::Availability => match Availability::decode(payload) {
+                Ok(a) => view.online = a == Availability::Online,
+                Err(e) => self.refuse(channel, &device, e),
+            },
+            Channel::Command => match Command::decode(payload) {
+                Ok(command) => {
+                    info!(%device, command = command.name(), "command");
+                    self.on_command(client, command).await;
+                }
+                Err(e) => self.refuse(channel, &device, e),
+            },
+            Channel::Probabilities | Channel::NowPlaying => {}
+        }
+        if !known {
+            // A new device: give it the current state for its display.
+            self.publish_now_playing(client).await;
+        }
+        self.publish_status();
+    }
+
+    fn player(&self) -> Player {
+        match &self.current {
+            Some(c) if c.paused => Player::Paused,
+            Some(_) => Player::Playing,
+            None if self.held_by_listener => Player::Paused,
+            None => Player::Idle,
+        }
+    }
+
+    async fn on_tick(&mut self, client: &AsyncClient) {
+        match self.sink.poll().await {
+            Ok(Some(SinkEvent::Ended)) => {
+                if let Some(current) = self.current.take() {
+                    let _ = self.store.end_play(current.play_id, "played_out", now_ms());
+                    self.learn(&current.pick, Feedback::PlayedOut);
+                }
+                if let Some(action) = self.schedule.on_ended() {
+                    self.act(client, action).await;
+                } else {
+                    self.publish_now_playing(client).await;
+                }
+            }
+            Ok(Some(SinkEvent::Failed(why))) => {
+                warn!(error = %why, "the pick could not play");
+                if let Some(current) = self.current.take() {
+                    let _ = self.store.end_play(current.play_id, "failed", now_ms());
+                }
+                self.problem = Some(why);
+                let next = self.schedule.on_ended();
+                if let Some(action) = next {
+                    self.act(client, action).await;
+                }
+            }
+            Ok(None) => {}
+            Err(e) => {
+                warn!(error = %e, "player");
+                self.problem = Some(e.to_string());
+            }
+        }
+        let now = now_ms();
+        if now >= self.retry_at_ms
+            && let Some(action) = self.schedule.on_tick(self.player(), now)
+        {
+            self.act(client, action).await;
+        }
+        self.publish_status();
+    }
+
+    /// Starts a pick for `action`'s mood (cutting the current one for a switch).
+    async fn act(&mut self, client: &AsyncClient, action: Action) {
+        let (mood, outcome) = match action {
+            Action::Start(m) => (m, "played_out"),
+            Action::Switch(m) => (m, "replaced"),
+        };
+        self.start(client, mood, outcome).await;
+    }
+
+    async fn start(&mut self, client: &AsyncClient, mood: Emotion, previous_outcome: &str) {
+        let now = now_ms();
+        let device = self
+            .mood_device
+            .clone()
+            .unwrap_or_else(|| "companion".into());
+        let pick = match self.recommender.pick(&device, mood, now).await {
+            Ok(p) => p,
+            Err(e) => {
+                warn!(error = %e, "no pick");
+                self.problem = Some(e.to_string());
+                self.retry_at_ms = now + RETRY_AFTER_MS;
+                return;
+            }
+        };
+        let item = PlayItem {
+            pick_id: pick.id,
+            track: pick.track.clone(),
+            title: pick.title.clone(),
+            artist: pick.artist.clone(),
+        };
+        if let Err(e) = self.sink.play(&item).await {
+            warn!(error = %e, "cannot play the pick");
+            self.problem = Some(e.to_string());
+            self.retry_at_ms = now + RETRY_AFTER_MS;
+            return;
+        }
+        if let Some(old) = self.current.take() {
+            let _ = self.store.end_play(old.play_id, previous_outcome, now);
+        }
+        let play_id = self
+            .store
+            .start_play(pick.id, self.sink.name(), now)
+            .unwrap_or_else(|e| {
+                warn!(error = %e, "cannot record the play");
+                0
+            });
+        info!(%mood, title = %pick.title, query = %pick.query, sink = self.sink.name(), "playing");
+        self.schedule.on_started(mood);
+        self.held_by_listener = false;
+        self.problem = None;
+        self.last_pick = Some(pick.clone());
+        self.current = Some(Current {
+            pick,
+            play_id,
+            paused: false,
+            since_ms: now,
+        });
+        self.publish_now_playing(client).await;
+    }
+
+    fn learn(&self, pick: &PickRecord, feedback: Feedback) {
+        if let Err(e) = self.recommender.learn(pick, feedback) {
+            warn!(error = %e, "cannot record feedback");
+        }
+    }
+
+    async fn on_command(&mut self, client: &AsyncClient, command: Command) {
+        let result = match command {
+            Command::Play => match &mut self.current {
+                Some(c) if c.paused => {
+                    c.paused = false;
+                    c.since_ms = now_ms();
+                    self.sink.resume().await
+                }
+                Some(_) => Ok(()),
+                None => {
+                    self.held_by_listener = false;
+                    let mood = self.schedule.mood().unwrap_or(Emotion::Neutral);
+                    self.start(client, mood, "played_out").await;
+                    Ok(())
+                }
+            },
+            Command::Pause => match &mut self.current {
+                Some(c) if !c.paused => {
+                    c.paused = true;
+                    c.since_ms = now_ms();
+                    self.sink.pause().await
+                }
+                _ => Ok(()),
+            },
+            Command::Skip | Command::Dislike => {
+                let feedback = if command == Command::Skip {
+                    Feedback::Skip
+                } else {
+                    Feedback::Dislike
+                };
+                let mood = match &self.current {
+                    Some(c) => {
+                        self.learn(&c.pick, feedback);
+                        self.schedule.mood().unwrap_or(c.pick.mood)
+                    }
+                    None => self.schedule.mood().unwrap_or(Emotion::Neutral),
+                };
+                let outcome = if command == Command::Skip {
+                    "skipped"
+                } else {
+                    "disliked"
+                };
+                self.start(client, mood, outcome).await;
+                Ok(())
+            }
+            Command::Like => {
+                if let Some(c) = &self.current {
+                    self.learn(&c.pick, Feedback::Like);
+                }
+                Ok(())
+            }
+            Command::SetVolume { volume } => self.sink.set_volume(volume).await,
+        };
+        if let Err(e) = result {
+            warn!(error = %e, command = command.name(), "player");
+            self.problem = Some(e.to_string());
+        }
+        self.publish_now_playing(client).await;
+        self.publish_status();
+    }
+
+    /// The playing pick, or the last one as stopped; `None` before the first.
+    fn now_playing(&self) -> Option<NowPlaying> {
+        let (pick, state, since) = match (&self.current, &self.last_pick) {
+            (Some(c), _) if c.paused => (&c.pick, PlaybackState::Paused, c.since_ms),
+            (Some(c), _) => (&c.pick, PlaybackState::Playing, c.since_ms),
+            (None, Some(last)) => (last, PlaybackState::Stopped, last.at_ms),
+            (None, None) => return None,
+        };
+        Some(NowPlaying {
+            schema: SCHEMA_VERSION,
+            title: pick.title.clone(),
+            artist: pick.artist.clone(),
+            track: pick.track.clone(),
+            mood: pick.mood,
+            state,
+            timestamp_ms: since,
+        })
+    }
+
+    /// Publishes `now_playing` (retained) to every device heard.
+    async fn publish_now_playing(&self, client: &AsyncClient) {
+        let Some(payload) = self.now_playing().map(|n| n.encode()) else {
+            return;
+        };
+        for device in self.devices.keys() {
+            let Ok(topics) = Topics::new(&self.config.mqtt.prefix, device) else {
+                continue;
+            };
+            let _ = client
+                .publish(
+                    topics.now_playing(),
+                    QoS::AtLeastOnce,
+                    true,
+                    payload.clone(),
+                )
+                .await;
+        }
+    }
+
+    fn publish_status(&self) {
+        let status = Status {
+            mood: self.schedule.mood(),
+            mood_device: self.mood_device.clone(),
+            now_playing: self.now_playing(),
+            pick_id: self.current.as_ref().map(|c| c.pick.id),
+            devices: self.devices.values().cloned().collect(),
+            broker_connected: self.connected,
+            youtube: self.recommender.youtube().map(|y| y.health()),
+            sink: self.sink.name().to_string(),
+            problem: self.problem.clone(),
+            refused: self.refused.clone(),
+        };
+        self.status.send_if_modified(|s| {
+            if *s == status {
+                false
+            } else {
+                *s = status;
+                true
+            }
+        });
+    }
+}

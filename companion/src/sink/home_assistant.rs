@@ -1,0 +1,291 @@
+//! TVs and networked speakers through Home Assistant: `media_player.play_media` and friends
+//! over its REST API with a long-lived access token — the route every HA media player
+//! supports (Cast, DLNA, Sonos, Kodi, smart TVs…).
+//!
+//! The end of a track is seen by polling `GET /api/states/<entity_id>`: once the player has
+//! been `playing`, a return to `idle`, `off` or `standby` means the pick is over.
+
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use xpressify_protocol::Track;
+
+use super::{PlayItem, PlaybackSink, SinkError, SinkEvent};
+
+const NAME: &str = "home_assistant";
+
+/// `[home_assistant]` in the config.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HomeAssistantConfig {
+    /// Home Assistant's base URL, e.g. `http://homeassistant.local:8123`.
+    pub url: String,
+    /// A long-lived access token (HA profile → Security). Never logged.
+    pub token: String,
+    /// The media player, e.g. `media_player.living_room_tv`.
+    pub entity_id: String,
+    /// How the player reaches this companion's HTTP server, for catalogue files
+    /// (e.g. `http://192.168.1.20:8080`); empty: only YouTube picks can play.
+    pub media_base_url: String,
+    /// Seconds between state polls.
+    pub poll_s: f64,
+    /// Seconds before a request is abandoned.
+    pub timeout_s: f64,
+}
+
+impl Default for HomeAssistantConfig {
+    fn default() -> Self {
+        HomeAssistantConfig {
+            url: String::new(),
+            token: String::new(),
+            entity_id: String::new(),
+            media_base_url: String::new(),
+            poll_s: 2.0,
+            timeout_s: 10.0,
+        }
+    }
+}
+
+impl HomeAssistantConfig {
+    /// Checks the keys the sink needs; names the one at fault.
+    pub fn validate(&self) -> Result<(), (String, String)> {
+        let bad = |k: &str, r: &str| Err((format!("home_assistant.{k}"), r.to_string()));
+        if !(self.url.starts_with("http://") || self.url.starts_with("https://")) {
+            return bad(
+                "url",
+                "must be Home Assistant's http:// or https:// address",
+            );
+        }
+        if self.token.trim().is_empty() {
+            return bad("token", "a long-lived access token is needed");
+        }
+        if !self.entity_id.starts_with("media_player.") {
+            return bad(
+                "entity_id",
+                "must be a media player, e.g. media_player.living_room",
+            );
+        }
+        if !(self.poll_s >= 0.2 && self.poll_s <= 60.0) {
+            return bad("poll_s", "must be 0.2 to 60");
+        }
+        if !(self.timeout_s > 0.0 && self.timeout_s <= 120.0) {
+            return bad("timeout_s", "must be above 0 and at most 120");
+        }
+        Ok(())
+    }
+}
+
+/// The Home Assistant sink.
+pub struct HomeAssistantSink {
+    config: HomeAssistantConfig,
+    http: reqwest::Client,
+    /// A pick was started and has not ended.
+    active: bool,
+    /// The player reported `playing` for the active pick.
+    seen_playing: bool,
+    last_poll: Option<Instant>,
+}
+
+fn err(message: impl Into<String>) -> SinkError {
+    SinkError::new(NAME, message)
+}
+
+impl HomeAssistantSink {
+    /// A sink for a validated config. Installs ring as the TLS provider if none is.
+    pub fn new(config: HomeAssistantConfig) -> Result<Self, SinkError> {
+        crate::install_tls();
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs_f64(config.timeout_s))
+            .build()
+            .map_err(|e| err(format!("cannot start an HTTP client: {e}")))?;
+        Ok(HomeAssistantSink {
+            config,
+            http,
+            active: false,
+            seen_playing: false,
+            last_poll: None,
+        })
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.config.url.trim_end_matches('/'))
+    }
+
+    async fn check(
+        response: Result<reqwest::Response, reqwest::Error>,
+    ) -> Result<reqwest::Response, SinkError> {
+        let response = response.map_err(|e| {
+            err(if e.is_timeout() {
+                "Home Assistant did not answer in time".to_string()
+            } else {
+                format!("cannot reach Home Assistant: {}", e.without_url())
+            })
+        })?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(response);
+        }
+        let body = response.text().await.unwrap_or_default();
+        Err(err(match status.as_u16() {
+            401 => "Home Assistant refused the token (home_assistant.token)".to_string(),
+            404 => format!(
+                "Home Assistant does not know it (HTTP 404): {}",
+                body.trim()
+            ),
+            code => format!("Home Assistant answered HTTP {code}: {}", body.trim()),
+        }))
+    }
+
+    /// Calls `media_player.<service>` on the configured entity.
+    async fn call(&self, service: &str, mut data: Value) -> Result<(), SinkError> {
+        data["entity_id"] = json!(self.config.entity_id);
+        let response = self
+            .http
+            .post(self.url(&format!("/api/services/media_player/{service}")))
+            .bearer_auth(self.config.token.trim())
+            .json(&data)
+            .send()
+            .await;
+        Self::check(response).await.map(drop)
+    }
+
+    /// The media URL the player should open.
+    fn media_url(&self, item: &PlayItem) -> Result<String, SinkError> {
+        match &item.track {
+            Track::Youtube { .. } => item.youtube_url().ok_or_else(|| err("no URL")),
+            Track::Local { file } if !self.config.media_base_url.is_empty() => Ok(format!(
+                "{}/media/{}",
+                self.config.media_base_url.trim_end_matches('/'),
+                file.split('/')
+                    .map(percent_encode)
+                    .collect::<Vec<_>>()
+                    .join("/")
+            )),
+            Track::Local { .. } => Err(err(
+                "a catalogue file was picked but home_assistant.media_base_url is not set",
+            )),
+        }
+    }
+}
+
+/// Percent-encodes one path segment.
+fn percent_encode(segment: &str) -> String {
+    segment
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+impl PlaybackSink for HomeAssistantSink {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    async fn play(&mut self, item: &PlayItem) -> Result<(), SinkError> {
+        let url = self.media_url(item)?;
+        self.call(
+            "play_media",
+            json!({"media_content_id": url, "media_content_type": "music"}),
+        )
+        .await?;
+        self.active = true;
+        self.seen_playing = false;
+        self.last_poll = None;
+        Ok(())
+    }
+
+    async fn pause(&mut self) -> Result<(), SinkError> {
+        self.call("media_pause", json!({})).await
+    }
+
+    async fn resume(&mut self) -> Result<(), SinkError> {
+        self.call("media_play", json!({})).await
+    }
+
+    async fn stop(&mut self) -> Result<(), SinkError> {
+        self.active = false;
+        self.call("media_stop", json!({})).await
+    }
+
+    async fn set_volume(&mut self, percent: u8) -> Result<(), SinkError> {
+        let level = f64::from(percent.min(100)) / 100.0;
+        self.call("volume_set", json!({"volume_level": level}))
+            .await
+    }
+
+    async fn poll(&mut self) -> Result<Option<SinkEvent>, SinkError> {
+        if !self.active
+            || self
+                .last_poll
+                .is_some_and(|t| t.elapsed() < Duration::from_secs_f64(self.config.poll_s))
+        {
+            return Ok(None);
+        }
+        self.last_poll = Some(Instant::now());
+        let response = self
+            .http
+            .get(self.url(&format!("/api/states/{}", self.config.entity_id)))
+            .bearer_auth(self.config.token.trim())
+            .send()
+            .await;
+        let state: Value = Self::check(response)
+            .await?
+            .json()
+            .await
+            .map_err(|e| err(format!("unreadable state: {e}")))?;
+        match state.get("state").and_then(Value::as_str).unwrap_or("") {
+            "playing" | "buffering" => self.seen_playing = true,
+            "idle" | "off" | "standby" | "on" if self.seen_playing => {
+                self.active = false;
+                return Ok(Some(SinkEvent::Ended));
+            }
+            _ => {}
+        }
+        Ok(None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn catalogue_paths_become_encoded_urls() {
+        let sink = HomeAssistantSink::new(HomeAssistantConfig {
+            media_base_url: "http://10.0.0.2:8080/".into(),
+            ..HomeAssistantConfig::default()
+        })
+        .expect("sink");
+        let item = PlayItem {
+            pick_id: 1,
+            track: Track::Local {
+                file: "calm/rain & thunder.ogg".into(),
+            },
+            title: "t".into(),
+            artist: String::new(),
+        };
+        assert_eq!(
+            sink.media_url(&item).expect("url"),
+            "http://10.0.0.2:8080/media/calm/rain%20%26%20thunder.ogg"
+        );
+    }
+
+    #[test]
+    fn a_missing_token_is_named() {
+        let c = HomeAssistantConfig {
+            url: "http://ha:8123".into(),
+            entity_id: "media_player.tv".into(),
+            ..HomeAssistantConfig::default()
+        };
+        assert_eq!(
+            c.validate().err().map(|e| e.0),
+            Some("home_assistant.token".into())
+        );
+    }
+}

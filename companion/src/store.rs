@@ -1,0 +1,669 @@
+//! The companion's memory: moods, picks, plays, feedback, the search cache, learned taste and
+//! settings, in one SQLite file.
+//!
+//! The file is opened in WAL mode with `synchronous=FULL`, so a process killed (or a Pi
+//! unplugged) mid-write loses at most the write in flight, never the file. The schema is
+//! versioned with `PRAGMA user_version`: [`MIGRATIONS`] are applied in order at open, each in
+//! its own transaction, so an old database is upgraded in place and a new one is refused with a
+//! clear error instead of being misread.
+
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+
+use rusqlite::{Connection, OptionalExtension, params};
+use xpressify_protocol::{Emotion, Track};
+
+/// Why the store refused an operation.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// SQLite failed (disk full, locked, corrupt file…).
+    #[error("database {path}: {source}")]
+    Sqlite {
+        /// The database file.
+        path: String,
+        /// What SQLite said.
+        source: rusqlite::Error,
+    },
+    /// The file was written by a newer companion.
+    #[error(
+        "database {path} has schema version {found}, newer than this companion's {known}: upgrade the companion or use another store.path"
+    )]
+    TooNew {
+        /// The database file.
+        path: String,
+        /// Its `user_version`.
+        found: i64,
+        /// The newest version this build knows.
+        known: i64,
+    },
+    /// A stored value this build cannot read.
+    #[error("database {path}: unreadable {what}: {reason}")]
+    Corrupt {
+        /// The database file.
+        path: String,
+        /// Which value.
+        what: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Schema migrations; `MIGRATIONS[i]` upgrades version `i` to `i + 1`.
+pub const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE moods (
+    id INTEGER PRIMARY KEY,
+    device TEXT NOT NULL,
+    emotion TEXT,               -- NULL: no face
+    confidence REAL NOT NULL,
+    at_ms INTEGER NOT NULL
+);
+CREATE INDEX moods_at ON moods(at_ms);
+CREATE TABLE picks (
+    id INTEGER PRIMARY KEY,
+    device TEXT NOT NULL,
+    mood TEXT NOT NULL,
+    query TEXT NOT NULL,
+    variant TEXT NOT NULL,
+    genre TEXT NOT NULL,        -- '' when none was used
+    artist_arm TEXT NOT NULL,   -- '' when none was used
+    source TEXT NOT NULL,       -- youtube | local
+    track_key TEXT NOT NULL,    -- video id or catalogue file
+    title TEXT NOT NULL,
+    artist TEXT NOT NULL,
+    at_ms INTEGER NOT NULL
+);
+CREATE INDEX picks_at ON picks(at_ms);
+CREATE TABLE plays (
+    id INTEGER PRIMARY KEY,
+    pick_id INTEGER NOT NULL REFERENCES picks(id),
+    sink TEXT NOT NULL,
+    started_ms INTEGER NOT NULL,
+    ended_ms INTEGER,
+    outcome TEXT                -- played_out | skipped | replaced | failed
+);
+CREATE TABLE feedback (
+    id INTEGER PRIMARY KEY,
+    pick_id INTEGER NOT NULL REFERENCES picks(id),
+    kind TEXT NOT NULL,         -- like | dislike | skip | played_out
+    at_ms INTEGER NOT NULL
+);
+CREATE TABLE search_cache (
+    query_key TEXT PRIMARY KEY,
+    results TEXT NOT NULL,      -- JSON array of candidates
+    fetched_ms INTEGER NOT NULL
+);
+CREATE TABLE search_log (
+    id INTEGER PRIMARY KEY,
+    at_ms INTEGER NOT NULL,
+    query_key TEXT NOT NULL,
+    outcome TEXT NOT NULL       -- ok | quota | key | error
+);
+CREATE INDEX search_log_at ON search_log(at_ms);
+CREATE TABLE taste (
+    emotion TEXT NOT NULL,
+    kind TEXT NOT NULL,         -- variant | genre | artist
+    value TEXT NOT NULL,
+    alpha REAL NOT NULL,
+    beta REAL NOT NULL,
+    PRIMARY KEY (emotion, kind, value)
+);
+CREATE TABLE settings (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+"#];
+
+/// A pick as the store keeps it: what was chosen, why, and from where.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct PickRecord {
+    /// Row id; feedback refers to it.
+    pub id: i64,
+    /// The device whose mood led to it.
+    pub device: String,
+    /// That mood.
+    pub mood: Emotion,
+    /// The search text.
+    pub query: String,
+    /// The mapping's query variant it came from.
+    pub variant: String,
+    /// The genre added to the query ('' for none).
+    pub genre: String,
+    /// The artist added to the query ('' for none).
+    pub artist_arm: String,
+    /// Where to play it from.
+    pub track: Track,
+    /// Title shown to people.
+    pub title: String,
+    /// Artist or channel shown to people.
+    pub artist: String,
+    /// Milliseconds since the Unix epoch.
+    pub at_ms: u64,
+}
+
+/// One stored mood, for the history.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct MoodRecord {
+    /// The device it came from.
+    pub device: String,
+    /// `None`: nobody in front of the camera.
+    pub emotion: Option<Emotion>,
+    /// The device's confidence.
+    pub confidence: f32,
+    /// Milliseconds since the Unix epoch.
+    pub at_ms: u64,
+}
+
+/// The SQLite store. Cheap operations, called from async code directly: each is one short
+/// statement on a local file.
+pub struct Store {
+    conn: Mutex<Connection>,
+    path: String,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path` and brings its schema up to date.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            // A missing folder would surface as SQLite's terse "unable to open database file".
+            let _ = std::fs::create_dir_all(dir);
+        }
+        let name = path.display().to_string();
+        let conn = Connection::open(path).map_err(|source| StoreError::Sqlite {
+            path: name.clone(),
+            source,
+        })?;
+        Store::init(conn, name)
+    }
+
+    /// An in-memory store, for tools and benchmarks that must not touch the disk.
+    pub fn in_memory() -> Result<Store, StoreError> {
+        let conn = Connection::open_in_memory().map_err(|source| StoreError::Sqlite {
+            path: ":memory:".into(),
+            source,
+        })?;
+        Store::init(conn, ":memory:".into())
+    }
+
+    fn init(mut conn: Connection, path: String) -> Result<Store, StoreError> {
+        let err = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(err)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(err)?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(err)?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(err)?;
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .map_err(err)?;
+        let known = MIGRATIONS.len() as i64;
+        if version > known {
+            return Err(StoreError::TooNew {
+                path,
+                found: version,
+                known,
+            });
+        }
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+            let tx = conn.transaction().map_err(err)?;
+            tx.execute_batch(sql).map_err(err)?;
+            tx.pragma_update(None, "user_version", i as i64 + 1)
+                .map_err(err)?;
+            tx.commit().map_err(err)?;
+        }
+        Ok(Store {
+            conn: Mutex::new(conn),
+            path,
+        })
+    }
+
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock cannot leave SQLite inconsistent (every write is a
+        // transaction), so a poisoned lock is still safe to use.
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn sql<T>(&self, r: rusqlite::Result<T>) -> Result<T, StoreError> {
+        r.map_err(|source| StoreError::Sqlite {
+            path: self.path.clone(),
+            source,
+        })
+    }
+
+    fn corrupt(&self, what: &str, reason: impl ToString) -> StoreError {
+        StoreError::Corrupt {
+            path: self.path.clone(),
+            what: what.into(),
+            reason: reason.to_string(),
+        }
+    }
+
+    /// The schema version of the open file.
+    pub fn schema_version(&self) -> Result<i64, StoreError> {
+        let r = self
+            .conn()
+            .pragma_query_value(None, "user_version", |r| r.get(0));
+        self.sql(r)
+    }
+
+    /// Remembers a device's mood.
+    pub fn record_mood(
+        &self,
+        device: &str,
+        emotion: Option<Emotion>,
+        confidence: f32,
+        at_ms: u64,
+    ) -> Result<(), StoreError> {
+        let r = self.conn().execute(
+            "INSERT INTO moods (device, emotion, confidence, at_ms) VALUES (?1, ?2, ?3, ?4)",
+            params![
+                device,
+                emotion.map(Emotion::as_str),
+                confidence as f64,
+                at_ms as i64
+            ],
+        );
+        self.sql(r).map(drop)
+    }
+
+    /// The newest moods, newest first.
+    pub fn recent_moods(&self, limit: usize) -> Result<Vec<MoodRecord>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = self.sql(conn.prepare(
+            "SELECT device, emotion, confidence, at_ms FROM moods ORDER BY id DESC LIMIT ?1",
+        ))?;
+        let rows = self.sql(stmt.query_map([limit as i64], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, Option<String>>(1)?,
+                r.get::<_, f64>(2)?,
+                r.get::<_, i64>(3)?,
+            ))
+        }))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (device, emotion, confidence, at_ms) = self.sql(row)?;
+            let emotion = match emotion {
+                Some(e) => Some(e.parse().map_err(|e| self.corrupt("mood", e))?),
+                None => None,
+            };
+            out.push(MoodRecord {
+                device,
+                emotion,
+                confidence: confidence as f32,
+                at_ms: at_ms as u64,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Remembers a pick and returns it with its id.
+    pub fn record_pick(&self, mut pick: PickRecord) -> Result<PickRecord, StoreError> {
+        let (source, key) = track_parts(&pick.track);
+        let conn = self.conn();
+        let r = conn.execute(
+            "INSERT INTO picks (device, mood, query, variant, genre, artist_arm, source, track_key, title, artist, at_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            params![
+                pick.device,
+                pick.mood.as_str(),
+                pick.query,
+                pick.variant,
+                pick.genre,
+                pick.artist_arm,
+                source,
+                key,
+                pick.title,
+                pick.artist,
+                pick.at_ms as i64
+            ],
+        );
+        self.sql(r)?;
+        pick.id = conn.last_insert_rowid();
+        Ok(pick)
+    }
+
+    /// The newest picks, newest first.
+    pub fn recent_picks(&self, limit: usize) -> Result<Vec<PickRecord>, StoreError> {
+        self.picks_where("1", params![limit as i64])
+    }
+
+    /// A pick by id.
+    pub fn pick(&self, id: i64) -> Result<Option<PickRecord>, StoreError> {
+        Ok(self
+            .picks_where("id = ?2", params![1, id])?
+            .into_iter()
+            .next())
+    }
+
+    /// Earlier picks for `mood` from `source`, newest first: the fallback when a source is
+    /// unreachable replays what once suited the mood.
+    pub fn past_picks_for(
+        &self,
+        mood: Emotion,
+        source: &str,
+        limit: usize,
+    ) -> Result<Vec<PickRecord>, StoreError> {
+        self.picks_where(
+            "mood = ?2 AND source = ?3",
+            params![limit as i64, mood.as_str(), source],
+        )
+    }
+
+    fn picks_where(
+        &self,
+        condition: &str,
+        params: impl rusqlite::Params,
+    ) -> Result<Vec<PickRecord>, StoreError> {
+        let conn = self.conn();
+        let sql = format!(
+            "SELECT id, device, mood, query, variant, genre, artist_arm, source, track_key, title, artist, at_ms
+             FROM picks WHERE {condition} ORDER BY id DESC LIMIT ?1"
+        );
+        let mut stmt = self.sql(conn.prepare(&sql))?;
+        let rows = self.sql(stmt.query_map(params, |r| {
+            Ok((
+                (
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, String>(4)?,
+                    r.get::<_, String>(5)?,
+                ),
+                (
+                    r.get::<_, String>(6)?,
+                    r.get::<_, String>(7)?,
+                    r.get::<_, String>(8)?,
+                    r.get::<_, String>(9)?,
+                    r.get::<_, String>(10)?,
+                    r.get::<_, i64>(11)?,
+                ),
+            ))
+        }))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (
+                (id, device, mood, query, variant, genre),
+                (artist_arm, source, key, title, artist, at_ms),
+            ) = self.sql(row)?;
+            let mood: Emotion = mood.parse().map_err(|e| self.corrupt("pick mood", e))?;
+            let track = match source.as_str() {
+                "youtube" => Track::Youtube { video_id: key },
+                "local" => Track::Local { file: key },
+                other => return Err(self.corrupt("pick source", other)),
+            };
+            out.push(PickRecord {
+                id,
+                device,
+                mood,
+                query,
+                variant,
+                genre,
+                artist_arm,
+                track,
+                title,
+                artist,
+                at_ms: at_ms as u64,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Notes that a pick started on a sink; returns the play's id.
+    pub fn start_play(&self, pick_id: i64, sink: &str, at_ms: u64) -> Result<i64, StoreError> {
+        let conn = self.conn();
+        let r = conn.execute(
+            "INSERT INTO plays (pick_id, sink, started_ms) VALUES (?1, ?2, ?3)",
+            params![pick_id, sink, at_ms as i64],
+        );
+        self.sql(r)?;
+        Ok(conn.last_insert_rowid())
+    }
+
+    /// Notes how a play ended (`played_out`, `skipped`, `replaced`, `failed`).
+    pub fn end_play(&self, play_id: i64, outcome: &str, at_ms: u64) -> Result<(), StoreError> {
+        let r = self.conn().execute(
+            "UPDATE plays SET ended_ms = ?2, outcome = ?3 WHERE id = ?1 AND ended_ms IS NULL",
+            params![play_id, at_ms as i64, outcome],
+        );
+        self.sql(r).map(drop)
+    }
+
+    /// Remembers a listener's verdict on a pick.
+    pub fn record_feedback(&self, pick_id: i64, kind: &str, at_ms: u64) -> Result<(), StoreError> {
+        let r = self.conn().execute(
+            "INSERT INTO feedback (pick_id, kind, at_ms) VALUES (?1, ?2, ?3)",
+            params![pick_id, kind, at_ms as i64],
+        );
+        self.sql(r).map(drop)
+    }
+
+    /// Feedback counts per kind for a pick, for the history.
+    pub fn feedback_for(&self, pick_id: i64) -> Result<Vec<(String, u32)>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = self.sql(conn.prepare(
+            "SELECT kind, COUNT(*) FROM feedback WHERE pick_id = ?1 GROUP BY kind ORDER BY kind",
+        ))?;
+        let rows = self.sql(stmt.query_map([pick_id], |r| Ok((r.get(0)?, r.get(1)?))))?;
+        rows.map(|r| self.sql(r)).collect()
+    }
+
+    /// Cached search results (JSON) for a query key, if fetched at or after `fresh_since_ms`.
+    pub fn cached_search(
+        &self,
+        query_key: &str,
+        fresh_since_ms: u64,
+    ) -> Result<Option<String>, StoreError> {
+        let r = self
+            .conn()
+            .query_row(
+                "SELECT results FROM search_cache WHERE query_key = ?1 AND fetched_ms >= ?2",
+                params![query_key, fresh_since_ms as i64],
+                |r| r.get(0),
+            )
+            .optional();
+        self.sql(r)
+    }
+
+    /// Stores search results (JSON) for a query key.
+    pub fn cache_search(
+        &self,
+        query_key: &str,
+        results: &str,
+        at_ms: u64,
+    ) -> Result<(), StoreError> {
+        let r = self.conn().execute(
+            "INSERT INTO search_cache (query_key, results, fetched_ms) VALUES (?1, ?2, ?3)
+             ON CONFLICT(query_key) DO UPDATE SET results = excluded.results, fetched_ms = excluded.fetched_ms",
+            params![query_key, results, at_ms as i64],
+        );
+        self.sql(r).map(drop)
+    }
+
+    /// Logs one request to a paid API (every outcome counts against a quota).
+    pub fn log_search(&self, query_key: &str, outcome: &str, at_ms: u64) -> Result<(), StoreError> {
+        let r = self.conn().execute(
+            "INSERT INTO search_log (at_ms, query_key, outcome) VALUES (?1, ?2, ?3)",
+            params![at_ms as i64, query_key, outcome],
+        );
+        self.sql(r).map(drop)
+    }
+
+    /// Requests logged at or after `since_ms`.
+    pub fn searches_since(&self, since_ms: u64) -> Result<u32, StoreError> {
+        let r = self.conn().query_row(
+            "SELECT COUNT(*) FROM search_log WHERE at_ms >= ?1",
+            [since_ms as i64],
+            |r| r.get(0),
+        );
+        self.sql(r)
+    }
+
+    /// Learned `(alpha, beta)` of every arm of one kind for an emotion.
+    pub fn taste(
+        &self,
+        emotion: Emotion,
+        kind: &str,
+    ) -> Result<Vec<(String, f64, f64)>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = self.sql(
+            conn.prepare("SELECT value, alpha, beta FROM taste WHERE emotion = ?1 AND kind = ?2"),
+        )?;
+        let rows = self.sql(stmt.query_map(params![emotion.as_str(), kind], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        }))?;
+        rows.map(|r| self.sql(r)).collect()
+    }
+
+    /// Replaces one arm's `(alpha, beta)`.
+    pub fn set_taste(
+        &self,
+        emotion: Emotion,
+        kind: &str,
+        value: &str,
+        alpha: f64,
+        beta: f64,
+    ) -> Result<(), StoreError> {
+        let r = self.conn().execute(
+            "INSERT INTO taste (emotion, kind, value, alpha, beta) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT(emotion, kind, value) DO UPDATE SET alpha = excluded.alpha, beta = excluded.beta",
+            params![emotion.as_str(), kind, value, alpha, beta],
+        );
+        self.sql(r).map(drop)
+    }
+
+    /// A setting saved at run time (e.g. the music mapping edited on the web page).
+    pub fn setting(&self, key: &str) -> Result<Option<String>, StoreError> {
+        let r = self
+            .conn()
+            .query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| {
+                r.get(0)
+            })
+            .optional();
+        self.sql(r)
+    }
+
+    /// Saves a setting.
+    pub fn set_setting(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        let r = self.conn().execute(
+            "INSERT INTO settings (key, value) VALUES (?1, ?2)
+             ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            params![key, value],
+        );
+        self.sql(r).map(drop)
+    }
+}
+
+/// `(source, key)` columns of a track.
+pub fn track_parts(track: &Track) -> (&'static str, &str) {
+    match track {
+        Track::Youtube { video_id } => ("youtube", video_id),
+        Track::Local { file } => ("local", file),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pick(mood: Emotion, id: &str) -> PickRecord {
+        PickRecord {
+            id: 0,
+            device: "kitchen".into(),
+            mood,
+            query: "happy upbeat songs".into(),
+            variant: "happy upbeat songs".into(),
+            genre: String::new(),
+            artist_arm: String::new(),
+            track: Track::Youtube {
+                video_id: id.into(),
+            },
+            title: format!("Song {id}"),
+            artist: "Band".into(),
+            at_ms: 1_000,
+        }
+    }
+
+    #[test]
+    fn a_new_file_gets_every_migration_and_reopens() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("sub/companion.sqlite");
+        {
+            let store = Store::open(&path).expect("opens");
+            assert_eq!(
+                store.schema_version().expect("version"),
+                MIGRATIONS.len() as i64
+            );
+            store.record_pick(pick(Emotion::Happy, "a")).expect("pick");
+        }
+        let store = Store::open(&path).expect("reopens");
+        assert_eq!(store.recent_picks(10).expect("picks").len(), 1);
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused_by_name() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("c.sqlite");
+        Connection::open(&path)
+            .and_then(|c| c.pragma_update(None, "user_version", 99))
+            .expect("prepare");
+        let err = Store::open(&path).err().expect("refused").to_string();
+        assert!(err.contains("schema version 99"), "{err}");
+    }
+
+    #[test]
+    fn picks_round_trip_and_filter_by_mood_and_source() {
+        let store = Store::in_memory().expect("store");
+        let a = store.record_pick(pick(Emotion::Happy, "a")).expect("a");
+        store.record_pick(pick(Emotion::Sad, "b")).expect("b");
+        let mut c = pick(Emotion::Happy, "c");
+        c.track = Track::Local {
+            file: "c.ogg".into(),
+        };
+        store.record_pick(c).expect("c");
+        assert_eq!(store.pick(a.id).expect("get"), Some(a.clone()));
+        let past = store
+            .past_picks_for(Emotion::Happy, "youtube", 10)
+            .expect("past");
+        assert_eq!(past, vec![a]);
+        assert_eq!(store.recent_picks(2).expect("recent").len(), 2);
+    }
+
+    #[test]
+    fn cache_respects_freshness_and_search_log_counts() {
+        let store = Store::in_memory().expect("store");
+        store.cache_search("q", "[]", 100).expect("cache");
+        assert_eq!(
+            store.cached_search("q", 50).expect("hit"),
+            Some("[]".into())
+        );
+        assert_eq!(store.cached_search("q", 101).expect("stale"), None);
+        store.log_search("q", "ok", 10).expect("log");
+        store.log_search("q", "quota", 20).expect("log");
+        assert_eq!(store.searches_since(15).expect("count"), 1);
+    }
+
+    #[test]
+    fn taste_and_settings_upsert() {
+        let store = Store::in_memory().expect("store");
+        store
+            .set_taste(Emotion::Sad, "variant", "sad songs", 1.0, 2.0)
+            .expect("set");
+        store
+            .set_taste(Emotion::Sad, "variant", "sad songs", 3.0, 2.0)
+            .expect("update");
+        assert_eq!(
+            store.taste(Emotion::Sad, "variant").expect("taste"),
+            vec![("sad songs".to_string(), 3.0, 2.0)]
+        );
+        store.set_setting("k", "1").expect("set");
+        store.set_setting("k", "2").expect("update");
+        assert_eq!(store.setting("k").expect("get"), Some("2".into()));
+        assert_eq!(store.setting("missing").expect("get"), None);
+    }
+}

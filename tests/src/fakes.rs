@@ -1,0 +1,391 @@
+//! Local stand-ins for what lies outside this machine, speaking the real services' documented
+//! protocols on loopback: YouTube Data API v3 `search.list`, and Home Assistant's REST API for
+//! a media player. Each runs on a thread of its own and records every request it got.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+
+/// A server on a thread of its own, stopped on drop.
+struct Running {
+    addr: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Running {
+    fn start(app: axum::Router) -> anyhow::Result<Running> {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        listener.set_nonblocking(true)?;
+        let addr = listener.local_addr()?;
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let thread = std::thread::spawn(move || {
+            runtime.block_on(async move {
+                let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
+                    return;
+                };
+                let _ = axum::serve(listener, app)
+                    .with_graceful_shutdown(async {
+                        let _ = stop_rx.await;
+                    })
+                    .await;
+            });
+        });
+        Ok(Running {
+            addr,
+            stop: Some(stop_tx),
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// The key the fake accepts; any other key is refused with `400 keyInvalid`.
+pub const GOOD_KEY: &str = "AIzaFakeKeyForTests0123456789";
+
+/// Fake YouTube Data API v3. Its answer depends on the query text `q`:
+/// - contains `quota`: `403 quotaExceeded`, the documented quota error;
+/// - contains `empty`: `200` with no items;
+/// - contains `boom`: `500 backendError`, every time;
+/// - contains `flaky`: `503` on the first call for that `q`, then results;
+/// - contains `slow`: results after 3 s;
+/// - anything else: `maxResults` videos with ids derived from `q`.
+///
+/// A request missing one of the parameters the companion must send (`part=snippet`,
+/// `type=video`, `videoCategoryId=10`, `videoEmbeddable=true`, `q`, `maxResults`,
+/// `safeSearch`) gets `400 badRequest`, as the real API does for a malformed search.
+pub struct FakeYoutube {
+    /// Base URL to configure as `youtube.api_base_url`.
+    pub base_url: String,
+    requests: Arc<Mutex<Vec<HashMap<String, String>>>>,
+    _server: Running,
+}
+
+/// A deterministic 11-character video id for `(q, i)`.
+pub fn video_id(q: &str, i: usize) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in q.bytes().chain(i.to_le_bytes()) {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x100_0000_01b3);
+    }
+    (0..11)
+        .map(|k| ALPHABET[((h >> (k * 5)) & 63) as usize] as char)
+        .collect()
+}
+
+fn youtube_error(status: StatusCode, reason: &str, domain: &str, message: &str) -> Response {
+    (
+        status,
+        Json(json!({"error": {
+            "code": status.as_u16(),
+            "message": message,
+            "errors": [{"message": message, "domain": domain, "reason": reason}]
+        }})),
+    )
+        .into_response()
+}
+
+type Requests = Arc<Mutex<Vec<HashMap<String, String>>>>;
+
+async fn youtube_search(
+    State(requests): State<Requests>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Response {
+    let earlier = {
+        let mut r = requests.lock().unwrap_or_else(|p| p.into_inner());
+        let earlier = r.iter().filter(|p| p.get("q") == params.get("q")).count();
+        r.push(params.clone());
+        earlier
+    };
+    if params.get("key").map(String::as_str) != Some(GOOD_KEY) {
+        return youtube_error(
+            StatusCode::BAD_REQUEST,
+            "keyInvalid",
+            "usageLimits",
+            "Bad Request",
+        );
+    }
+    for (name, want) in [
+        ("part", Some("snippet")),
+        ("type", Some("video")),
+        ("videoCategoryId", Some("10")),
+        ("videoEmbeddable", Some("true")),
+        ("q", None),
+        ("maxResults", None),
+        ("safeSearch", None),
+    ] {
+        let got = params.get(name);
+        if got.is_none() || want.is_some_and(|w| got.map(String::as_str) != Some(w)) {
+            return youtube_error(
+                StatusCode::BAD_REQUEST,
+                "badRequest",
+                "global",
+                &format!("Invalid value for parameter {name}"),
+            );
+        }
+    }
+    let q = params.get("q").cloned().unwrap_or_default();
+    if q.contains("quota") {
+        return youtube_error(
+            StatusCode::FORBIDDEN,
+            "quotaExceeded",
+            "youtube.quota",
+            "The request cannot be completed because you have exceeded your <a href=\"/youtube/v3/getting-started#quota\">quota</a>.",
+        );
+    }
+    if q.contains("boom") {
+        return youtube_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "backendError",
+            "global",
+            "Backend Error",
+        );
+    }
+    if q.contains("flaky") && earlier == 0 {
+        return youtube_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "backendError",
+            "global",
+            "Backend Error",
+        );
+    }
+    if q.contains("slow") {
+        tokio::time::sleep(Duration::from_secs(3)).await;
+    }
+    let n: usize = if q.contains("empty") {
+        0
+    } else {
+        params
+            .get("maxResults")
+            .and_then(|m| m.parse().ok())
+            .unwrap_or(5)
+    };
+    let items: Vec<Value> = (0..n)
+        .map(|i| {
+            json!({
+                "kind": "youtube#searchResult",
+                "etag": format!("etag{i}"),
+                "id": {"kind": "youtube#video", "videoId": video_id(&q, i)},
+                "snippet": {
+                    "publishedAt": "2024-05-01T12:00:00Z",
+                    "channelId": "UCfakechannel",
+                    "title": format!("{q} #{i} &amp; friends"),
+                    "description": "",
+                    "thumbnails": {"default": {"url": "https://i.ytimg.com/vi/x/default.jpg", "width": 120, "height": 90}},
+                    "channelTitle": format!("Channel {i}"),
+                    "liveBroadcastContent": "none",
+                    "publishTime": "2024-05-01T12:00:00Z"
+                }
+            })
+        })
+        .collect();
+    Json(json!({
+        "kind": "youtube#searchListResponse",
+        "etag": "fake",
+        "regionCode": params.get("regionCode").cloned().unwrap_or_else(|| "US".into()),
+        "pageInfo": {"totalResults": 1_000_000, "resultsPerPage": n},
+        "items": items
+    }))
+    .into_response()
+}
+
+impl FakeYoutube {
+    /// Starts the fake on a free loopback port.
+    pub fn start() -> anyhow::Result<FakeYoutube> {
+        let requests: Requests = Arc::default();
+        let app = axum::Router::new()
+            .route("/youtube/v3/search", get(youtube_search))
+            .with_state(requests.clone());
+        let server = Running::start(app)?;
+        Ok(FakeYoutube {
+            base_url: format!("http://{}/youtube/v3", server.addr),
+            requests,
+            _server: server,
+        })
+    }
+
+    /// Every request's query parameters, in order.
+    pub fn requests(&self) -> Vec<HashMap<String, String>> {
+        self.requests
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// How many requests arrived.
+    pub fn calls(&self) -> usize {
+        self.requests
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .len()
+    }
+}
+
+/// The access token the fake Home Assistant accepts.
+pub const HA_TOKEN: &str = "fake-long-lived-token";
+
+/// One service call the fake received.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServiceCall {
+    /// `play_media`, `media_pause`, …
+    pub service: String,
+    /// The JSON body.
+    pub data: Value,
+}
+
+struct HaState {
+    entity_id: String,
+    play_for: Duration,
+    state: &'static str,
+    started: Option<Instant>,
+    calls: Vec<ServiceCall>,
+}
+
+type Ha = Arc<Mutex<HaState>>;
+
+fn authorized(headers: &HeaderMap) -> bool {
+    headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v == format!("Bearer {HA_TOKEN}"))
+}
+
+async fn ha_service(
+    State(ha): State<Ha>,
+    Path((domain, service)): Path<(String, String)>,
+    headers: HeaderMap,
+    Json(data): Json<Value>,
+) -> Response {
+    if !authorized(&headers) {
+        return (StatusCode::UNAUTHORIZED, "401: Unauthorized").into_response();
+    }
+    let mut ha = ha.lock().unwrap_or_else(|p| p.into_inner());
+    if domain != "media_player"
+        || data.get("entity_id").and_then(Value::as_str) != Some(ha.entity_id.as_str())
+    {
+        return (StatusCode::BAD_REQUEST, "400: Bad Request").into_response();
+    }
+    ha.calls.push(ServiceCall {
+        service: service.clone(),
+        data: data.clone(),
+    });
+    match service.as_str() {
+        "play_media" => {
+            if data
+                .get("media_content_id")
+                .and_then(Value::as_str)
+                .is_none()
+                || data
+                    .get("media_content_type")
+                    .and_then(Value::as_str)
+                    .is_none()
+            {
+                return (StatusCode::BAD_REQUEST, "400: Bad Request").into_response();
+            }
+            ha.state = "playing";
+            ha.started = Some(Instant::now());
+        }
+        "media_pause" => ha.state = "paused",
+        "media_play" => ha.state = "playing",
+        "media_stop" => {
+            ha.state = "idle";
+            ha.started = None;
+        }
+        "volume_set" => {}
+        _ => return (StatusCode::BAD_REQUEST, "400: Bad Request").into_response(),
+    }
+    Json(json!([])).into_response()
+}
+
+async fn ha_state(
+    State(ha): State<Ha>,
+    Path(entity): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if !authorized(&headers) {
+        return (StatusCode::UNAUTHORIZED, "401: Unauthorized").into_response();
+    }
+    let mut ha = ha.lock().unwrap_or_else(|p| p.into_inner());
+    if entity != ha.entity_id {
+        return (
+            StatusCode::NOT_FOUND,
+            Json(json!({"message": "Entity not found."})),
+        )
+            .into_response();
+    }
+    if ha.state == "playing" && ha.started.is_some_and(|t| t.elapsed() >= ha.play_for) {
+        ha.state = "idle";
+        ha.started = None;
+    }
+    Json(json!({
+        "entity_id": ha.entity_id,
+        "state": ha.state,
+        "attributes": {"friendly_name": "Living room TV"},
+        "last_changed": "2026-11-26T12:00:00+00:00",
+        "last_updated": "2026-11-26T12:00:00+00:00"
+    }))
+    .into_response()
+}
+
+/// Fake Home Assistant with one media player that plays each item for `play_for`, then
+/// turns `idle`.
+pub struct FakeHomeAssistant {
+    /// Base URL to configure as `home_assistant.url`.
+    pub url: String,
+    state: Ha,
+    _server: Running,
+}
+
+impl FakeHomeAssistant {
+    /// Starts the fake with `entity_id`.
+    pub fn start(entity_id: &str, play_for: Duration) -> anyhow::Result<FakeHomeAssistant> {
+        let state: Ha = Arc::new(Mutex::new(HaState {
+            entity_id: entity_id.into(),
+            play_for,
+            state: "idle",
+            started: None,
+            calls: Vec::new(),
+        }));
+        let app = axum::Router::new()
+            .route("/api/services/{domain}/{service}", post(ha_service))
+            .route("/api/states/{entity}", get(ha_state))
+            .with_state(state.clone());
+        let server = Running::start(app)?;
+        Ok(FakeHomeAssistant {
+            url: format!("http://{}", server.addr),
+            state,
+            _server: server,
+        })
+    }
+
+    /// Every service call, in order.
+    pub fn calls(&self) -> Vec<ServiceCall> {
+        self.state
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .calls
+            .clone()
+    }
+}
