@@ -141,12 +141,16 @@ impl Default for PlayerConfig {
 pub struct HttpConfig {
     /// Address and port of the API and web page; `0.0.0.0:8080` to reach it from the LAN.
     pub listen: String,
+    /// The token every control and settings change must carry (`Authorization: Bearer …`);
+    /// empty: one is generated at first start, kept in the store and printed once.
+    pub token: String,
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
         HttpConfig {
             listen: "127.0.0.1:8080".into(),
+            token: String::new(),
         }
     }
 }
@@ -260,6 +264,13 @@ impl CompanionConfig {
             return Err(ConfigError::invalid("mpv.binary", "must name a program"));
         }
         self.http_listen()?;
+        let token = &self.http.token;
+        if !token.is_empty() && (token.len() < 12 || token.chars().any(|c| c.is_whitespace())) {
+            return Err(ConfigError::invalid(
+                "http.token",
+                "at least 12 characters, no spaces (or empty to have one generated)",
+            ));
+        }
         Ok(())
     }
 
@@ -309,6 +320,7 @@ impl CompanionConfig {
             &mut c.mqtt.password,
             &mut c.youtube.api_key,
             &mut c.home_assistant.token,
+            &mut c.http.token,
         ] {
             if !secret.is_empty() {
                 *secret = "********".into();

@@ -4,22 +4,27 @@
 //! | method and path          | what                                                     |
 //! |--------------------------|----------------------------------------------------------|
 //! | `GET /api/status`        | mood, now playing, devices, YouTube's state, problems     |
-//! | `GET /api/history`       | newest moods and picks (`?limit=N`, default 50, max 500) |
+//! | `GET /api/history`       | newest moods, picks, corrections (`?limit=N`, ≤ 5000)    |
 //! | `GET /api/mapping`       | the emotion → music table and policy                      |
 //! | `PUT /api/mapping`       | replace it (validated, saved in the store)                |
 //! | `POST /api/command`      | `{"command":"skip"}` etc., as on MQTT                     |
 //! | `GET /api/player`        | what the web player should do (sink `web`)                |
 //! | `POST /api/player/report`| `{"pick_id":N,"event":"ended"}` or `"failed"`             |
 //! | `GET /media/<file>`      | a catalogue file                                          |
+//! | `GET /api/events`        | Server-Sent Events: `status` and `player` on every change |
+//! | `POST /api/mood-feedback`| "that's not my mood": `{"device","detected","actual"}`    |
+//! | `GET /`                  | the web page (its assets are inside the binary)           |
 //!
-//! Errors are JSON `{"error": "..."}` with a 4xx/5xx status. No secret (API key, token) is
-//! ever part of an answer.
+//! Reading is open to the LAN; every request that changes something (`PUT`, `POST`) must carry
+//! the control token as `Authorization: Bearer <token>` (config `http.token`, or the one
+//! generated at first start), else it gets `401`. Errors are JSON `{"error": "..."}` with a
+//! 4xx/5xx status. No secret (API key, token) is ever part of an answer.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -32,7 +37,7 @@ use crate::mapping::Mapping;
 use crate::recommend::Recommender;
 use crate::service::{Control, Status};
 use crate::sink::{SinkEvent, WebPlayerHandle};
-use crate::store::{MoodRecord, PickRecord, Store};
+use crate::store::{MoodCorrection, MoodRecord, PickRecord, Store};
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -49,6 +54,55 @@ pub struct AppState {
     pub web_player: Option<WebPlayerHandle>,
     /// The catalogue folder, for `/media`.
     pub catalogue: Option<PathBuf>,
+    /// The control token.
+    pub token: Arc<str>,
+}
+
+/// The store key of a generated control token.
+pub const TOKEN_SETTING: &str = "http.token";
+
+/// The control token: the configured one, else the one generated earlier, else a new one
+/// (saved). Returns it and whether it was just generated (so the caller prints it once).
+pub fn control_token(
+    configured: &str,
+    store: &Store,
+) -> Result<(String, bool), crate::store::StoreError> {
+    if !configured.is_empty() {
+        return Ok((configured.to_string(), false));
+    }
+    if let Some(saved) = store.setting(TOKEN_SETTING)? {
+        return Ok((saved, false));
+    }
+    let bytes: [u8; 16] = rand::random();
+    let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    store.set_setting(TOKEN_SETTING, &token)?;
+    Ok((token, true))
+}
+
+/// Refuses a request without the control token.
+fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .unwrap_or("");
+    // Compare every byte, so timing does not tell how much of a guess was right.
+    let want = state.token.as_bytes();
+    let same = given.len() == want.len()
+        && given
+            .bytes()
+            .zip(want.iter())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0;
+    if same {
+        Ok(())
+    } else {
+        Err(ApiError(
+            StatusCode::UNAUTHORIZED,
+            "this needs the control token: send `Authorization: Bearer <token>` (http.token, or the token printed at the companion's first start)".into(),
+        ))
+    }
 }
 
 /// An error answer.
@@ -70,7 +124,118 @@ pub fn router(state: AppState) -> Router {
         .route("/api/player", get(player))
         .route("/api/player/report", post(player_report))
         .route("/media/{*file}", get(media))
+        .route("/api/events", get(events))
+        .route("/api/mood-feedback", post(mood_feedback))
+        .route(
+            "/",
+            get(|| {
+                asset(
+                    "text/html; charset=utf-8",
+                    include_str!("../web/index.html"),
+                )
+            }),
+        )
+        .route(
+            "/app.js",
+            get(|| {
+                asset(
+                    "text/javascript; charset=utf-8",
+                    include_str!("../web/app.js"),
+                )
+            }),
+        )
+        .route(
+            "/style.css",
+            get(|| asset("text/css; charset=utf-8", include_str!("../web/style.css"))),
+        )
         .with_state(state)
+}
+
+/// A page asset from inside the binary; revalidated on every load so an upgrade shows at once.
+async fn asset(mime: &'static str, body: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, mime),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// Which state an event carries.
+#[derive(Clone, Copy)]
+enum Topic {
+    Status,
+    Player,
+}
+
+/// `status` and `player` events: the current ones at once, then one per change.
+async fn events(
+    State(s): State<AppState>,
+) -> axum::response::sse::Sse<
+    impl futures_util::Stream<Item = Result<axum::response::sse::Event, std::convert::Infallible>>,
+> {
+    use axum::response::sse::{Event, KeepAlive, Sse};
+    let status = s.status.clone();
+    let player = s.web_player.as_ref().map(WebPlayerHandle::subscribe);
+    let first: Vec<Topic> = if player.is_some() {
+        vec![Topic::Player, Topic::Status]
+    } else {
+        vec![Topic::Status]
+    };
+    let stream = futures_util::stream::unfold(
+        (status, player, first),
+        |(mut status, mut player, mut pending)| async move {
+            let topic = match pending.pop() {
+                Some(t) => t,
+                None => {
+                    let player_changed = async {
+                        match player.as_mut() {
+                            Some(p) => p.changed().await.is_ok(),
+                            None => std::future::pending().await,
+                        }
+                    };
+                    tokio::select! {
+                        ok = status.changed() => { ok.ok()?; Topic::Status }
+                        ok = player_changed => { ok.then_some(())?; Topic::Player }
+                    }
+                }
+            };
+            let event = match topic {
+                Topic::Status => Event::default()
+                    .event("status")
+                    .json_data(&*status.borrow_and_update()),
+                Topic::Player => {
+                    let now = player.as_mut().map(|p| p.borrow_and_update().clone());
+                    Event::default().event("player").json_data(&now)
+                }
+            }
+            .unwrap_or_default();
+            Some((Ok(event), (status, player, pending)))
+        },
+    );
+    Sse::new(stream).keep_alive(KeepAlive::default())
+}
+
+async fn mood_feedback(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Json<MoodCorrection>, axum::extract::rejection::JsonRejection>,
+) -> Result<StatusCode, ApiError> {
+    authorize(&s, &headers)?;
+    let Json(mut c) = body.map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.body_text()))?;
+    if c.device.is_empty() || c.device.len() > 64 {
+        return Err(ApiError(
+            StatusCode::BAD_REQUEST,
+            "device: 1 to 64 characters".into(),
+        ));
+    }
+    c.at_ms = crate::clock::now_ms();
+    s.store
+        .record_mood_correction(&c)
+        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    Ok(StatusCode::CREATED)
 }
 
 async fn status(State(s): State<AppState>) -> Json<Status> {
@@ -94,13 +259,14 @@ struct PickView {
 struct History {
     moods: Vec<MoodRecord>,
     picks: Vec<PickView>,
+    corrections: Vec<MoodCorrection>,
 }
 
 async fn history(
     State(s): State<AppState>,
     Query(p): Query<HistoryParams>,
 ) -> Result<Json<History>, ApiError> {
-    let limit = p.limit.unwrap_or(50).clamp(1, 500);
+    let limit = p.limit.unwrap_or(50).clamp(1, 5000);
     let internal =
         |e: crate::store::StoreError| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
     let moods = s.store.recent_moods(limit).map_err(internal)?;
@@ -109,7 +275,12 @@ async fn history(
         let feedback = s.store.feedback_for(pick.id).map_err(internal)?;
         picks.push(PickView { pick, feedback });
     }
-    Ok(Json(History { moods, picks }))
+    let corrections = s.store.recent_mood_corrections(limit).map_err(internal)?;
+    Ok(Json(History {
+        moods,
+        picks,
+        corrections,
+    }))
 }
 
 async fn get_mapping(State(s): State<AppState>) -> Json<Mapping> {
@@ -118,8 +289,10 @@ async fn get_mapping(State(s): State<AppState>) -> Json<Mapping> {
 
 async fn put_mapping(
     State(s): State<AppState>,
+    headers: HeaderMap,
     body: Result<Json<Mapping>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<Mapping>, ApiError> {
+    authorize(&s, &headers)?;
     let Json(mapping) = body.map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.body_text()))?;
     s.recommender
         .set_mapping(mapping)
@@ -129,8 +302,10 @@ async fn put_mapping(
 
 async fn command(
     State(s): State<AppState>,
+    headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<StatusCode, ApiError> {
+    authorize(&s, &headers)?;
     let command =
         Command::decode(&body).map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.to_string()))?;
     s.control
@@ -166,8 +341,10 @@ struct Report {
 
 async fn player_report(
     State(s): State<AppState>,
+    headers: HeaderMap,
     body: Result<Json<Report>, axum::extract::rejection::JsonRejection>,
 ) -> Result<StatusCode, ApiError> {
+    authorize(&s, &headers)?;
     let Json(r) = body.map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.body_text()))?;
     let handle = s.web_player.as_ref().ok_or_else(|| {
         ApiError(

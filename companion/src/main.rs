@@ -193,7 +193,16 @@ fn run(config: CompanionConfig) -> anyhow::Result<()> {
             "HTTP API on http://{}",
             listener.local_addr().unwrap_or(addr)
         );
+        let (token, generated) =
+            xpressify_companion::http::control_token(&config.http.token, &store)?;
+        if generated {
+            // Printed once, on purpose on stderr and not in the log's structured fields.
+            eprintln!(
+                "xpressify-companion: generated the web control token (shown only now; set http.token to choose one): {token}"
+            );
+        }
         let app = xpressify_companion::http::router(xpressify_companion::http::AppState {
+            token: token.into(),
             store: store.clone(),
             recommender: recommender.clone(),
             status: status_rx,

@@ -46,6 +46,19 @@ pub struct DeviceView {
     pub confidence: f32,
     /// When it was announced (ms since the epoch; 0: never).
     pub since_ms: u64,
+    /// The seven probabilities behind it, in FER order (all 0 with no face).
+    pub probabilities: [f32; 7],
+}
+
+/// How much of the day's YouTube budget is left.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Budget {
+    /// Requests made since midnight Pacific time.
+    pub spent: u32,
+    /// `youtube.daily_budget`.
+    pub budget: u32,
+    /// When the count resets (ms since the epoch).
+    pub resets_ms: u64,
 }
 
 /// What the web page and `GET /api/status` show.
@@ -65,6 +78,10 @@ pub struct Status {
     pub broker_connected: bool,
     /// YouTube's state (`None`: not configured).
     pub youtube: Option<YoutubeHealth>,
+    /// YouTube requests left today.
+    pub youtube_budget: Option<Budget>,
+    /// `match` or `lift`.
+    pub policy: Option<crate::mapping::Policy>,
     /// The sink's name.
     pub sink: String,
     /// The newest problem worth showing a person (no music, sink failing…).
@@ -264,19 +281,23 @@ impl Service {
                 emotion: None,
                 confidence: 0.0,
                 since_ms: 0,
+                probabilities: [0.0; 7],
             });
         match channel {
             Channel::Mood => match MoodEvent::decode(payload) {
                 Ok(mood) if mood.device_id == device => {
+                    if view.emotion != mood.emotion || view.since_ms == 0 {
+                        view.since_ms = now;
+                    }
                     view.emotion = mood.emotion;
                     view.confidence = mood.confidence;
-                    view.since_ms = now;
-                    if let Err(e) = self.store.record_mood(
-                        &device,
-                        mood.emotion,
-                        mood.confidence,
-                        mood.timestamp_ms,
-                    ) {
+                    view.probabilities = *mood.probabilities.values();
+                    // The companion's clock, not the device's: a Pi without a clock battery
+                    // may be hours off, and the history lines moods up with picks.
+                    if let Err(e) =
+                        self.store
+                            .record_mood(&device, mood.emotion, mood.confidence, now)
+                    {
                         warn!(error = %e, "cannot record the mood");
                     }
                     if mood.emotion.is_some() {
@@ -534,6 +555,15 @@ impl Service {
             devices: self.devices.values().cloned().collect(),
             broker_connected: self.connected,
             youtube: self.recommender.youtube().map(|y| y.health()),
+            youtube_budget: Some(Budget {
+                spent: self
+                    .store
+                    .searches_since(crate::quota_day::day_start_ms(now_ms()))
+                    .unwrap_or(0),
+                budget: self.config.youtube.daily_budget,
+                resets_ms: crate::quota_day::next_reset_ms(now_ms()),
+            }),
+            policy: Some(self.recommender.mapping().policy),
             sink: self.sink.name().to_string(),
             problem: self.problem.clone(),
             refused: self.refused.clone(),

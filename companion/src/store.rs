@@ -49,7 +49,8 @@ pub enum StoreError {
 }
 
 /// Schema migrations; `MIGRATIONS[i]` upgrades version `i` to `i + 1`.
-pub const MIGRATIONS: &[&str] = &[r#"
+pub const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE moods (
     id INTEGER PRIMARY KEY,
     device TEXT NOT NULL,
@@ -111,7 +112,17 @@ CREATE TABLE settings (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL
 );
-"#];
+"#,
+    r#"
+CREATE TABLE mood_feedback (
+    id INTEGER PRIMARY KEY,
+    device TEXT NOT NULL,
+    detected TEXT,              -- what the device said (NULL: no face)
+    actual TEXT,                -- what the listener says it is (NULL: not given)
+    at_ms INTEGER NOT NULL
+);
+"#,
+];
 
 /// A pick as the store keeps it: what was chosen, why, and from where.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -137,6 +148,20 @@ pub struct PickRecord {
     /// Artist or channel shown to people.
     pub artist: String,
     /// Milliseconds since the Unix epoch.
+    pub at_ms: u64,
+}
+
+/// A listener's "that's not my mood", for the history and for judging the model.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct MoodCorrection {
+    /// The device whose reading was wrong.
+    pub device: String,
+    /// What it detected.
+    pub detected: Option<Emotion>,
+    /// What the listener says the mood is, if they said.
+    pub actual: Option<Emotion>,
+    /// Milliseconds since the Unix epoch.
+    #[serde(default)]
     pub at_ms: u64,
 }
 
@@ -295,6 +320,51 @@ impl Store {
                 device,
                 emotion,
                 confidence: confidence as f32,
+                at_ms: at_ms as u64,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Remembers a "that's not my mood".
+    pub fn record_mood_correction(&self, c: &MoodCorrection) -> Result<(), StoreError> {
+        let r = self.conn().execute(
+            "INSERT INTO mood_feedback (device, detected, actual, at_ms) VALUES (?1, ?2, ?3, ?4)",
+            params![
+                c.device,
+                c.detected.map(Emotion::as_str),
+                c.actual.map(Emotion::as_str),
+                c.at_ms as i64
+            ],
+        );
+        self.sql(r).map(drop)
+    }
+
+    /// The newest corrections, newest first.
+    pub fn recent_mood_corrections(&self, limit: usize) -> Result<Vec<MoodCorrection>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = self.sql(conn.prepare(
+            "SELECT device, detected, actual, at_ms FROM mood_feedback ORDER BY id DESC LIMIT ?1",
+        ))?;
+        let rows = self.sql(stmt.query_map([limit as i64], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, Option<String>>(1)?,
+                r.get::<_, Option<String>>(2)?,
+                r.get::<_, i64>(3)?,
+            ))
+        }))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (device, detected, actual, at_ms) = self.sql(row)?;
+            let parse = |v: Option<String>| -> Result<Option<Emotion>, StoreError> {
+                v.map(|e| e.parse().map_err(|e| self.corrupt("mood correction", e)))
+                    .transpose()
+            };
+            out.push(MoodCorrection {
+                device,
+                detected: parse(detected)?,
+                actual: parse(actual)?,
                 at_ms: at_ms as u64,
             });
         }
@@ -661,6 +731,14 @@ mod tests {
             store.taste(Emotion::Sad, "variant").expect("taste"),
             vec![("sad songs".to_string(), 3.0, 2.0)]
         );
+        let c = MoodCorrection {
+            device: "kitchen".into(),
+            detected: Some(Emotion::Sad),
+            actual: None,
+            at_ms: 5,
+        };
+        store.record_mood_correction(&c).expect("correction");
+        assert_eq!(store.recent_mood_corrections(5).expect("read"), vec![c]);
         store.set_setting("k", "1").expect("set");
         store.set_setting("k", "2").expect("update");
         assert_eq!(store.setting("k").expect("get"), Some("2".into()));

@@ -13,8 +13,11 @@ use xpressify_tests::{Broker, KillOnDrop, binary, free_port, unique_name};
 
 const MOOD: &str = r#"{"schema":1,"device_id":"DEV","emotion":"EMO","confidence":0.8,"probabilities":[0.1,0.0,0.1,0.5,0.2,0.0,0.1],"faces":1,"timestamp_ms":1,"seq":1,"model":{"name":"m","version":"1"}}"#;
 
+const TOKEN: &str = "test-control-token-123";
+
 struct Api {
     base: String,
+    token: Option<&'static str>,
     http: reqwest::Client,
     rt: tokio::runtime::Runtime,
 }
@@ -23,6 +26,9 @@ impl Api {
     fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
         self.rt.block_on(async {
             let mut req = self.http.request(method, format!("{}{path}", self.base));
+            if let Some(t) = self.token {
+                req = req.bearer_auth(t);
+            }
             if let Some(b) = body {
                 req = req.json(&b);
             }
@@ -85,6 +91,7 @@ fn moods_become_music_that_listeners_control() {
         .env("XPRESSIFY__YOUTUBE__API_KEY", GOOD_KEY)
         .env("XPRESSIFY__YOUTUBE__API_BASE_URL", &fake.base_url)
         .env("XPRESSIFY__HTTP__LISTEN", format!("127.0.0.1:{port}"))
+        .env("XPRESSIFY__HTTP__TOKEN", TOKEN)
         .env("XPRESSIFY__MUSIC__START_AFTER_S", "0.5")
         .env("XPRESSIFY__MUSIC__SWITCH_AFTER_S", "2")
         .env("RUST_LOG", "info")
@@ -94,6 +101,7 @@ fn moods_become_music_that_listeners_control() {
         .expect("spawn");
     let mut child = KillOnDrop(child);
     let api = Api {
+        token: Some(TOKEN),
         base: format!("http://127.0.0.1:{port}"),
         http: reqwest::Client::new(),
         rt: tokio::runtime::Builder::new_current_thread()
@@ -176,6 +184,41 @@ fn moods_become_music_that_listeners_control() {
             .as_i64()
             .is_some_and(|id| id > second_id)
     });
+    // Changes need the control token; reading does not.
+    let anonymous = Api {
+        token: None,
+        base: api.base.clone(),
+        http: reqwest::Client::new(),
+        rt: tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime"),
+    };
+    for (method, path, body) in [
+        (
+            reqwest::Method::POST,
+            "/api/command",
+            json!({"command": "skip"}),
+        ),
+        (
+            reqwest::Method::PUT,
+            "/api/mapping",
+            api.get("/api/mapping"),
+        ),
+        (
+            reqwest::Method::POST,
+            "/api/player/report",
+            json!({"pick_id": 1, "event": "ended"}),
+        ),
+    ] {
+        let (status, body) = anonymous.call(method, path, Some(body));
+        assert_eq!(status, 401, "{path}: {body}");
+        assert!(
+            body["error"].as_str().is_some_and(|e| e.contains("token")),
+            "{body}"
+        );
+    }
+    assert_eq!(anonymous.get("/api/status")["mood"], "happy");
     // Pause from the HTTP API.
     let (status, _) = api.call(
         reqwest::Method::POST,

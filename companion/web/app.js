@@ -1,0 +1,371 @@
+// The Xpressify companion page: live mood and player over Server-Sent Events, controls and
+// settings through the HTTP API (with the control token), history drawn as a timeline.
+"use strict";
+
+// Script errors are kept (for the tests' messages) and shown, never silently lost.
+window.__errors = [];
+window.addEventListener("error", (e) => window.__errors.push(String(e.message)));
+window.addEventListener("unhandledrejection", (e) => window.__errors.push(String(e.reason)));
+
+const EMOTIONS = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"];
+const TOKEN_KEY = "xpressify-token";
+const $ = (id) => document.getElementById(id);
+
+let status = null;
+let player = null;
+let ytPlayer = null;
+let ytLoading = null;
+let loadedPick = null;
+let audio = null;
+
+function token() {
+  return localStorage.getItem(TOKEN_KEY) || "";
+}
+
+async function api(method, path, body) {
+  const headers = {};
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  if (method !== "GET" && token()) headers["Authorization"] = "Bearer " + token();
+  try {
+    const r = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    const text = await r.text();
+    let data = null;
+    try { data = text ? JSON.parse(text) : null; } catch (_) { data = text; }
+    return { ok: r.ok, status: r.status, data };
+  } catch (e) {
+    return { ok: false, status: 0, data: { error: "the companion cannot be reached" } };
+  }
+}
+
+function errorText(r) {
+  if (r.status === 401) return "Needs the control token (Settings).";
+  return (r.data && r.data.error) || ("HTTP " + r.status);
+}
+
+function el(tag, attrs, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (k === "class") e.className = v;
+    else if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
+    else e.setAttribute(k, v);
+  }
+  for (const c of children) if (c !== null && c !== undefined) e.append(c);
+  return e;
+}
+
+function ago(ms) {
+  if (!ms) return "";
+  const s = Math.max(0, Math.round((Date.now() - ms) / 1000));
+  if (s < 60) return s + " s";
+  if (s < 3600) return Math.floor(s / 60) + " min " + (s % 60) + " s";
+  return Math.floor(s / 3600) + " h " + Math.floor((s % 3600) / 60) + " min";
+}
+
+function time(ms) {
+  return new Date(ms).toLocaleString([], { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" });
+}
+
+function color(emotion) {
+  return getComputedStyle(document.documentElement).getPropertyValue("--" + emotion).trim() || "#888";
+}
+
+// ---- live view ----
+
+function renderDevices() {
+  const box = $("devices");
+  const devices = status ? status.devices : [];
+  if (!devices.length) {
+    box.replaceChildren(el("p", { class: "empty" }, "No device has reported yet."));
+    return;
+  }
+  box.replaceChildren(...devices.map((d) => {
+    const bars = el("ul", { class: "bars", "aria-label": "Probabilities" },
+      ...EMOTIONS.map((e, i) => {
+        const p = Math.round((d.probabilities[i] || 0) * 100);
+        return el("li", {}, el("span", {}, e),
+          el("span", { class: "bar", role: "meter", "aria-valuemin": "0", "aria-valuemax": "100", "aria-valuenow": String(p), "aria-label": e },
+            el("span", { style: "width:" + p + "%;background:" + color(e) })),
+          el("span", {}, p + " %"));
+      }));
+    const select = el("select", { "aria-label": "What the mood really is" },
+      el("option", { value: "" }, "(don't say)"), ...EMOTIONS.map((e) => el("option", { value: e }, e)));
+    const fix = el("form", { class: "fix", onsubmit: async (ev) => {
+      ev.preventDefault();
+      const r = await api("POST", "/api/mood-feedback", { device: d.id, detected: d.emotion, actual: select.value || null });
+      $("control-msg").textContent = r.ok ? "Thanks — noted for " + d.id + "." : errorText(r);
+      if (r.ok) loadHistory();
+    } }, select, el("button", { type: "submit" }, "That's not my mood"));
+    return el("article", { class: "card device" + (d.online ? "" : " offline"), "data-device": d.id },
+      el("h3", {}, d.id),
+      el("p", { class: "mood", style: "color:" + (d.emotion ? color(d.emotion) : "inherit") }, d.emotion || "no face"),
+      el("p", { class: "meta" },
+        (d.online ? "online" : "offline") +
+        (d.emotion ? " · " + Math.round(d.confidence * 100) + " % sure" : "") +
+        (d.since_ms ? " · for " : ""),
+        el("span", { class: "since", "data-since": String(d.since_ms) }, ago(d.since_ms))),
+      bars, fix);
+  }));
+}
+
+function renderNowPlaying() {
+  const np = status && status.now_playing;
+  $("np").textContent = np ? np.title + (np.artist ? " — " + np.artist : "") : "Nothing yet.";
+  $("sink-state").textContent = status
+    ? "On " + status.sink.replace("_", " ") + (np ? " · " + np.state + " · picked for " + np.mood : "")
+    : "";
+  const problem = status && status.problem;
+  $("problem").hidden = !problem;
+  $("problem").textContent = problem || "";
+}
+
+function renderSources() {
+  if (!status) return;
+  const yt = status.youtube || { state: "ok" };
+  const key = { ok: "present", no_key: "missing (local catalogue plays)", key_invalid: "refused by YouTube: " + (yt.message || ""),
+    paused: "paused: " + (yt.reason || ""), failing: "failing: " + (yt.message || "") }[yt.state] || yt.state;
+  const b = status.youtube_budget;
+  const facts = [
+    ["Broker", status.broker_connected ? "connected" : "disconnected"],
+    ["YouTube key", key],
+    ["Searches left today", b ? Math.max(0, b.budget - b.spent) + " of " + b.budget + " (resets " + time(b.resets_ms) + ")" : "—"],
+    ["Playing on", status.sink.replace("_", " ")],
+    ["Policy", status.policy || "—"],
+    ["Devices", status.devices.map((d) => d.id + (d.online ? "" : " (offline)")).join(", ") || "none yet"],
+    ["Refused messages", Object.entries(status.refused).map(([k, v]) => k + ": " + v).join(", ") || "none"],
+  ];
+  $("sources").replaceChildren(...facts.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v)]));
+  const filter = $("device-filter");
+  const known = new Set([...filter.options].map((o) => o.value));
+  for (const d of status.devices) if (!known.has(d.id)) filter.append(el("option", { value: d.id }, d.id));
+}
+
+function onStatus(s) {
+  const moodChanged = !status || JSON.stringify(status.devices.map((d) => [d.id, d.emotion])) !== JSON.stringify(s.devices.map((d) => [d.id, d.emotion]));
+  status = s;
+  $("link").textContent = s.broker_connected ? "live" : "broker disconnected";
+  $("link").classList.toggle("down", !s.broker_connected);
+  renderDevices();
+  renderNowPlaying();
+  renderSources();
+  if (moodChanged) scheduleHistory();
+}
+
+// ---- the web player ----
+
+function loadYoutubeApi() {
+  if (ytLoading) return ytLoading;
+  ytLoading = new Promise((resolve, reject) => {
+    window.onYouTubeIframeAPIReady = () => resolve();
+    const s = document.createElement("script");
+    s.src = "https://www.youtube.com/iframe_api";
+    s.onerror = () => reject(new Error("the YouTube player cannot load (no connection to youtube.com)"));
+    document.head.append(s);
+  });
+  return ytLoading;
+}
+
+async function report(event, message) {
+  if (!player || !player.item) return;
+  const r = await api("POST", "/api/player/report", { pick_id: player.item.pick_id, event, message: message || "" });
+  if (!r.ok && r.status !== 409) $("control-msg").textContent = errorText(r);
+}
+
+async function playYoutube(item) {
+  $("yt-frame").hidden = false;
+  try {
+    await loadYoutubeApi();
+  } catch (e) {
+    $("yt-frame").hidden = true;
+    $("sink-state").textContent = e.message;
+    return;
+  }
+  if (!ytPlayer) {
+    ytPlayer = new YT.Player("yt", {
+      videoId: item.track.video_id,
+      playerVars: { autoplay: 1, playsinline: 1, rel: 0 },
+      events: {
+        onReady: () => { ytPlayer.setVolume(player.volume); ytPlayer.playVideo(); },
+        onStateChange: (e) => { if (e.data === YT.PlayerState.ENDED) report("ended"); },
+        onError: (e) => report("failed", "YouTube player error " + e.data),
+      },
+    });
+  } else {
+    ytPlayer.loadVideoById(item.track.video_id);
+  }
+}
+
+function playFile(item) {
+  $("yt-frame").hidden = true;
+  if (!audio) {
+    audio = el("audio", { controls: "" });
+    audio.addEventListener("ended", () => report("ended"));
+    audio.addEventListener("error", () => report("failed", "the browser cannot play this file"));
+    $("player-title").after(audio);
+  }
+  audio.src = "/media/" + item.track.file.split("/").map(encodeURIComponent).join("/");
+  audio.play().catch(() => {});
+}
+
+function onPlayer(p) {
+  player = p;
+  if (!p) return;
+  const item = p.item;
+  if (item && item.pick_id !== loadedPick) {
+    loadedPick = item.pick_id;
+    if (item.track.source === "youtube") playYoutube(item); else playFile(item);
+  }
+  if (!item) { loadedPick = null; if (ytPlayer && ytPlayer.stopVideo) ytPlayer.stopVideo(); if (audio) audio.pause(); }
+  const paused = p.state !== "playing";
+  if (ytPlayer && ytPlayer.pauseVideo) { if (paused) ytPlayer.pauseVideo(); else if (item) ytPlayer.playVideo(); ytPlayer.setVolume(p.volume); }
+  if (audio) { audio.volume = p.volume / 100; if (paused) audio.pause(); else if (item) audio.play().catch(() => {}); }
+  $("volume").value = p.volume;
+}
+
+// ---- controls ----
+
+async function command(body) {
+  const r = await api("POST", "/api/command", body);
+  $("control-msg").textContent = r.ok ? "Sent: " + body.command.replace("_", " ") + "." : errorText(r);
+}
+
+for (const b of document.querySelectorAll("[data-command]")) {
+  b.addEventListener("click", () => command({ command: b.dataset.command }));
+}
+$("volume").addEventListener("change", (e) => command({ command: "set_volume", volume: Number(e.target.value) }));
+
+// ---- history ----
+
+let historyTimer = null;
+function scheduleHistory() {
+  clearTimeout(historyTimer);
+  historyTimer = setTimeout(loadHistory, 300);
+}
+
+async function loadHistory() {
+  const r = await api("GET", "/api/history?limit=2000");
+  if (!r.ok) return;
+  const device = $("device-filter").value;
+  const keep = (x) => !device || x.device === device;
+  drawTimeline(r.data.moods.filter(keep));
+  const rows = r.data.picks.filter(keep).slice(0, 50).map((p) => el("tr", {},
+    el("td", {}, time(p.at_ms)),
+    el("td", {}, p.mood),
+    el("td", {}, p.title + (p.artist ? " — " + p.artist : "")),
+    el("td", {}, p.query),
+    el("td", {}, p.feedback.map(([k, n]) => k.replace("_", " ") + (n > 1 ? " ×" + n : "")).join(", "))));
+  $("picks").tBodies[0].replaceChildren(...(rows.length ? rows : [el("tr", {}, el("td", { colspan: "5", class: "empty" }, "No picks yet."))]));
+  const fixes = r.data.corrections.filter(keep).slice(0, 20).map((c) =>
+    el("li", {}, time(c.at_ms) + " · " + c.device + ": detected " + (c.detected || "no face") + (c.actual ? ", really " + c.actual : "")));
+  $("corrections").replaceChildren(...(fixes.length ? fixes : [el("li", { class: "empty" }, "None yet.")]));
+}
+
+function drawTimeline(moods) {
+  const svg = $("timeline");
+  const ns = "http://www.w3.org/2000/svg";
+  const span = Number($("span").value);
+  const end = Date.now();
+  const start = end - span;
+  const rowH = 200 / EMOTIONS.length;
+  const shapes = [];
+  EMOTIONS.forEach((e, i) => {
+    const band = document.createElementNS(ns, "rect");
+    band.setAttribute("x", "0"); band.setAttribute("y", String(i * rowH));
+    band.setAttribute("width", "800"); band.setAttribute("height", String(rowH));
+    band.setAttribute("fill", i % 2 ? "#f3f1ec" : "#fbfaf8");
+    shapes.push(band);
+  });
+  const byDevice = {};
+  for (const m of moods) (byDevice[m.device] = byDevice[m.device] || []).push(m);
+  let drawn = 0;
+  for (const list of Object.values(byDevice)) {
+    list.sort((a, b) => a.at_ms - b.at_ms);
+    list.forEach((m, k) => {
+      const to = k + 1 < list.length ? list[k + 1].at_ms : end;
+      if (!m.emotion || to < start) return;
+      const from = Math.max(m.at_ms, start);
+      const row = EMOTIONS.indexOf(m.emotion);
+      const r = document.createElementNS(ns, "rect");
+      r.setAttribute("x", String(((from - start) / span) * 800));
+      r.setAttribute("width", String(Math.max(1, ((to - from) / span) * 800)));
+      r.setAttribute("y", String(row * rowH + 2));
+      r.setAttribute("height", String(rowH - 4));
+      r.setAttribute("fill", color(m.emotion));
+      const t = document.createElementNS(ns, "title");
+      t.textContent = m.device + ": " + m.emotion + " from " + time(m.at_ms);
+      r.append(t);
+      shapes.push(r);
+      drawn++;
+    });
+  }
+  svg.replaceChildren(...shapes);
+  $("timeline-caption").textContent = drawn
+    ? "Moods over the chosen span, one row per emotion (top: angry, bottom: neutral)."
+    : "No moods in the chosen span.";
+}
+
+$("device-filter").addEventListener("change", loadHistory);
+$("span").addEventListener("change", loadHistory);
+$("legend").replaceChildren(...EMOTIONS.map((e) => el("li", {}, el("i", { style: "background:" + color(e) }), e)));
+
+// ---- settings ----
+
+$("token").value = token();
+$("token-form").addEventListener("submit", (e) => {
+  e.preventDefault();
+  localStorage.setItem(TOKEN_KEY, $("token").value.trim());
+  $("token-msg").textContent = "Saved in this browser.";
+});
+
+const FIELDS = [["match", "Search phrases"], ["lift", "Phrases to lift the mood"], ["genres", "Genres"], ["artists", "Artists"], ["languages", "Languages"]];
+
+async function loadMapping() {
+  const r = await api("GET", "/api/mapping");
+  if (!r.ok) return;
+  const m = r.data;
+  for (const radio of document.querySelectorAll("input[name=policy]")) radio.checked = radio.value === m.policy;
+  $("mapping-rows").replaceChildren(...EMOTIONS.map((e) => {
+    const entry = m.emotions[e] || {};
+    return el("fieldset", { "data-emotion": e }, el("legend", {}, e),
+      ...FIELDS.map(([key, label]) => el("label", {}, label,
+        el("textarea", { name: key, "aria-label": e + " " + label.toLowerCase() }, (entry[key] || []).join("\n")))));
+  }));
+  $("mapping-rows").dataset.liftTo = JSON.stringify(Object.fromEntries(EMOTIONS.map((e) => [e, (m.emotions[e] || {}).lift_to || null])));
+}
+
+$("mapping-form").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const liftTo = JSON.parse($("mapping-rows").dataset.liftTo || "{}");
+  const emotions = {};
+  for (const fs of $("mapping-rows").querySelectorAll("fieldset")) {
+    const entry = {};
+    for (const [key] of FIELDS) {
+      entry[key] = fs.querySelector("textarea[name=" + key + "]").value.split("\n").map((s) => s.trim()).filter(Boolean);
+    }
+    if (liftTo[fs.dataset.emotion]) entry.lift_to = liftTo[fs.dataset.emotion];
+    emotions[fs.dataset.emotion] = entry;
+  }
+  const policy = (document.querySelector("input[name=policy]:checked") || {}).value || "match";
+  const r = await api("PUT", "/api/mapping", { policy, emotions });
+  $("mapping-msg").textContent = r.ok ? "Saved." : errorText(r);
+  if (r.ok) loadMapping();
+});
+
+// ---- start ----
+
+function connect() {
+  const source = new EventSource("/api/events");
+  source.addEventListener("status", (e) => onStatus(JSON.parse(e.data)));
+  source.addEventListener("player", (e) => onPlayer(JSON.parse(e.data)));
+  source.onerror = () => {
+    $("link").textContent = "reconnecting…";
+    $("link").classList.add("down");
+  };
+}
+
+setInterval(() => {
+  for (const s of document.querySelectorAll(".since")) s.textContent = ago(Number(s.dataset.since));
+}, 1000);
+setInterval(loadHistory, 30000);
+connect();
+loadHistory();
+loadMapping();

@@ -1,0 +1,266 @@
+//! The companion's web page in a real headless Chromium (Debian's `chromium`): a mood
+//! published on the broker shows within a second, a click on Skip reaches the sink, a mapping
+//! edited on the page survives a restart, and a control without the token is refused.
+//!
+//! `XPRESSIFY_CHROMIUM` names the browser (default `/usr/bin/chromium`);
+//! `XPRESSIFY_SCREENSHOTS=DIR` saves PNGs of the main views there (how docs/ got them).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use headless_chrome::protocol::cdp::Page::CaptureScreenshotFormatOption;
+use headless_chrome::{Browser, LaunchOptions, Tab};
+use xpressify_protocol::Topics;
+use xpressify_tests::fakes::{FakeYoutube, GOOD_KEY};
+use xpressify_tests::{Broker, KillOnDrop, binary, free_port, unique_name};
+
+const TOKEN: &str = "page-test-token-123";
+const MOOD: &str = r#"{"schema":1,"device_id":"DEV","emotion":"EMO","confidence":0.8,"probabilities":[0.05,0.0,0.05,0.7,0.1,0.0,0.1],"faces":1,"timestamp_ms":1,"seq":1,"model":{"name":"m","version":"1"}}"#;
+
+struct Setup<'a> {
+    broker: &'a Broker,
+    fake: &'a FakeYoutube,
+    prefix: &'a str,
+    store: &'a Path,
+    port: u16,
+}
+
+fn start_companion(s: &Setup<'_>) -> KillOnDrop {
+    let child = Command::new(binary("xpressify-companion").expect("binary"))
+        .arg("run")
+        .env("XPRESSIFY__MQTT__URL", &s.broker.url)
+        .env("XPRESSIFY__MQTT__PREFIX", s.prefix)
+        .env("XPRESSIFY__MQTT__CLIENT_ID", unique_name("companion"))
+        .env("XPRESSIFY__STORE__PATH", s.store)
+        .env("XPRESSIFY__YOUTUBE__API_KEY", GOOD_KEY)
+        .env("XPRESSIFY__YOUTUBE__API_BASE_URL", &s.fake.base_url)
+        .env("XPRESSIFY__HTTP__LISTEN", format!("127.0.0.1:{}", s.port))
+        .env("XPRESSIFY__HTTP__TOKEN", TOKEN)
+        .env("XPRESSIFY__MUSIC__START_AFTER_S", "0.5")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("spawn companion");
+    let child = KillOnDrop(child);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", s.port)).is_err() {
+        assert!(Instant::now() < deadline, "the companion did not listen");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child
+}
+
+/// Evaluates a JS expression and returns its value as JSON.
+fn eval(tab: &Tab, js: &str) -> serde_json::Value {
+    tab.evaluate(js, true)
+        .ok()
+        .and_then(|r| r.value)
+        .unwrap_or(serde_json::Value::Null)
+}
+
+/// Polls a JS expression until it is truthy; returns how long it took. (DOM nodes do not
+/// cross the DevTools protocol by value: test them with `!!`.)
+fn until(tab: &Tab, what: &str, js: &str, limit: Duration) -> Duration {
+    let t0 = Instant::now();
+    loop {
+        let v = eval(tab, js);
+        if !(v.is_null() || v == false || v == "" || v == 0) {
+            return t0.elapsed();
+        }
+        assert!(
+            t0.elapsed() < limit,
+            "timed out waiting for {what} ({js}); page errors: {}",
+            eval(tab, "window.__errors ? window.__errors.join('; ') : ''")
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn screenshot(tab: &Tab, name: &str) {
+    let Some(dir) = std::env::var_os("XPRESSIFY_SCREENSHOTS").map(PathBuf::from) else {
+        return;
+    };
+    let png = tab
+        .capture_screenshot(CaptureScreenshotFormatOption::Png, None, None, true)
+        .expect("screenshot");
+    std::fs::write(dir.join(name), png).expect("write screenshot");
+}
+
+#[test]
+fn the_page_shows_moods_live_and_controls_need_the_token() {
+    let broker = Broker::get().expect("broker");
+    let fake = FakeYoutube::start().expect("fake");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let prefix = unique_name("xp");
+    let device = unique_name("kitchen");
+    let topics = Topics::new(prefix.clone(), device.clone()).expect("topics");
+    let setup = Setup {
+        broker: &broker,
+        fake: &fake,
+        prefix: &prefix,
+        store: &dir.path().join("companion.sqlite"),
+        port: free_port().expect("port"),
+    };
+    let mut companion = start_companion(&setup);
+    let base = format!("http://127.0.0.1:{}/", setup.port);
+
+    let chromium = std::env::var_os("XPRESSIFY_CHROMIUM")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"));
+    let browser = Browser::new(
+        LaunchOptions::default_builder()
+            .path(Some(chromium))
+            .sandbox(false)
+            .window_size(Some((1200, 1000)))
+            .idle_browser_timeout(Duration::from_secs(120))
+            .build()
+            .expect("launch options"),
+    )
+    .expect("chromium starts (apt install chromium)");
+    let tab = browser.new_tab().expect("tab");
+    tab.navigate_to(&base)
+        .expect("navigate")
+        .wait_until_navigated()
+        .expect("loaded");
+    assert_eq!(eval(&tab, "document.title"), "Xpressify");
+    until(
+        &tab,
+        "the live link",
+        "document.getElementById('link').textContent === 'live'",
+        Duration::from_secs(10),
+    );
+
+    // A mood on the broker shows within a second.
+    let mood = |e: &str| MOOD.replace("DEV", &device).replace("EMO", e);
+    let shown = format!(
+        "(document.querySelector('[data-device=\"{device}\"] .mood') || {{}}).textContent === 'happy'"
+    );
+    let published = Instant::now();
+    broker
+        .publish(&topics.mood(), mood("happy").as_bytes(), true)
+        .expect("publish");
+    until(&tab, "the mood on the page", &shown, Duration::from_secs(5));
+    let latency = published.elapsed();
+    eprintln!("mood on the broker -> on the page: {latency:?}");
+    assert!(latency < Duration::from_secs(1), "{latency:?}");
+    let bar = eval(
+        &tab,
+        &format!(
+            "document.querySelector('[data-device=\"{device}\"] [aria-label=happy]').getAttribute('aria-valuenow')"
+        ),
+    );
+    assert_eq!(bar, "70");
+
+    // Music starts; Skip without the token is refused, with it the sink moves on.
+    until(
+        &tab,
+        "a pick",
+        "document.getElementById('np').textContent !== 'Nothing yet.'",
+        Duration::from_secs(10),
+    );
+    let pick = |tab: &Tab| {
+        eval(
+            tab,
+            "fetch('/api/player').then(r => r.json()).then(p => p.item.pick_id)",
+        )
+    };
+    let first = pick(&tab);
+    eval(&tab, "document.getElementById('skip').click()");
+    until(
+        &tab,
+        "the refusal",
+        "document.getElementById('control-msg').textContent.includes('token')",
+        Duration::from_secs(5),
+    );
+    assert_eq!(pick(&tab), first, "nothing changed without the token");
+    eval(
+        &tab,
+        &format!("localStorage.setItem('xpressify-token', '{TOKEN}')"),
+    );
+    eval(&tab, "document.getElementById('skip').click()");
+    let t0 = Instant::now();
+    while pick(&tab) == first {
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "skip did not reach the sink"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    screenshot(&tab, "page-now.png");
+
+    // "That's not my mood" is stored and listed in the history.
+    eval(
+        &tab,
+        &format!("document.querySelector('[data-device=\"{device}\"] select').value = 'sad'"),
+    );
+    eval(
+        &tab,
+        &format!("document.querySelector('[data-device=\"{device}\"] form button').click()"),
+    );
+    until(
+        &tab,
+        "the correction in the history",
+        "document.getElementById('corrections').textContent.includes('really sad')",
+        Duration::from_secs(10),
+    );
+    until(
+        &tab,
+        "picks in the history",
+        "document.querySelectorAll('#picks tbody tr').length >= 2",
+        Duration::from_secs(10),
+    );
+    until(
+        &tab,
+        "the timeline",
+        "document.querySelectorAll('#timeline rect').length > 7",
+        Duration::from_secs(10),
+    );
+    eval(&tab, "document.getElementById('history').scrollIntoView()");
+    screenshot(&tab, "page-history.png");
+
+    // Edit the mapping on the page; it survives a restart.
+    until(
+        &tab,
+        "the mapping form",
+        "!!document.querySelector('fieldset[data-emotion=sad] textarea[name=match]')",
+        Duration::from_secs(5),
+    );
+    eval(
+        &tab,
+        "document.querySelector('fieldset[data-emotion=sad] textarea[name=match]').value = 'blues for rainy days\\nsad songs'",
+    );
+    eval(
+        &tab,
+        "document.querySelector('input[name=policy][value=lift]').click()",
+    );
+    eval(
+        &tab,
+        "document.querySelector('#mapping-form button[type=submit]').click()",
+    );
+    until(
+        &tab,
+        "saved",
+        "document.getElementById('mapping-msg').textContent === 'Saved.'",
+        Duration::from_secs(10),
+    );
+    eval(&tab, "document.getElementById('settings').scrollIntoView()");
+    screenshot(&tab, "page-settings.png");
+    drop(companion);
+    companion = start_companion(&setup);
+    tab.reload(true, None).expect("reload");
+    until(
+        &tab,
+        "the edited mapping after a restart",
+        "(document.querySelector('fieldset[data-emotion=sad] textarea[name=match]') || {}).value === 'blues for rainy days\\nsad songs'",
+        Duration::from_secs(15),
+    );
+    assert_eq!(
+        eval(
+            &tab,
+            "document.querySelector('input[name=policy][value=lift]').checked"
+        ),
+        true
+    );
+    drop(companion);
+}
