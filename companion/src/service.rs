@@ -33,6 +33,9 @@ use crate::taste::Feedback;
 /// How long to wait after a failed start before trying again.
 const RETRY_AFTER_MS: u64 = 15_000;
 
+/// Picks in a row the sink may fail to play before the service pauses for `RETRY_AFTER_MS`.
+const MAX_FAILURES_IN_A_ROW: u32 = 3;
+
 /// A device as the companion last heard it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DeviceView {
@@ -120,6 +123,8 @@ pub struct Service {
     devices: BTreeMap<String, DeviceView>,
     mood_device: Option<String>,
     retry_at_ms: u64,
+    /// Picks in a row that the sink could not play.
+    failures: u32,
     status: watch::Sender<Status>,
     problem: Option<String>,
     refused: BTreeMap<String, u64>,
@@ -148,6 +153,7 @@ impl Service {
             devices: BTreeMap::new(),
             mood_device: None,
             retry_at_ms: 0,
+            failures: 0,
             status,
             problem: None,
             refused: BTreeMap::new(),
@@ -344,6 +350,7 @@ impl Service {
     async fn on_tick(&mut self, client: &AsyncClient) {
         match self.sink.poll().await {
             Ok(Some(SinkEvent::Ended)) => {
+                self.failures = 0;
                 if let Some(current) = self.current.take() {
                     let _ = self.store.end_play(current.play_id, "played_out", now_ms());
                     self.learn(&current.pick, Feedback::PlayedOut);
@@ -360,8 +367,14 @@ impl Service {
                     let _ = self.store.end_play(current.play_id, "failed", now_ms());
                 }
                 self.problem = Some(why);
+                self.failures += 1;
                 let next = self.schedule.on_ended();
-                if let Some(action) = next {
+                if self.failures >= MAX_FAILURES_IN_A_ROW {
+                    // Every pick fails (e.g. mpv without yt-dlp): stop hammering the sink;
+                    // the tick starts again after a pause.
+                    self.retry_at_ms = now_ms() + RETRY_AFTER_MS;
+                    self.failures = 0;
+                } else if let Some(action) = next {
                     self.act(client, action).await;
                 }
             }
@@ -576,5 +589,70 @@ impl Service {
                 true
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mapping::Mapping;
+    use crate::sink::WebSink;
+    use crate::source::LocalCatalogue;
+
+    #[tokio::test]
+    async fn a_sink_that_fails_every_pick_is_left_alone_for_a_while() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut toml = String::new();
+        for i in 0..5 {
+            std::fs::write(dir.path().join(format!("{i}.ogg")), b"x").expect("write");
+            toml.push_str(&format!(
+                "[[track]]\nfile = \"{i}.ogg\"\ntitle = \"T{i}\"\nmoods = [\"happy\"]\n"
+            ));
+        }
+        std::fs::write(dir.path().join("catalogue.toml"), toml).expect("write");
+        let store = Arc::new(Store::in_memory().expect("store"));
+        let mut config = CompanionConfig::default();
+        config.music.start_after_s = 0.0;
+        let recommender = Arc::new(
+            Recommender::new(
+                store.clone(),
+                None,
+                Some(LocalCatalogue::open(dir.path()).expect("catalogue")),
+                Mapping::default(),
+                config.recommend_options(),
+                Some(5),
+            )
+            .expect("recommender"),
+        );
+        let (sink, page) = WebSink::new(50);
+        let (status, _) = watch::channel(Status::default());
+        let mut service = Service::new(config, store, recommender, AnySink::Web(sink), status);
+        // Never connected: nothing is published without devices.
+        let (client, _eventloop) =
+            AsyncClient::new(rumqttc::MqttOptions::new("t", "127.0.0.1", 1), 8);
+        service.schedule.on_mood(Some(Emotion::Happy), 0);
+        service.on_tick(&client).await;
+        let mut ids = Vec::new();
+        for _ in 0..MAX_FAILURES_IN_A_ROW {
+            let id = page
+                .current()
+                .item
+                .map(|i| i.pick_id)
+                .expect("a pick plays");
+            ids.push(id);
+            assert!(page.report(id, SinkEvent::Failed("cannot play".into())));
+            service.on_tick(&client).await;
+        }
+        assert!(
+            service.current.is_none(),
+            "no new pick after three failures"
+        );
+        assert!(
+            service.retry_at_ms > now_ms(),
+            "a pause before the next try"
+        );
+        assert_eq!(ids.len(), 3);
+        ids.dedup();
+        assert_eq!(ids.len(), 3, "each failure moved on to another pick first");
     }
 }
