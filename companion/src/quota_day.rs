@@ -50,23 +50,25 @@ fn pacific_offset_hours(utc_ms: i64) -> i64 {
     }
 }
 
-/// The last Pacific midnight at or before `utc_ms`, in UTC milliseconds.
-pub fn day_start_ms(utc_ms: u64) -> u64 {
+/// The Pacific midnight `days_ahead` days after the one that began the local day of
+/// `utc_ms`, in UTC milliseconds. The offset is the one at that midnight itself (DST switches
+/// at 02:00, so it may differ from the offset at `utc_ms`).
+fn pacific_midnight_ms(utc_ms: u64, days_ahead: i64) -> u64 {
     let utc = utc_ms as i64;
     let local = utc + pacific_offset_hours(utc) * HOUR_MS;
-    let local_midnight = local.div_euclid(DAY_MS) * DAY_MS;
-    // The offset at midnight itself (DST switches at 02:00, so it may differ from now's).
-    let guess = local_midnight + 8 * HOUR_MS;
-    (local_midnight - pacific_offset_hours(guess) * HOUR_MS).max(0) as u64
+    let midnight = (local.div_euclid(DAY_MS) + days_ahead) * DAY_MS;
+    let guess = midnight + 8 * HOUR_MS;
+    (midnight - pacific_offset_hours(guess) * HOUR_MS).max(0) as u64
+}
+
+/// The last Pacific midnight at or before `utc_ms`, in UTC milliseconds.
+pub fn day_start_ms(utc_ms: u64) -> u64 {
+    pacific_midnight_ms(utc_ms, 0)
 }
 
 /// The next Pacific midnight after `utc_ms`: when the quota resets.
 pub fn next_reset_ms(utc_ms: u64) -> u64 {
-    let utc = utc_ms as i64;
-    let local = utc + pacific_offset_hours(utc) * HOUR_MS;
-    let next_local_midnight = (local.div_euclid(DAY_MS) + 1) * DAY_MS;
-    let guess = next_local_midnight + 8 * HOUR_MS;
-    (next_local_midnight - pacific_offset_hours(guess) * HOUR_MS) as u64
+    pacific_midnight_ms(utc_ms, 1)
 }
 
 #[cfg(test)]

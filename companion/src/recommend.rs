@@ -360,19 +360,25 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn picks_avoid_recent_ones_and_are_recorded() {
+    /// A recommender over a fresh in-memory store and a catalogue of `tracks` files.
+    fn with_catalogue(tracks: usize, seed: u64) -> (tempfile::TempDir, Arc<Store>, Recommender) {
         let store = Arc::new(Store::in_memory().expect("store"));
-        let (_dir, local) = local_with(4);
+        let (dir, local) = local_with(tracks);
         let r = Recommender::new(
             store.clone(),
             None,
             Some(local),
             Mapping::default(),
             options(),
-            Some(7),
+            Some(seed),
         )
         .expect("recommender");
+        (dir, store, r)
+    }
+
+    #[tokio::test]
+    async fn picks_avoid_recent_ones_and_are_recorded() {
+        let (_dir, store, r) = with_catalogue(4, 7);
         let mut seen = Vec::new();
         for i in 0..4 {
             let p = r.pick("kitchen", Emotion::Happy, i).await.expect("pick");
@@ -391,17 +397,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_small_catalogue_repeats_the_least_recent_track_instead_of_going_silent() {
-        let store = Arc::new(Store::in_memory().expect("store"));
-        let (_dir, local) = local_with(2);
-        let r = Recommender::new(
-            store.clone(),
-            None,
-            Some(local),
-            Mapping::default(),
-            options(),
-            Some(3),
-        )
-        .expect("recommender");
+        let (_dir, _store, r) = with_catalogue(2, 3);
         let a = r.pick("k", Emotion::Happy, 0).await.expect("first");
         let b = r.pick("k", Emotion::Happy, 1).await.expect("second");
         assert_ne!(a.track, b.track);

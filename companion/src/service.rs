@@ -118,8 +118,6 @@ pub struct Service {
     current: Option<Current>,
     /// The last pick that played, shown as stopped when nothing plays.
     last_pick: Option<PickRecord>,
-    /// A listener paused or stopped: nothing starts by itself.
-    held_by_listener: bool,
     devices: BTreeMap<String, DeviceView>,
     mood_device: Option<String>,
     retry_at_ms: u64,
@@ -149,7 +147,6 @@ impl Service {
             schedule,
             current: None,
             last_pick: None,
-            held_by_listener: false,
             devices: BTreeMap::new(),
             mood_device: None,
             retry_at_ms: 0,
@@ -342,7 +339,6 @@ impl Service {
         match &self.current {
             Some(c) if c.paused => Player::Paused,
             Some(_) => Player::Playing,
-            None if self.held_by_listener => Player::Paused,
             None => Player::Idle,
         }
     }
@@ -441,7 +437,6 @@ impl Service {
             });
         info!(%mood, title = %pick.title, query = %pick.query, sink = self.sink.name(), "playing");
         self.schedule.on_started(mood);
-        self.held_by_listener = false;
         self.problem = None;
         self.last_pick = Some(pick.clone());
         self.current = Some(Current {
@@ -469,7 +464,6 @@ impl Service {
                 }
                 Some(_) => Ok(()),
                 None => {
-                    self.held_by_listener = false;
                     let mood = self.schedule.mood().unwrap_or(Emotion::Neutral);
                     self.start(client, mood, "played_out").await;
                     Ok(())
