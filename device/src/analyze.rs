@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use xpressify_protocol::Emotion;
 
 use crate::classify::{EmotionClassifier, ModelError, softmax};
-use crate::face::{DetectorConfig, FaceBox, FaceDetector, crop_face};
+use crate::face::{DetectorConfig, FaceBox, FaceDetector, FaceFollower, Scan, crop_face};
 
 /// `[classifier]` in the device config.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -103,9 +103,33 @@ impl Analyzer {
         })
     }
 
-    /// Every face of `frame` (most confident detection first) with its emotion.
+    /// Every face of a still `frame` (most confident detection first) with its emotion.
     pub fn analyse(&self, frame: &RgbImage) -> Result<Vec<AnalysedFace>, ModelError> {
         let faces = self.detector.detect(frame)?;
+        self.classify_faces(frame, faces)
+    }
+
+    /// The same for the next frame of a video: `follower` remembers where the faces were,
+    /// so most frames are searched only around them.
+    pub fn analyse_next(
+        &self,
+        frame: &RgbImage,
+        follower: &mut FaceFollower,
+    ) -> Result<(Vec<AnalysedFace>, Scan), ModelError> {
+        let (faces, scan) = follower.find(&self.detector, frame)?;
+        Ok((self.classify_faces(frame, faces)?, scan))
+    }
+
+    /// A follower set up as the detector's configuration says.
+    pub fn follower(&self) -> FaceFollower {
+        FaceFollower::new(self.detector.config())
+    }
+
+    fn classify_faces(
+        &self,
+        frame: &RgbImage,
+        faces: Vec<FaceBox>,
+    ) -> Result<Vec<AnalysedFace>, ModelError> {
         let crops: Vec<_> = faces.iter().map(|f| crop_face(frame, f)).collect();
         let logits = self.classifier.logits(&crops)?;
         Ok(faces

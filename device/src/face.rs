@@ -38,7 +38,8 @@ impl FaceBox {
         self.w * self.h
     }
 
-    fn iou(&self, o: &FaceBox) -> f32 {
+    /// Intersection over union with `o`: 1 for the same box, 0 for disjoint ones.
+    pub fn iou(&self, o: &FaceBox) -> f32 {
         let ix = (self.x + self.w).min(o.x + o.w) - self.x.max(o.x);
         let iy = (self.y + self.h).min(o.y + o.h) - self.y.max(o.y);
         if ix <= 0.0 || iy <= 0.0 {
@@ -67,6 +68,12 @@ pub struct DetectorConfig {
     pub min_face_px: f32,
     /// At most this many faces per frame, the most confident first.
     pub max_faces: usize,
+    /// Side of the square detector input used around the faces of the previous frame (a
+    /// multiple of 32); 0 scans every frame whole.
+    pub follow_input: u32,
+    /// While faces are followed, the whole frame is still scanned every this many frames,
+    /// so a newcomer is found.
+    pub full_scan_every: u32,
 }
 
 impl Default for DetectorConfig {
@@ -79,6 +86,8 @@ impl Default for DetectorConfig {
             nms_iou: 0.3,
             min_face_px: 24.0,
             max_faces: 8,
+            follow_input: 160,
+            full_scan_every: 10,
         }
     }
 }
@@ -86,6 +95,20 @@ impl Default for DetectorConfig {
 impl DetectorConfig {
     /// Checks ranges; the error names the key under `[detector]`.
     pub fn validate(&self) -> Result<(), (&'static str, String)> {
+        if self.follow_input != 0
+            && (!self.follow_input.is_multiple_of(32) || self.follow_input > 2048)
+        {
+            return Err((
+                "detector.follow_input",
+                format!(
+                    "{} must be 0 or a multiple of 32 up to 2048",
+                    self.follow_input
+                ),
+            ));
+        }
+        if self.full_scan_every == 0 {
+            return Err(("detector.full_scan_every", "must be at least 1".into()));
+        }
         for (key, v) in [
             ("detector.input_width", self.input_width),
             ("detector.input_height", self.input_height),
@@ -116,16 +139,43 @@ impl DetectorConfig {
     }
 }
 
-/// YuNet, loaded and optimised for one input size.
-pub struct FaceDetector {
+/// A rectangle of the frame, in pixels: where the detector looks.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Region {
+    /// Left edge.
+    pub x: f32,
+    /// Top edge.
+    pub y: f32,
+    /// Width.
+    pub w: f32,
+    /// Height.
+    pub h: f32,
+}
+
+/// YuNet planned for one input size.
+struct Plan {
     plan: Arc<TypedSimplePlan>,
+    width: usize,
+    height: usize,
+}
+
+/// YuNet, loaded and optimised for the whole-frame input size and, when following is on,
+/// for the smaller square input used around known faces.
+pub struct FaceDetector {
+    full: Plan,
+    follow: Option<Plan>,
     config: DetectorConfig,
 }
 
 const STRIDES: [usize; 3] = [8, 16, 32];
 
+/// The region around known faces is this many times their size, so a face that moved
+/// half its width since the last frame is still inside.
+const FOLLOW_MARGIN: f32 = 2.0;
+
 impl FaceDetector {
-    /// Loads and plans the model for `config.input_width × config.input_height`.
+    /// Loads the model and plans it for `config.input_width × config.input_height` (and
+    /// `follow_input` squared).
     pub fn load(config: &DetectorConfig) -> Result<Self, ModelError> {
         let path: &Path = &config.model;
         let bytes = std::fs::read(path).map_err(|source| ModelError::Read {
@@ -136,7 +186,6 @@ impl FaceDetector {
             path: path.to_path_buf(),
             message: format!("{e:#}"),
         };
-        let (w, h) = (config.input_width as usize, config.input_height as usize);
         let model = tract_onnx::onnx()
             .model_for_read(&mut &bytes[..])
             .map_err(load)?;
@@ -146,30 +195,77 @@ impl FaceDetector {
                 message: format!("{} outputs, expected YuNet's 12", model.outputs.len()),
             });
         }
-        let plan = model
-            .with_input_fact(0, f32::fact([1, 3, h, w]).into())
-            .and_then(|m| m.into_optimized())
-            .and_then(|m| m.into_runnable())
-            .map_err(load)?;
+        let plan_for = |width: usize, height: usize| -> Result<Plan, ModelError> {
+            let plan = model
+                .clone()
+                .with_input_fact(0, f32::fact([1, 3, height, width]).into())
+                .and_then(|m| m.into_optimized())
+                .and_then(|m| m.into_runnable())
+                .map_err(load)?;
+            Ok(Plan {
+                plan,
+                width,
+                height,
+            })
+        };
+        let full = plan_for(config.input_width as usize, config.input_height as usize)?;
+        let follow = match config.follow_input as usize {
+            0 => None,
+            side => Some(plan_for(side, side)?),
+        };
         Ok(FaceDetector {
-            plan,
+            full,
+            follow,
             config: config.clone(),
         })
     }
 
-    /// Faces in `frame`, the most confident first, after non-maximum suppression.
+    /// The settings it was loaded with.
+    pub fn config(&self) -> &DetectorConfig {
+        &self.config
+    }
+
+    /// Faces in the whole of `frame`, the most confident first, after non-maximum
+    /// suppression.
     pub fn detect(&self, frame: &RgbImage) -> Result<Vec<FaceBox>, ModelError> {
-        let (iw, ih) = (
-            self.config.input_width as usize,
-            self.config.input_height as usize,
-        );
-        let (fw, fh) = (frame.width() as f32, frame.height() as f32);
-        if fw < 1.0 || fh < 1.0 {
+        let whole = Region {
+            x: 0.0,
+            y: 0.0,
+            w: frame.width() as f32,
+            h: frame.height() as f32,
+        };
+        self.detect_in(frame, whole, &self.full)
+    }
+
+    /// Faces in the region around `known` (boxes from a recent frame), with the smaller
+    /// follow input; `None` when following is off or there is nothing to follow.
+    pub fn detect_near(
+        &self,
+        frame: &RgbImage,
+        known: &[FaceBox],
+    ) -> Result<Option<Vec<FaceBox>>, ModelError> {
+        let Some(plan) = &self.follow else {
+            return Ok(None);
+        };
+        let Some(region) = follow_region(known, frame.width(), frame.height(), plan.width) else {
+            return Ok(None);
+        };
+        self.detect_in(frame, region, plan).map(Some)
+    }
+
+    fn detect_in(
+        &self,
+        frame: &RgbImage,
+        region: Region,
+        plan: &Plan,
+    ) -> Result<Vec<FaceBox>, ModelError> {
+        let (iw, ih) = (plan.width, plan.height);
+        if region.w < 1.0 || region.h < 1.0 {
             return Ok(Vec::new());
         }
-        let scale = (iw as f32 / fw).min(ih as f32 / fh);
-        let input = letterbox_bgr(frame, iw, ih, scale)?;
-        let outputs = self
+        let scale = (iw as f32 / region.w).min(ih as f32 / region.h);
+        let input = letterbox_bgr(frame, region, iw, ih, scale)?;
+        let outputs = plan
             .plan
             .run(tvec!(input.into()))
             .map_err(|e| ModelError::Run(format!("{e:#}")))?;
@@ -180,6 +276,9 @@ impl FaceDetector {
                 .to_slice()
                 .ok_or_else(|| ModelError::Run(format!("output {i} is not contiguous")))
         };
+        // Input pixels back to frame pixels.
+        let to_x = |v: f32| region.x + v / scale;
+        let to_y = |v: f32| region.y + v / scale;
         let mut faces = Vec::new();
         for (k, stride) in STRIDES.iter().enumerate() {
             let (cls, obj, bbox, kps) = (view(k)?, view(k + 3)?, view(k + 6)?, view(k + 9)?);
@@ -206,11 +305,11 @@ impl FaceDetector {
                 let (w, h) = (b[2].exp() * s, b[3].exp() * s);
                 let p = &kps[idx * 10..idx * 10 + 10];
                 let landmarks = std::array::from_fn(|j| {
-                    [(p[2 * j] + c) * s / scale, (p[2 * j + 1] + r) * s / scale]
+                    [to_x((p[2 * j] + c) * s), to_y((p[2 * j + 1] + r) * s)]
                 });
                 let face = FaceBox {
-                    x: (cx - w / 2.0) / scale,
-                    y: (cy - h / 2.0) / scale,
+                    x: to_x(cx - w / 2.0),
+                    y: to_y(cy - h / 2.0),
                     w: w / scale,
                     h: h / scale,
                     score,
@@ -229,6 +328,84 @@ impl FaceDetector {
     }
 }
 
+/// The square around all of `known`, [`FOLLOW_MARGIN`] times their extent and at least half
+/// the follow input (faces are never blown up more than 2×), kept inside the frame.
+fn follow_region(known: &[FaceBox], fw: u32, fh: u32, input: usize) -> Option<Region> {
+    let first = known.first()?;
+    let (mut x0, mut y0) = (first.x, first.y);
+    let (mut x1, mut y1) = (first.x + first.w, first.y + first.h);
+    for f in &known[1..] {
+        (x0, y0) = (x0.min(f.x), y0.min(f.y));
+        (x1, y1) = (x1.max(f.x + f.w), y1.max(f.y + f.h));
+    }
+    let (fw, fh) = (fw as f32, fh as f32);
+    let side = ((x1 - x0).max(y1 - y0) * FOLLOW_MARGIN)
+        .max(input as f32 / 2.0)
+        .min(fw.min(fh));
+    let (cx, cy) = ((x0 + x1) / 2.0, (y0 + y1) / 2.0);
+    let x = (cx - side / 2.0).clamp(0.0, fw - side);
+    let y = (cy - side / 2.0).clamp(0.0, fh - side);
+    Some(Region {
+        x,
+        y,
+        w: side,
+        h: side,
+    })
+}
+
+/// Which search found a frame's faces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scan {
+    /// The whole frame, at the full input size.
+    Full,
+    /// Only the region around the previous frame's faces, at the follow input size.
+    Near,
+}
+
+/// Follows faces from frame to frame so most frames search only around where they were:
+/// the whole frame is scanned when nothing is followed, when a followed face is not found
+/// near its last place, and every `full_scan_every` frames to notice newcomers.
+#[derive(Debug, Clone)]
+pub struct FaceFollower {
+    last: Vec<FaceBox>,
+    since_full_scan: u32,
+    full_scan_every: u32,
+}
+
+impl FaceFollower {
+    /// A follower with nothing to follow yet.
+    pub fn new(config: &DetectorConfig) -> Self {
+        FaceFollower {
+            last: Vec::new(),
+            since_full_scan: 0,
+            full_scan_every: config.full_scan_every.max(1),
+        }
+    }
+
+    /// The faces of the next frame of a video, and which search found them.
+    pub fn find(
+        &mut self,
+        detector: &FaceDetector,
+        frame: &RgbImage,
+    ) -> Result<(Vec<FaceBox>, Scan), ModelError> {
+        if !self.last.is_empty()
+            && self.since_full_scan + 1 < self.full_scan_every
+            && let Some(near) = detector.detect_near(frame, &self.last)?
+            // Every followed face must still be there; otherwise someone left or moved fast,
+            // and only a full scan can tell.
+            && near.len() >= self.last.len()
+        {
+            self.since_full_scan += 1;
+            self.last.clone_from(&near);
+            return Ok((near, Scan::Near));
+        }
+        let faces = detector.detect(frame)?;
+        self.since_full_scan = 0;
+        self.last.clone_from(&faces);
+        Ok((faces, Scan::Full))
+    }
+}
+
 /// Keeps the most confident of overlapping boxes.
 pub fn non_max_suppression(mut faces: Vec<FaceBox>, iou: f32, max: usize) -> Vec<FaceBox> {
     faces.sort_by(|a, b| b.score.total_cmp(&a.score));
@@ -244,20 +421,27 @@ pub fn non_max_suppression(mut faces: Vec<FaceBox>, iou: f32, max: usize) -> Vec
     kept
 }
 
-/// The frame scaled by `scale` into the top-left of a `w × h` black canvas, as YuNet wants
-/// it: BGR, 0–255, NCHW. Bilinear sampling (a 2×2 box filter at exactly half size).
-fn letterbox_bgr(frame: &RgbImage, w: usize, h: usize, scale: f32) -> Result<Tensor, ModelError> {
+/// `region` of the frame scaled by `scale` into the top-left of a `w × h` black canvas, as
+/// YuNet wants it: BGR, 0–255, NCHW. Bilinear sampling (a 2×2 box filter at exactly half
+/// size).
+fn letterbox_bgr(
+    frame: &RgbImage,
+    region: Region,
+    w: usize,
+    h: usize,
+    scale: f32,
+) -> Result<Tensor, ModelError> {
     let mut data = vec![0f32; 3 * w * h];
     let (fw, fh) = (frame.width() as usize, frame.height() as usize);
-    let sw = ((fw as f32 * scale).round() as usize).min(w);
-    let sh = ((fh as f32 * scale).round() as usize).min(h);
+    let sw = ((region.w * scale).round() as usize).min(w);
+    let sh = ((region.h * scale).round() as usize).min(h);
     let raw = frame.as_raw();
     for y in 0..sh {
-        let sy = ((y as f32 + 0.5) / scale - 0.5).clamp(0.0, (fh - 1) as f32);
+        let sy = (region.y + (y as f32 + 0.5) / scale - 0.5).clamp(0.0, (fh - 1) as f32);
         let (y0, ty) = (sy.floor() as usize, sy.fract());
         let y1 = (y0 + 1).min(fh - 1);
         for x in 0..sw {
-            let sx = ((x as f32 + 0.5) / scale - 0.5).clamp(0.0, (fw - 1) as f32);
+            let sx = (region.x + (x as f32 + 0.5) / scale - 0.5).clamp(0.0, (fw - 1) as f32);
             let (x0, tx) = (sx.floor() as usize, sx.fract());
             let x1 = (x0 + 1).min(fw - 1);
             for ch in 0..3 {
@@ -349,6 +533,25 @@ mod tests {
             non_max_suppression(vec![face(0.0, 0.7), face(50.0, 0.8)], 0.3, 1).len(),
             1
         );
+    }
+
+    #[test]
+    fn follow_region_is_a_square_around_the_faces_inside_the_frame() {
+        let r = follow_region(&[face(100.0, 0.9)], 640, 480, 160).expect("a region");
+        // A 10-px face: the region is never under half the input (80 px).
+        assert_eq!((r.w, r.h), (80.0, 80.0));
+        assert_eq!((r.x, r.y), (65.0, 0.0), "centred on x, pushed inside on y");
+        let big = FaceBox {
+            w: 300.0,
+            h: 300.0,
+            ..face(500.0, 0.9)
+        };
+        let r = follow_region(&[big], 640, 480, 160).expect("a region");
+        assert_eq!((r.x, r.y, r.w, r.h), (160.0, 0.0, 480.0, 480.0));
+        let two =
+            follow_region(&[face(0.0, 0.9), face(100.0, 0.9)], 640, 480, 160).expect("a region");
+        assert_eq!((two.x, two.w), (0.0, 220.0));
+        assert!(follow_region(&[], 640, 480, 160).is_none());
     }
 
     #[test]

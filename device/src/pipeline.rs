@@ -95,6 +95,7 @@ pub fn run(
     let start = Instant::now();
     let mut last_probabilities: Option<Instant> = None;
     let (mut mood_seq, mut prob_seq) = (0u64, 0u64);
+    let mut follower = analyzer.follower();
     info!(source = source.describe(), "vision loop started");
     while !stop.load(Ordering::Relaxed) && !updates.is_closed() {
         let next = source.next_frame();
@@ -116,8 +117,8 @@ pub fn run(
                 continue;
             }
         };
-        let faces: Vec<AnalysedFace> = match analyzer.analyse(&frame.image) {
-            Ok(faces) => faces,
+        let faces: Vec<AnalysedFace> = match analyzer.analyse_next(&frame.image, &mut follower) {
+            Ok((faces, _)) => faces,
             Err(e) => {
                 warn!(error = %e, frame = frame.index, "analysis failed; skipping the frame");
                 continue;

@@ -12,6 +12,7 @@ fn reports_every_stage_on_real_frames() {
     let analyzer = Analyzer::load(
         &DetectorConfig {
             model: repo.join("models/face_detection_yunet_2026may.onnx"),
+            full_scan_every: 2,
             ..DetectorConfig::default()
         },
         &ClassifierConfig {
@@ -28,14 +29,29 @@ fn reports_every_stage_on_real_frames() {
     let stages: Vec<&str> = report.stages.iter().map(|s| s.stage).collect();
     assert_eq!(
         stages,
-        ["decode (MJPEG)", "detect", "classify", "track", "total"]
+        [
+            "decode (MJPEG)",
+            "detect",
+            "detect: full frame",
+            "detect: near last faces",
+            "classify",
+            "track",
+            "total"
+        ]
+    );
+    // One person drifting through three frames, followed; the whole frame is scanned every
+    // second frame as configured, so half of the six timed frames.
+    assert!(
+        (report.full_scan_share - 0.5).abs() < 1e-9,
+        "full scans {}",
+        report.full_scan_share
     );
     assert!(
         report.faces_per_frame >= 0.9,
         "faces per frame {}",
         report.faces_per_frame
     );
-    let total = &report.stages[4];
+    let total = &report.stages[6];
     assert!(total.median_ms > 0.0 && total.p95_ms >= total.median_ms);
     assert!(report.fps > 0.0);
     assert!(report.peak_rss_mib.is_some_and(|m| m > 1.0));
