@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Builds the release binaries for the Raspberry Pi (aarch64):
 #   cross/setup.sh && cross/build.sh
-# Output: $CARGO_TARGET_DIR/aarch64-unknown-linux-gnu/release/{xpressify-device,xpressify-companion}
+# Output: $CARGO_TARGET_DIR/aarch64-unknown-linux-gnu/pi/{xpressify-device,xpressify-companion}
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=cross/env.sh
 source cross/env.sh
-"$XP_CARGO" build --release --locked --target "$XP_TARGET" \
+"$XP_CARGO" build --profile pi --locked --target "$XP_TARGET" \
   -p xpressify-device -p xpressify-companion
-out="$CARGO_TARGET_DIR/$XP_TARGET/release"
+out="$CARGO_TARGET_DIR/$XP_TARGET/pi"
 for bin in xpressify-device xpressify-companion; do
   printf '%s: %s bytes\n' "$bin" "$(stat -c %s "$out/$bin")"
 done

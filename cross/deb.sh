@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 # shellcheck source=cross/env.sh
 source cross/env.sh
 version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
-bin_dir="$CARGO_TARGET_DIR/$XP_TARGET/release"
+bin_dir="$CARGO_TARGET_DIR/$XP_TARGET/pi"
 out="$CARGO_TARGET_DIR/debian"
 mkdir -p "$out"
 
@@ -63,6 +63,8 @@ dpkg-deb --root-owner-group --build "$root" "$out/xpressify-device_${version}_ar
 rm -rf "$root"
 
 root=$(package xpressify-companion "Xpressify companion: moods become music, with a web page" companion.toml "audio")
+# The speaker sink plays through mpv; the web page and Home Assistant sinks need nothing.
+echo "Recommends: mpv" >> "$root/DEBIAN/control"
 dpkg-deb --root-owner-group --build "$root" "$out/xpressify-companion_${version}_arm64.deb"
 rm -rf "$root"
 ls -l "$out"/*.deb

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Proves the packaged aarch64 device behaves as the x86-64 build: the .deb holds what it
+# should, its binary's `--version` runs, and `classify` with the packaged config and models
+# on camera-like frames (built from FER2013 PrivateTest faces) prints the same JSON lines
+# under qemu-aarch64 as natively. Needs cross/build.sh and cross/deb.sh first; builds the
+# x86 binary itself.
+#   cross/check.sh [FRAMES]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+frames=${1:-12}
+host_target=${CARGO_TARGET_DIR:-/var/cache/xpressify/target}
+cargo build --release --locked -p xpressify-device --target-dir "$host_target" --quiet
+x86="$host_target/release/xpressify-device"
+# shellcheck source=cross/env.sh
+source cross/env.sh
+version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
+qemu=(qemu-aarch64-static -cpu cortex-a72 -L /usr/aarch64-linux-gnu)
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+for name in xpressify-device xpressify-companion; do
+  deb="$CARGO_TARGET_DIR/debian/${name}_${version}_arm64.deb"
+  [ -f "$deb" ] || { echo "cross/check.sh: $deb missing: run cross/build.sh and cross/deb.sh" >&2; exit 1; }
+  [ "$(dpkg-deb -f "$deb" Architecture)" = arm64 ]
+  dpkg-deb -x "$deb" "$work/$name"
+  for f in "usr/bin/$name" "etc/xpressify/${name#xpressify-}.toml" "lib/systemd/system/$name.service"; do
+    [ -f "$work/$name/$f" ] || { echo "cross/check.sh: $deb lacks /$f" >&2; exit 1; }
+  done
+  file_type=$(od -An -tx1 -j18 -N2 "$work/$name/usr/bin/$name" | tr -d ' ')
+  [ "$file_type" = b700 ] || { echo "cross/check.sh: /usr/bin/$name is not an aarch64 ELF" >&2; exit 1; }
+  echo "$name: $(stat -c %s "$deb") bytes packaged; $("${qemu[@]}" "$work/$name/usr/bin/$name" --version) under qemu"
+done
+root="$work/xpressify-device"
+arm="$root/usr/bin/xpressify-device"
+for f in emotion.onnx emotion-float.onnx face_detection_yunet_2026may.onnx; do
+  cmp -s "models/$f" "$root/usr/share/xpressify/models/$f" || { echo "cross/check.sh: packaged $f differs" >&2; exit 1; }
+done
+# The packaged config, with its /usr/share paths pointed into the unpacked package.
+sed "s|/usr/share/xpressify|$root/usr/share/xpressify|" "$root/etc/xpressify/device.toml" > "$work/device.toml"
+[ "$("$x86" --version)" = "$("${qemu[@]}" "$arm" --version)" ]
+
+# Camera-like frames; `bench --rounds 0` writes them and times a single warm-up pass.
+"$x86" bench --frames "$frames" --rounds 0 --save-frames "$work/frames" >/dev/null
+# The float model (x86's `auto` choice) and the int8 model (the Pi's), on both.
+for model in emotion-float.onnx emotion.onnx; do
+  export XPRESSIFY__CLASSIFIER__MODEL="models/$model"
+  "$x86" classify --config config/device.toml "$work"/frames/*.jpg > "$work/x86.jsonl"
+  XPRESSIFY__CLASSIFIER__MODEL="$root/usr/share/xpressify/models/$model" \
+    "${qemu[@]}" "$arm" classify --config "$work/device.toml" "$work"/frames/*.jpg > "$work/arm.jsonl"
+  faces=$(grep -o '"emotion"' "$work/x86.jsonl" | wc -l)
+  if ! cmp -s "$work/x86.jsonl" "$work/arm.jsonl"; then
+    echo "cross/check.sh: classify with $model differs between x86-64 and aarch64:" >&2
+    diff "$work/x86.jsonl" "$work/arm.jsonl" >&2 || true
+    exit 1
+  fi
+  echo "classify with $model: identical output on x86-64 and aarch64 ($frames frames, $faces faces)"
+done

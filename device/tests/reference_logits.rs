@@ -1,0 +1,102 @@
+//! The shipped models must give the same logits on every platform: this test compares tract's
+//! logits for the first 256 FER2013 PrivateTest faces with `models/reference-logits.json`,
+//! made on x86-64. Run for aarch64 under qemu (`cross/test.sh`) it proves the Pi build
+//! classifies exactly as the x86 build does.
+//!
+//! After the models change, remake the reference on x86-64:
+//! `XPRESSIFY_UPDATE_GOLDEN=1 cargo test -p xpressify-device --test reference_logits`.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{Value, json};
+use xpressify_device::classify::{EmotionClassifier, argmax};
+use xpressify_device::fer2013::{self, Split};
+
+const FACES: usize = 256;
+/// Largest difference allowed between platforms, per logit.
+const TOLERANCE: f32 = 1e-4;
+const MODELS: [&str; 2] = ["emotion.onnx", "emotion-float.onnx"];
+
+fn models_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../models")
+}
+
+/// FNV-1a of the file: enough to notice a model that changed since the reference was made.
+fn fingerprint(path: &Path) -> String {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let hash = bytes.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    format!("{hash:016x}-{}", bytes.len())
+}
+
+fn logits(model: &str) -> Vec<[f32; 7]> {
+    let samples = fer2013::load(&fer2013::default_path(), Split::PrivateTest)
+        .expect("FER2013 from ../shared/data (or XPRESSIFY_DATA_DIR)");
+    let faces: Vec<_> = samples.iter().take(FACES).map(|s| s.face).collect();
+    let classifier = EmotionClassifier::load(&models_dir().join(model)).expect("model loads");
+    faces
+        .chunks(64)
+        .flat_map(|chunk| classifier.logits(chunk).expect("inference"))
+        .collect()
+}
+
+#[test]
+fn logits_match_the_x86_reference() {
+    let reference_path = models_dir().join("reference-logits.json");
+    if std::env::var_os("XPRESSIFY_UPDATE_GOLDEN").is_some() {
+        let mut models = serde_json::Map::new();
+        for model in MODELS {
+            models.insert(
+                model.into(),
+                json!({
+                    "fingerprint": fingerprint(&models_dir().join(model)),
+                    "logits": logits(model),
+                }),
+            );
+        }
+        let doc = json!({
+            "made_on": std::env::consts::ARCH,
+            "faces": format!("the first {FACES} FER2013 PrivateTest faces"),
+            "models": models,
+        });
+        let text = serde_json::to_string(&doc).expect("JSON");
+        std::fs::write(&reference_path, text + "\n").expect("writing the reference");
+        return;
+    }
+    let text = std::fs::read_to_string(&reference_path).expect("models/reference-logits.json");
+    let doc: Value = serde_json::from_str(&text).expect("reference is JSON");
+    for model in MODELS {
+        let entry = &doc["models"][model];
+        assert_eq!(
+            entry["fingerprint"].as_str(),
+            Some(fingerprint(&models_dir().join(model)).as_str()),
+            "{model} changed since the reference was made; remake it on x86-64 with \
+             XPRESSIFY_UPDATE_GOLDEN=1 cargo test -p xpressify-device --test reference_logits"
+        );
+        let expected: Vec<[f32; 7]> =
+            serde_json::from_value(entry["logits"].clone()).expect("logits in the reference");
+        let got = logits(model);
+        assert_eq!(got.len(), expected.len());
+        let mut worst = 0f32;
+        for (i, (g, e)) in got.iter().zip(&expected).enumerate() {
+            assert_eq!(
+                argmax(g),
+                argmax(e),
+                "{model}, face {i}: class differs from the reference"
+            );
+            for (a, b) in g.iter().zip(e) {
+                worst = worst.max((a - b).abs());
+            }
+        }
+        eprintln!(
+            "{model} on {}: largest logit difference from the {} reference {worst:.2e}",
+            std::env::consts::ARCH,
+            doc["made_on"].as_str().unwrap_or("?")
+        );
+        assert!(
+            worst <= TOLERANCE,
+            "{model}: logits differ by up to {worst} (allowed {TOLERANCE})"
+        );
+    }
+}
