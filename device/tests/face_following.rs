@@ -17,6 +17,12 @@ fn config() -> DetectorConfig {
     }
 }
 
+/// The detector and a fresh follower for `config`.
+fn load(config: &DetectorConfig) -> (FaceDetector, FaceFollower) {
+    let detector = FaceDetector::load(config).expect("YuNet loads");
+    (detector, FaceFollower::new(config))
+}
+
 #[test]
 fn followed_faces_match_whole_frame_scans_and_cuts_are_caught() {
     // Full scans fall on frames 0, 7, …, 28 and then 37, …: the cut at frame 30 is not one
@@ -25,7 +31,7 @@ fn followed_faces_match_whole_frame_scans_and_cuts_are_caught() {
         full_scan_every: 7,
         ..config()
     };
-    let detector = FaceDetector::load(&config).expect("YuNet loads");
+    let (detector, mut follower) = load(&config);
     let faces = fer2013::load(&fer2013::default_path(), Split::PrivateTest).expect("FER2013");
     // Two people YuNet finds well, each drifting 2 px right and 1 px down per frame.
     let frames: Vec<RgbImage> = (0..2 * FRAMES_PER_PERSON as u32)
@@ -34,7 +40,6 @@ fn followed_faces_match_whole_frame_scans_and_cuts_are_caught() {
             Some(t) => bench::face_on_background(&faces[2].face, 180, (380 + t, 220 + t)),
         })
         .collect();
-    let mut follower = FaceFollower::new(&config);
     let mut near = 0;
     for (i, frame) in frames.iter().enumerate() {
         let (found, scan) = follower.find(&detector, frame).expect("detect");
@@ -66,7 +71,7 @@ fn a_newcomer_is_found_by_the_next_full_scan() {
         full_scan_every: 5,
         ..config()
     };
-    let detector = FaceDetector::load(&config).expect("YuNet loads");
+    let (detector, mut follower) = load(&config);
     let faces = fer2013::load(&fer2013::default_path(), Split::PrivateTest).expect("FER2013");
     let one = bench::face_on_background(&faces[0].face, 160, (20, 20));
     let other = bench::face_on_background(&faces[1].face, 160, (440, 300));
@@ -78,7 +83,6 @@ fn a_newcomer_is_found_by_the_next_full_scan() {
             *one.get_pixel(x, y)
         }
     });
-    let mut follower = FaceFollower::new(&config);
     let mut counts = Vec::new();
     for frame in [&one, &one, &two, &two, &two, &two] {
         let (found, scan) = follower.find(&detector, frame).expect("detect");
@@ -105,9 +109,8 @@ fn following_off_scans_every_frame_whole() {
         follow_input: 0,
         ..config()
     };
-    let detector = FaceDetector::load(&config).expect("YuNet loads");
+    let (detector, mut follower) = load(&config);
     let frames = bench::synthetic_frames(4).expect("frames from FER2013");
-    let mut follower = FaceFollower::new(&config);
     for frame in &frames {
         let (found, scan) = follower.find(&detector, frame).expect("detect");
         assert_eq!((found.len(), scan), (1, Scan::Full));
