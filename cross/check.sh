@@ -14,7 +14,7 @@ x86="$host_target/release/xpressify-device"
 # shellcheck source=cross/env.sh
 source cross/env.sh
 version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
-qemu=(qemu-aarch64-static -cpu cortex-a72 -L /usr/aarch64-linux-gnu)
+qemu=(qemu-aarch64-static -cpu cortex-a72)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 

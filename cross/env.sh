@@ -10,7 +10,12 @@ export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc
 # qemu emulates a Cortex-A72, the Raspberry Pi 4's core: its default ("max") CPU offers SVE,
 # which tract then detects and which qemu emulates ~5x slower than NEON.
 export QEMU_CPU=cortex-a72
-export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="qemu-aarch64-static -cpu cortex-a72 -L /usr/aarch64-linux-gnu"
+# No `-L /usr/aarch64-linux-gnu`: the programs run with the arm64 multiarch loader and libc
+# (libc6:arm64, in /lib), never the cross toolchain's copies. Those are an older build of glibc
+# 2.36 (2.36-8cross1 vs 2.36-9+deb12u*), and with -L qemu loads the old loader with the newer
+# libc.so.6 from /lib/aarch64-linux-gnu: their private data layouts differ and the first
+# pthread_create spins forever walking the thread-stack cache.
+export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="qemu-aarch64-static -cpu cortex-a72"
 # C code in dependencies (ring, SQLite) is compiled with the cross compiler.
 export CC_aarch64_unknown_linux_gnu=aarch64-linux-gnu-gcc
 export AR_aarch64_unknown_linux_gnu=aarch64-linux-gnu-ar
@@ -18,5 +23,3 @@ export AR_aarch64_unknown_linux_gnu=aarch64-linux-gnu-ar
 export CARGO_TARGET_DIR=${XP_CROSS_TARGET_DIR:-/var/cache/xpressify/target-aarch64}
 # bindgen (v4l's kernel headers) must parse the aarch64 headers, not the host's.
 export BINDGEN_EXTRA_CLANG_ARGS_aarch64_unknown_linux_gnu="--target=aarch64-linux-gnu --sysroot=/usr/aarch64-linux-gnu -I/usr/aarch64-linux-gnu/include"
-# Binaries spawned by tests under qemu (no binfmt_misc in containers) find their loader here.
-export QEMU_LD_PREFIX=/usr/aarch64-linux-gnu

@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# Runs the protocol and device crates' tests built for aarch64 under qemu (the
-# model-accuracy and reference-logits tests included: they read FER2013 from ../shared/data
-# like on x86). Known problem: under Debian 12's qemu-user 7.2 the first test hangs in Rust's
-# thread spawn (cross/README.md); it needs a newer qemu or a Pi.
+# Runs the protocol and device crates' tests built for aarch64 under qemu. reference_logits
+# checks both shipped models on 256 PrivateTest faces against logits made on x86-64 (same
+# class for every face, logits within 1e-4). The full 3,589-face accuracy test is skipped by
+# default: under emulation the int8 model alone takes over half an hour of CPU. Run it with
+#   XP_FULL_ACCURACY=1 cross/test.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=cross/env.sh
 source cross/env.sh
 # Profile `pi` (release without LTO): the dependencies cross/build.sh already compiled.
-"$XP_CARGO" test --profile pi --locked --target "$XP_TARGET" -p xpressify-protocol -p xpressify-device "$@"
+skip=(--skip shipped_models_score_what_the_card_states)
+[ "${XP_FULL_ACCURACY:-0}" = 1 ] && skip=()
+"$XP_CARGO" test --profile pi --locked --target "$XP_TARGET" -p xpressify-protocol -p xpressify-device "$@" -- "${skip[@]}"

@@ -8,6 +8,7 @@
 pub mod bench;
 pub mod clock;
 pub mod config;
+pub mod daemon;
 pub mod http;
 pub mod mapping;
 pub mod quota_day;

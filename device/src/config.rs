@@ -43,7 +43,8 @@ pub struct DeviceConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CameraConfig {
-    /// `v4l2`: a camera; `files`: images from disk played like a camera.
+    /// `v4l2`: a camera; `files`: images from disk played like a camera; `demo`: a drawn
+    /// face acting the seven emotions in turn.
     pub source: String,
     /// For `v4l2`: the device node.
     pub device: String,
@@ -60,6 +61,8 @@ pub struct CameraConfig {
     /// For `files`: start again after the last image.
     #[serde(rename = "loop")]
     pub looping: bool,
+    /// For `demo`: seconds the face holds each expression.
+    pub demo_hold_s: f32,
 }
 
 impl Default for CameraConfig {
@@ -73,6 +76,7 @@ impl Default for CameraConfig {
             path: "frames".into(),
             fps: 10.0,
             looping: true,
+            demo_hold_s: 12.0,
         }
     }
 }
@@ -153,6 +157,10 @@ impl CameraConfig {
                 self.fps,
                 self.looping,
             )?),
+            "demo" => Box::new(crate::source::DemoSource::new(
+                self.fps,
+                std::time::Duration::from_secs_f32(self.demo_hold_s),
+            )),
             _ => {
                 let format = if self.format == "yuyv" {
                     crate::pixels::PixelFormat::Yuyv
@@ -212,10 +220,21 @@ impl DeviceConfig {
             .map_err(|e| ConfigError::invalid("buttons.pins", e))?;
         checked_device_id(self.mqtt.device_id.clone())
             .map_err(|e| ConfigError::invalid("mqtt.device_id", e.to_string()))?;
-        if !matches!(self.camera.source.as_str(), "v4l2" | "files") {
+        if !matches!(self.camera.source.as_str(), "v4l2" | "files" | "demo") {
             return Err(ConfigError::invalid(
                 "camera.source",
-                format!("{:?}: use \"v4l2\" or \"files\"", self.camera.source),
+                format!(
+                    "{:?}: use \"v4l2\", \"files\" or \"demo\"",
+                    self.camera.source
+                ),
+            ));
+        }
+        if !(self.camera.demo_hold_s.is_finite()
+            && (0.1..=3600.0).contains(&self.camera.demo_hold_s))
+        {
+            return Err(ConfigError::invalid(
+                "camera.demo_hold_s",
+                format!("{}: use 0.1 to 3600 seconds", self.camera.demo_hold_s),
             ));
         }
         if !matches!(self.camera.format.as_str(), "mjpeg" | "yuyv") {

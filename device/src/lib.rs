@@ -7,6 +7,8 @@ pub mod buttons;
 pub mod camera;
 pub mod classify;
 pub mod config;
+pub mod daemon;
+pub mod demo_face;
 pub mod display;
 pub mod face;
 pub mod fer2013;

@@ -101,12 +101,53 @@ pub trait FrameSource {
 /// name), or a glob pattern (`frames/*.jpg`), at a fixed rate, once or looping.
 pub struct FileSource {
     files: Vec<PathBuf>,
-    interval: Duration,
+    pacer: Pacer,
     looping: bool,
     next: usize,
     produced: u64,
-    due: Option<Instant>,
     spec: String,
+}
+
+/// Delivers frames at a fixed rate like a camera's shutter: each call waits until one
+/// interval after the previous frame; a late frame is not made up for.
+#[derive(Debug, Clone)]
+struct Pacer {
+    interval: Duration,
+    due: Option<Instant>,
+}
+
+impl Pacer {
+    /// `fps` of 0 means "as fast as frames are asked for".
+    fn new(fps: f32) -> Pacer {
+        let interval = if fps > 0.0 {
+            Duration::from_secs_f32(1.0 / fps)
+        } else {
+            Duration::ZERO
+        };
+        Pacer {
+            interval,
+            due: None,
+        }
+    }
+
+    fn wait(&mut self) {
+        if let Some(due) = self.due {
+            let now = Instant::now();
+            if due > now {
+                std::thread::sleep(due - now);
+            }
+        }
+        let now = Instant::now();
+        self.due = Some(self.due.map_or(now, |d| d.max(now)) + self.interval);
+    }
+
+    fn describe(&self) -> String {
+        if self.interval.is_zero() {
+            "as fast as possible".to_string()
+        } else {
+            format!("{:.1} fps", 1.0 / self.interval.as_secs_f32())
+        }
+    }
 }
 
 fn is_image(p: &Path) -> bool {
@@ -146,18 +187,12 @@ impl FileSource {
         if files.is_empty() {
             return Err(SourceError::NoImages(spec.to_string()));
         }
-        let interval = if fps > 0.0 {
-            Duration::from_secs_f32(1.0 / fps)
-        } else {
-            Duration::ZERO
-        };
         Ok(FileSource {
             files,
-            interval,
+            pacer: Pacer::new(fps),
             looping,
             next: 0,
             produced: 0,
-            due: None,
             spec: spec.to_string(),
         })
     }
@@ -176,15 +211,7 @@ impl FrameSource for FileSource {
             }
             self.next = 0;
         }
-        if let Some(due) = self.due {
-            let now = Instant::now();
-            if due > now {
-                std::thread::sleep(due - now);
-            }
-        }
-        // The next frame is due one interval after this one; a late frame is not made up for.
-        let now = Instant::now();
-        self.due = Some(self.due.map_or(now, |d| d.max(now)) + self.interval);
+        self.pacer.wait();
         let path = &self.files[self.next];
         self.next += 1;
         let image = image::open(path)
@@ -199,16 +226,59 @@ impl FrameSource for FileSource {
     }
 
     fn describe(&self) -> String {
-        let rate = if self.interval.is_zero() {
-            "as fast as possible".to_string()
-        } else {
-            format!("{:.1} fps", 1.0 / self.interval.as_secs_f32())
-        };
         format!(
-            "{} image(s) from {} at {rate}{}",
+            "{} image(s) from {} at {}{}",
             self.files.len(),
             self.spec,
+            self.pacer.describe(),
             if self.looping { ", looping" } else { ", once" }
+        )
+    }
+}
+
+/// The demo camera (`camera.source = "demo"`): a drawn face that acts the seven emotions in
+/// turn ([`crate::demo_face::SEQUENCE`]), holding each for a while and drifting a little, for
+/// machines without a camera. It never ends.
+pub struct DemoSource {
+    pacer: Pacer,
+    frames_per_expression: u64,
+    produced: u64,
+}
+
+impl DemoSource {
+    /// Frames at `fps`, each expression held for `hold` (at least one frame).
+    pub fn new(fps: f32, hold: Duration) -> DemoSource {
+        // Unpaced (fps 0) counts as 4 fps for holding, so expressions still change.
+        let rate = if fps > 0.0 { fps } else { 4.0 };
+        let per = (hold.as_secs_f32() * rate).round().max(1.0) as u64;
+        DemoSource {
+            pacer: Pacer::new(fps),
+            frames_per_expression: per,
+            produced: 0,
+        }
+    }
+
+    /// The emotion the face acts in frame `index`.
+    pub fn acted(&self, index: u64) -> xpressify_protocol::Emotion {
+        let seq = crate::demo_face::SEQUENCE;
+        seq[((index / self.frames_per_expression) % seq.len() as u64) as usize]
+    }
+}
+
+impl FrameSource for DemoSource {
+    fn next_frame(&mut self) -> Result<Option<Frame>, SourceError> {
+        self.pacer.wait();
+        let index = self.produced;
+        let image = crate::demo_face::frame(self.acted(index), index as usize);
+        self.produced += 1;
+        Ok(Some(Frame::now(index, image)))
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "the demo face, {} frames per expression, at {}",
+            self.frames_per_expression,
+            self.pacer.describe()
         )
     }
 }
@@ -259,6 +329,26 @@ mod tests {
         );
         let single = dir.path().join("y.png");
         assert!(FileSource::open(&single.to_string_lossy(), 0.0, false).is_ok());
+    }
+
+    #[test]
+    fn the_demo_face_acts_each_emotion_in_turn() {
+        use crate::demo_face::SEQUENCE;
+        // 4 fps, 0.5 s per expression: two frames each, then the sequence starts again.
+        let mut s = DemoSource::new(0.0, Duration::from_millis(500));
+        s.pacer = Pacer::new(0.0);
+        let acted: Vec<_> = (0..16).map(|i| s.acted(i)).collect();
+        assert_eq!(
+            acted[..4],
+            [SEQUENCE[0], SEQUENCE[0], SEQUENCE[1], SEQUENCE[1]]
+        );
+        assert_eq!(acted[14], SEQUENCE[0]);
+        let frames: Vec<Frame> = (0..3)
+            .map(|_| s.next_frame().expect("ok").expect("never ends"))
+            .collect();
+        assert_eq!(frames[0].image.dimensions(), (640, 480));
+        assert_ne!(frames[0].image, frames[1].image, "the face drifts");
+        assert_eq!(frames[2].index, 2);
     }
 
     #[test]

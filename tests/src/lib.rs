@@ -372,7 +372,9 @@ pub struct Subscriber {
 }
 
 impl Subscriber {
-    fn connect(host: &str, port: u16, filters: &[String]) -> anyhow::Result<Subscriber> {
+    /// Subscribes to `filters` on any broker (the tests' Mosquitto, or the one-box's own)
+    /// and returns once the broker has acknowledged them.
+    pub fn connect(host: &str, port: u16, filters: &[String]) -> anyhow::Result<Subscriber> {
         let mut opts = MqttOptions::new(unique_name("sub"), host, port);
         opts.set_max_packet_size(4 << 20, 4 << 20);
         let (client, mut connection) = Client::new(opts, 100);

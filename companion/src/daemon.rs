@@ -1,0 +1,124 @@
+//! The companion daemon (`xpressify-companion run`, and the music half of the one-box
+//! `xpressify`): store, sources, sink, HTTP API and the MQTT loop, stopped by one future.
+
+use anyhow::Context;
+use tracing::info;
+
+use crate::config::CompanionConfig;
+
+/// Resolves on Ctrl-C, SIGTERM (what systemd sends) or after `duration`: how every
+/// long-running command here ends, so each can say goodbye to the broker.
+pub async fn stop_signal(duration: Option<std::time::Duration>) {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    let sigterm = async {
+        match term.as_mut() {
+            Some(t) => {
+                t.recv().await;
+            }
+            None => std::future::pending::<()>().await,
+        }
+    };
+    let timer = async {
+        match duration {
+            Some(d) => tokio::time::sleep(d).await,
+            None => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        () = sigterm => {},
+        () = timer => {},
+    }
+}
+
+/// The service: store, sources, sink, HTTP API and the MQTT loop.
+pub async fn run(
+    config: CompanionConfig,
+    stop_when: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    use crate::config::SinkKind;
+    use crate::recommend::Recommender;
+    use crate::sink::{AnySink, HomeAssistantSink, MpvSink, WebSink};
+    use crate::source::{LocalCatalogue, YoutubeSource};
+    use crate::store::Store;
+    use std::sync::Arc;
+
+    crate::install_tls();
+    {
+        let store = Arc::new(
+            Store::open(std::path::Path::new(&config.store.path))
+                .context("opening the store (store.path)")?,
+        );
+        let youtube = YoutubeSource::new(config.youtube.clone(), store.clone())?;
+        let local = if config.local.folder.is_empty() {
+            None
+        } else {
+            let c = LocalCatalogue::open(std::path::Path::new(&config.local.folder))
+                .context("reading the local catalogue (local.folder)")?;
+            info!(tracks = c.tracks().len(), folder = %config.local.folder, "local catalogue");
+            Some(c)
+        };
+        let catalogue = local.as_ref().map(|c| c.folder().to_path_buf());
+        let mapping = config.mapping().map_err(anyhow::Error::msg)?;
+        let recommender = Arc::new(Recommender::new(
+            store.clone(),
+            Some(youtube),
+            local,
+            mapping,
+            config.recommend_options(),
+            None,
+        )?);
+        let volume = config.player.volume;
+        let (sink, web_player) = match config.player.sink {
+            SinkKind::Web => {
+                let (sink, handle) = WebSink::new(volume);
+                (AnySink::Web(sink), Some(handle))
+            }
+            SinkKind::Mpv => (
+                AnySink::Mpv(Box::new(
+                    MpvSink::start(&config.mpv, catalogue.clone(), volume).await?,
+                )),
+                None,
+            ),
+            SinkKind::HomeAssistant => (
+                AnySink::HomeAssistant(HomeAssistantSink::new(config.home_assistant.clone())?),
+                None,
+            ),
+        };
+        let (status_tx, status_rx) = tokio::sync::watch::channel(Default::default());
+        let (control_tx, control_rx) = tokio::sync::mpsc::channel(32);
+        let addr = config.http_listen()?;
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr} (http.listen)"))?;
+        info!(
+            "HTTP API on http://{}",
+            listener.local_addr().unwrap_or(addr)
+        );
+        let (token, generated) = crate::http::control_token(&config.http.token, &store)?;
+        if generated {
+            // Printed once, on purpose on stderr and not in the log's structured fields.
+            eprintln!(
+                "xpressify: generated the web control token (shown only now; set http.token to choose one): {token}"
+            );
+        }
+        let app = crate::http::router(crate::http::AppState {
+            token: token.into(),
+            store: store.clone(),
+            recommender: recommender.clone(),
+            status: status_rx,
+            control: control_tx,
+            web_player,
+            catalogue,
+        });
+        let server = tokio::spawn(async move { axum::serve(listener, app).await });
+        let service = crate::service::Service::new(config, store, recommender, sink, status_tx);
+        let result = service.run(control_rx, stop_when).await;
+        server.abort();
+        info!(
+            peak_rss_mib = format!("{:.1}", crate::bench::peak_rss_mib()),
+            "stopped"
+        );
+        result
+    }
+}

@@ -1,0 +1,169 @@
+//! The device daemon (`xpressify-device run`, and the device half of the one-box
+//! `xpressify`): the vision loop on its own thread, the MQTT session, the display and the
+//! buttons, all stopped together by one future.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::Context;
+
+use crate::analyze::Analyzer;
+use crate::config::DeviceConfig;
+use crate::mood::MoodTracker;
+use crate::mqtt::Session;
+use crate::pipeline::{self, PipelineSettings, Update};
+use crate::screen::{self, ScreenInputs};
+
+/// The daemon: the vision loop on its own thread, the MQTT session on this one, until
+/// `stop_when` completes (a signal, a duration, the one-box's shutdown) or a non-looping file
+/// source ends. Owning the whole lifetime here lets the device binary and the one-box binary
+/// run the very same daemon.
+pub fn run(config: &DeviceConfig, stop_when: impl Future<Output = ()>) -> anyhow::Result<()> {
+    let analyzer = Analyzer::load(&config.detector, &config.classifier)?;
+    let mut source = config.camera.open().context("[camera]")?;
+    let settings = PipelineSettings {
+        device_id: config.mqtt.device_id.clone(),
+        model: config.classifier.model_info(),
+        probabilities_every: if config.mqtt.probabilities_hz > 0.0 {
+            std::time::Duration::from_secs_f32(1.0 / config.mqtt.probabilities_hz)
+        } else {
+            std::time::Duration::ZERO
+        },
+    };
+    let mut tracker = MoodTracker::new(config.mood);
+    let (tx, mut from_vision) = tokio::sync::mpsc::channel(64);
+    let (camera_tx, camera_ok) = tokio::sync::watch::channel(true);
+    let stop = Arc::new(AtomicBool::new(false));
+    let vision = {
+        let stop = Arc::clone(&stop);
+        std::thread::Builder::new()
+            .name("vision".into())
+            .spawn(move || {
+                pipeline::run(
+                    source.as_mut(),
+                    &analyzer,
+                    &mut tracker,
+                    &settings,
+                    &tx,
+                    &camera_tx,
+                    &stop,
+                )
+            })
+            .context("starting the vision thread")?
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let result = runtime.block_on(async {
+        let session = Session::new(config)?;
+        // The vision loop's updates go to the session; the announced mood also to the screen.
+        let (mood_tx, mood_rx) = tokio::sync::watch::channel(None);
+        let (to_session, session_rx) = tokio::sync::mpsc::channel(64);
+        let buttons = start_buttons(
+            config,
+            to_session.clone(),
+            (session.watch_link(), camera_ok.clone()),
+            session.watch_now_playing(),
+            &stop,
+        );
+        tokio::spawn(async move {
+            while let Some(update) = from_vision.recv().await {
+                if let Update::Mood(event) = &update {
+                    mood_tx.send_replace(Some(event.clone()));
+                }
+                if to_session.send(update).await.is_err() {
+                    break;
+                }
+            }
+        });
+        let screen = start_screen(
+            config,
+            ScreenInputs {
+                mood: mood_rx,
+                link: session.watch_link(),
+                now_playing: session.watch_now_playing(),
+                camera_ok,
+                companion_online: session.watch_companion(),
+            },
+            &stop,
+        );
+        let result = session.run(Some(session_rx), stop_when).await;
+        stop.store(true, Ordering::Relaxed);
+        for (name, thread) in [("display", screen), ("buttons", buttons)] {
+            if let Some(thread) = thread
+                && thread.join().is_err()
+            {
+                tracing::error!("the {name} thread panicked");
+            }
+        }
+        result
+    });
+    stop.store(true, Ordering::Relaxed);
+    if vision.join().is_err() {
+        anyhow::bail!("the vision thread panicked");
+    }
+    result
+}
+
+/// Starts the buttons thread when buttons are enabled; without GPIO it logs why and ends.
+fn start_buttons(
+    config: &DeviceConfig,
+    commands: tokio::sync::mpsc::Sender<Update>,
+    (link, camera_ok): (
+        tokio::sync::watch::Receiver<bool>,
+        tokio::sync::watch::Receiver<bool>,
+    ),
+    now_playing: tokio::sync::watch::Receiver<Option<xpressify_protocol::NowPlaying>>,
+    stop: &Arc<AtomicBool>,
+) -> Option<std::thread::JoinHandle<()>> {
+    if !config.buttons.enabled {
+        return None;
+    }
+    let healthy = move || *link.borrow() && *camera_ok.borrow();
+    let buttons = config.buttons.clone();
+    let stop = Arc::clone(stop);
+    std::thread::Builder::new()
+        .name("buttons".into())
+        .spawn(move || {
+            if let Err(e) = crate::buttons::run(&buttons, &commands, &healthy, &now_playing, &stop)
+            {
+                crate::buttons::report_unavailable(&e);
+            }
+        })
+        .map_err(
+            |e| tracing::warn!(error = %e, "cannot start the buttons thread; running without them"),
+        )
+        .ok()
+}
+
+/// Starts the display thread when one is configured. A display that fails is logged and the
+/// device runs on without it: the mood still reaches MQTT.
+fn start_screen(
+    config: &DeviceConfig,
+    inputs: ScreenInputs,
+    stop: &Arc<AtomicBool>,
+) -> Option<std::thread::JoinHandle<()>> {
+    if !config.display.enabled() {
+        return None;
+    }
+    let display = config.display.clone();
+    let stop = Arc::clone(stop);
+    let spawned =
+        std::thread::Builder::new()
+            .name("display".into())
+            .spawn(move || match screen::run(&display, inputs, &stop) {
+                Ok(draws) => tracing::info!(draws, "display stopped"),
+                Err(e) => tracing::warn!(
+                    error = %format!("{e:#}"),
+                    "display unavailable; running without it"
+                ),
+            });
+    match spawned {
+        Ok(handle) => Some(handle),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot start the display thread; running without it");
+            None
+        }
+    }
+}

@@ -1,0 +1,94 @@
+//! The one-box configuration: `[broker]`, and the device's and the companion's own settings
+//! under `[device.…]` and `[companion.…]` (every key of config/device.toml and
+//! config/companion.toml, one level down). Environment variables override keys the same way:
+//! `XPRESSIFY__DEVICE__CAMERA__SOURCE=demo`.
+
+use std::path::Path;
+
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+use xpressify_companion::config::CompanionConfig;
+use xpressify_device::config::DeviceConfig;
+use xpressify_protocol::config;
+
+use crate::broker::BrokerSettings;
+
+/// Everything the box runs with.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BoxConfig {
+    /// The embedded MQTT broker.
+    pub broker: BrokerSettings,
+    /// The camera → mood half.
+    pub device: DeviceConfig,
+    /// The mood → music half.
+    pub companion: CompanionConfig,
+}
+
+impl BoxConfig {
+    /// Reads `path` (if given) and the process environment, connects both halves to the
+    /// embedded broker when it is enabled, then validates each half.
+    pub fn load(path: Option<&Path>) -> anyhow::Result<Self> {
+        let text = path
+            .map(|p| {
+                std::fs::read_to_string(p)
+                    .with_context(|| format!("cannot read config file {}", p.display()))
+            })
+            .transpose()?;
+        let name = path.map(|p| p.display().to_string()).unwrap_or_default();
+        let mut config: BoxConfig = config::load(
+            text.as_deref().map(|t| (name.as_str(), t)),
+            std::env::vars(),
+        )?;
+        config.connect_to_own_broker()?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// With the embedded broker on, both halves use it (with its login, if one is set),
+    /// whatever their `[*.mqtt]` sections say about URL and credentials.
+    pub fn connect_to_own_broker(&mut self) -> anyhow::Result<()> {
+        if !self.broker.enabled {
+            return Ok(());
+        }
+        let url = self.broker.client_url()?;
+        let (user, password) = (&self.broker.username, &self.broker.password);
+        self.device.mqtt.url = url.clone();
+        self.device.mqtt.username = user.clone();
+        self.device.mqtt.password = password.clone();
+        self.companion.mqtt.url = url;
+        self.companion.mqtt.username = user.clone();
+        self.companion.mqtt.password = password.clone();
+        // The two halves share the prefix so the companion hears the device.
+        self.companion.mqtt.prefix = self.device.mqtt.prefix.clone();
+        Ok(())
+    }
+
+    /// Both halves' own checks, with the section named in the error.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if self.broker.enabled {
+            self.broker.listen_addr()?;
+            anyhow::ensure!(
+                self.broker.max_payload_bytes >= 1024,
+                "config key `broker.max_payload_bytes`: {} is too small (at least 1024)",
+                self.broker.max_payload_bytes
+            );
+        }
+        self.device.validate().context("in [device]")?;
+        self.companion.validate().context("in [companion]")?;
+        Ok(())
+    }
+
+    /// The configuration with passwords masked, for `print-config`.
+    pub fn redacted(&self) -> BoxConfig {
+        let mut shown = self.clone();
+        if !shown.broker.password.is_empty() {
+            shown.broker.password = "********".into();
+        }
+        if !shown.device.mqtt.password.is_empty() {
+            shown.device.mqtt.password = "********".into();
+        }
+        shown.companion = shown.companion.redacted();
+        shown
+    }
+}

@@ -1,0 +1,86 @@
+//! `xpressify demo`: the whole box on a machine with no camera, no broker and no YouTube key.
+//! The demo camera's drawn face goes through the real detector, classifier and mood tracker,
+//! the embedded broker carries the moods, and the companion picks from a synthesised local
+//! catalogue and serves the web page. Only the settings that make that possible are changed;
+//! everything else comes from the configuration as for `xpressify run`.
+
+pub mod music;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+
+use crate::config::BoxConfig;
+
+/// What the demo changes, from the command line.
+#[derive(Debug, Clone)]
+pub struct DemoOptions {
+    /// Where the web page is served.
+    pub http: String,
+    /// Seconds the face holds each expression.
+    pub hold_s: f32,
+}
+
+/// Turns `config` into the demo's: demo camera, own broker on a free loopback port, a local
+/// catalogue and store in `workdir`, music starting and changing quickly, the screen drawn
+/// into `workdir/screen.png`. Returns the catalogue's track count.
+pub fn prepare(
+    config: &mut BoxConfig,
+    workdir: &Path,
+    options: &DemoOptions,
+) -> anyhow::Result<usize> {
+    config.broker.enabled = true;
+    config.broker.listen = format!("127.0.0.1:{}", free_loopback_port()?);
+    config.broker.username.clear();
+    config.broker.password.clear();
+    config.connect_to_own_broker()?;
+
+    let device = &mut config.device;
+    device.camera.source = "demo".into();
+    device.camera.fps = 8.0;
+    device.camera.demo_hold_s = options.hold_s;
+    device.display.output = "png".into();
+    device.display.panel = "st7789-320x240".into();
+    device.display.png_path = workdir.join("screen.png");
+    device.buttons.enabled = false;
+    device.detector.model = shipped_model(&device.detector.model);
+    device.classifier.models_dir = shipped_model(&device.classifier.models_dir);
+
+    let companion = &mut config.companion;
+    let music = workdir.join("music");
+    let tracks = music::write_catalogue(&music)?;
+    companion.local.folder = music.display().to_string();
+    companion.music.prefer_local = true;
+    companion.music.start_after_s = 2.0;
+    companion.music.switch_after_s = f64::from(options.hold_s).min(companion.music.switch_after_s);
+    companion.youtube.api_key.clear();
+    companion.player.sink = xpressify_companion::config::SinkKind::Web;
+    companion.store.path = workdir.join("demo.sqlite").display().to_string();
+    companion.http.listen = options.http.clone();
+    config.validate()?;
+    Ok(tracks)
+}
+
+/// A relative model path that does not exist from here is looked up in the source tree the
+/// binary was built from, so `cargo run -- demo` works from any folder of a checkout.
+fn shipped_model(path: &Path) -> PathBuf {
+    if path.is_absolute() || path.exists() {
+        return path.to_path_buf();
+    }
+    let built_from = Path::new(env!("CARGO_MANIFEST_DIR")).join(path);
+    if built_from.exists() {
+        built_from
+    } else {
+        path.to_path_buf()
+    }
+}
+
+/// A loopback port nobody listens on now (the OS's choice).
+fn free_loopback_port() -> anyhow::Result<u16> {
+    let probe =
+        std::net::TcpListener::bind("127.0.0.1:0").context("finding a free loopback port")?;
+    Ok(probe
+        .local_addr()
+        .context("finding a free loopback port")?
+        .port())
+}
