@@ -334,7 +334,7 @@ mod tests {
     #[test]
     fn the_demo_face_acts_each_emotion_in_turn() {
         use crate::demo_face::SEQUENCE;
-        // 4 fps, 0.5 s per expression: two frames each, then the sequence starts again.
+        // Unpaced counts as 4 fps: 0.5 s per expression is two frames each.
         let mut s = DemoSource::new(0.0, Duration::from_millis(500));
         s.pacer = Pacer::new(0.0);
         let acted: Vec<_> = (0..16).map(|i| s.acted(i)).collect();
@@ -342,7 +342,11 @@ mod tests {
             acted[..4],
             [SEQUENCE[0], SEQUENCE[0], SEQUENCE[1], SEQUENCE[1]]
         );
-        assert_eq!(acted[14], SEQUENCE[0]);
+        assert_eq!(
+            acted[2 * SEQUENCE.len()],
+            SEQUENCE[0],
+            "then it starts again"
+        );
         let frames: Vec<Frame> = (0..3)
             .map(|_| s.next_frame().expect("ok").expect("never ends"))
             .collect();
