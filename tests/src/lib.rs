@@ -484,6 +484,10 @@ pub fn binary(name: &str) -> anyhow::Result<PathBuf> {
             "--quiet",
             "--manifest-path",
             manifest,
+            // The root manifest is also the `xpressify` package: without --workspace, --bin
+            // would look only there. --workspace also unifies features as `cargo test
+            // --workspace` does, so the dependencies built for the tests are reused.
+            "--workspace",
             "--bin",
             name,
         ]);
