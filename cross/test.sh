@@ -9,6 +9,8 @@ cd "$(dirname "$0")/.."
 # shellcheck source=cross/env.sh
 source cross/env.sh
 # Profile `pi` (release without LTO): the dependencies cross/build.sh already compiled.
+# --lib --bins --tests: every test binary, but not the doctests, which cargo hands to rustup's
+# rustdoc (no ARM std here); they test documentation, not the architecture, and run on x86.
 skip=(--skip shipped_models_score_what_the_card_states)
 [ "${XP_FULL_ACCURACY:-0}" = 1 ] && skip=()
-"$XP_CARGO" test --profile pi --locked --target "$XP_TARGET" -p xpressify-protocol -p xpressify-device "$@" -- "${skip[@]}"
+"$XP_CARGO" test --profile pi --locked --target "$XP_TARGET" -p xpressify-protocol -p xpressify-device --lib --bins --tests "$@" -- "${skip[@]}"
