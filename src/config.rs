@@ -68,9 +68,12 @@ impl BoxConfig {
     pub fn validate(&self) -> anyhow::Result<()> {
         if self.broker.enabled {
             self.broker.listen_addr()?;
+            // Room for the topic and headers: a bigger message would cost the box's own
+            // clients their connection (see xpressify_protocol::client::MAX_PACKET_BYTES).
+            let most = xpressify_protocol::client::MAX_PACKET_BYTES - 64 * 1024;
             anyhow::ensure!(
-                self.broker.max_payload_bytes >= 1024,
-                "config key `broker.max_payload_bytes`: {} is too small (at least 1024)",
+                (1024..=most).contains(&self.broker.max_payload_bytes),
+                "config key `broker.max_payload_bytes`: {} is out of range (1024 to {most})",
                 self.broker.max_payload_bytes
             );
         }

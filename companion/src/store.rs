@@ -222,6 +222,20 @@ impl Store {
             .map_err(err)?;
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(err)?;
+        // A damaged file is refused at start, by name, instead of failing later at some
+        // write with the music already playing.
+        let check: String = conn
+            .pragma_query_value(None, "quick_check", |r| r.get(0))
+            .map_err(err)?;
+        if check != "ok" {
+            return Err(StoreError::Corrupt {
+                path,
+                what: "file".into(),
+                reason: format!(
+                    "SQLite's quick_check says {check:?}; move the file away to start afresh"
+                ),
+            });
+        }
         let version: i64 = conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .map_err(err)?;

@@ -38,8 +38,7 @@ pub async fn watch(
     stop: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<BTreeMap<&'static str, u64>> {
     let broker = config.broker()?;
-    let mut options = config.mqtt_options()?;
-    options.set_max_packet_size(1 << 20, 1 << 20);
+    let options = config.mqtt_options()?;
     let (client, mut eventloop) = AsyncClient::new(options, 16);
     let prefix = config.mqtt.prefix.clone();
     let mut junk: BTreeMap<&'static str, u64> = BTreeMap::new();

@@ -168,11 +168,15 @@ impl Session {
                 info!(title = %playing.title, state = ?playing.state, "now playing");
                 self.now_playing.send_replace(Some(playing));
             }
-            Err(e) => {
-                self.junk += 1;
-                warn!(error = %e, total = self.junk, "ignoring an invalid now_playing message");
-            }
+            Err(e) => self.refuse("now_playing", e),
         }
+    }
+
+    /// Counts and logs a payload that breaks the contract; the connection and the device go
+    /// on. The total is logged again when the session stops.
+    fn refuse(&mut self, what: &str, error: impl std::fmt::Display) {
+        self.junk += 1;
+        warn!(%error, total = self.junk, "ignoring an invalid {what} message");
     }
 
     /// Queues a publish without waiting: the event loop is polled by this same task, so
@@ -223,19 +227,29 @@ impl Session {
                 self.take_now_playing(&p.payload);
             }
             Ok(Event::Incoming(Packet::Publish(p))) if p.topic == self.companion_topic => {
-                let online = matches!(Availability::decode(&p.payload), Ok(Availability::Online));
-                info!(online, "companion availability");
-                self.companion_online.send_replace(online);
+                match Availability::decode(&p.payload) {
+                    Ok(a) => {
+                        let online = a == Availability::Online;
+                        info!(online, "companion availability");
+                        self.companion_online.send_replace(online);
+                    }
+                    Err(e) => self.refuse("companion availability", e),
+                }
             }
             Ok(Event::Incoming(Packet::Publish(p))) => {
-                let ha_online = self
-                    .discovery_prefix
-                    .as_deref()
-                    .is_some_and(|prefix| p.topic == discovery::status_topic(prefix))
-                    && matches!(Availability::decode(&p.payload), Ok(Availability::Online));
-                if let (true, Some(prefix)) = (ha_online, self.discovery_prefix.clone()) {
-                    info!("Home Assistant came online: announcing again");
-                    self.announce(&prefix).await?;
+                let Some(prefix) = self.discovery_prefix.clone() else {
+                    return Ok(());
+                };
+                if p.topic != discovery::status_topic(&prefix) {
+                    return Ok(());
+                }
+                match Availability::decode(&p.payload) {
+                    Ok(Availability::Online) => {
+                        info!("Home Assistant came online: announcing again");
+                        self.announce(&prefix).await?;
+                    }
+                    Ok(Availability::Offline) => info!("Home Assistant went offline"),
+                    Err(e) => self.refuse("Home Assistant status", e),
                 }
             }
             Ok(other) => debug!(?other, "mqtt event"),
@@ -269,6 +283,7 @@ impl Session {
 
     /// Publishes `offline`, disconnects and flushes for at most two seconds.
     async fn shutdown(mut self) -> anyhow::Result<()> {
+        info!(refused = self.junk, "MQTT session ending");
         if !self.connected {
             info!("stopping (broker was not connected)");
             return Ok(());

@@ -16,12 +16,20 @@ use rumqttc::{MqttOptions, Transport};
 
 use crate::config::{ConfigError, MqttKeys};
 
+/// The largest packet either side sends or accepts (1 MiB). Every message of the contract is
+/// well under 4 KiB; this leaves room for junk to arrive and be refused by the decoders
+/// instead of costing the connection. A bigger packet makes rumqttc drop the connection, so
+/// brokers should refuse such messages first (Mosquitto: `message_size_limit`; the one-box
+/// broker: `broker.max_payload_bytes`).
+pub const MAX_PACKET_BYTES: usize = 1 << 20;
+
 /// Options for `client_id` from the shared `[mqtt]` keys: checked, credentials set and, for
 /// `mqtts://`, the TLS transport built. The caller adds its last-will and anything else.
 pub fn mqtt_options(keys: &MqttKeys<'_>, client_id: &str) -> Result<MqttOptions, ConfigError> {
     let url = keys.check()?;
     let mut options = MqttOptions::new(client_id, url.host.clone(), url.port);
     options.set_keep_alive(std::time::Duration::from_secs(keys.keep_alive_s.into()));
+    options.set_max_packet_size(MAX_PACKET_BYTES, MAX_PACKET_BYTES);
     if !keys.username.is_empty() {
         options.set_credentials(keys.username, keys.password);
     }

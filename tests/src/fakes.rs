@@ -72,14 +72,33 @@ pub const GOOD_KEY: &str = "AIzaFakeKeyForTests0123456789";
 /// - contains `slow`: results after 3 s;
 /// - anything else: `maxResults` videos with ids derived from `q`.
 ///
+/// [`FakeYoutube::set_trouble`] overrides all of that for every query, to play an outage.
+///
 /// A request missing one of the parameters the companion must send (`part=snippet`,
 /// `type=video`, `videoCategoryId=10`, `videoEmbeddable=true`, `q`, `maxResults`,
 /// `safeSearch`) gets `400 badRequest`, as the real API does for a malformed search.
 pub struct FakeYoutube {
     /// Base URL to configure as `youtube.api_base_url`.
     pub base_url: String,
-    requests: Arc<Mutex<Vec<HashMap<String, String>>>>,
+    state: YoutubeState,
     _server: Running,
+}
+
+/// An outage the fake plays for every query until it is cleared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trouble {
+    /// `403 quotaExceeded`, as when the project's daily quota is spent.
+    QuotaExceeded,
+    /// `500 backendError`, every time.
+    ServerError,
+    /// Accepts the request and never answers.
+    Hang,
+}
+
+#[derive(Clone, Default)]
+struct YoutubeState {
+    requests: Arc<Mutex<Vec<HashMap<String, String>>>>,
+    trouble: Arc<Mutex<Option<Trouble>>>,
 }
 
 /// A deterministic 11-character video id for `(q, i)`.
@@ -107,14 +126,12 @@ fn youtube_error(status: StatusCode, reason: &str, domain: &str, message: &str) 
         .into_response()
 }
 
-type Requests = Arc<Mutex<Vec<HashMap<String, String>>>>;
-
 async fn youtube_search(
-    State(requests): State<Requests>,
+    State(state): State<YoutubeState>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Response {
     let earlier = {
-        let mut r = requests.lock().unwrap_or_else(|p| p.into_inner());
+        let mut r = state.requests.lock().unwrap_or_else(|p| p.into_inner());
         let earlier = r.iter().filter(|p| p.get("q") == params.get("q")).count();
         r.push(params.clone());
         earlier
@@ -147,7 +164,16 @@ async fn youtube_search(
         }
     }
     let q = params.get("q").cloned().unwrap_or_default();
-    if q.contains("quota") {
+    let trouble = *state.trouble.lock().unwrap_or_else(|p| p.into_inner());
+    if trouble == Some(Trouble::Hang) {
+        // Until the outage ends (or the fake stops: its drop ends it, so a graceful
+        // shutdown does not wait on this request).
+        while *state.trouble.lock().unwrap_or_else(|p| p.into_inner()) == Some(Trouble::Hang) {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    }
+    if q.contains("quota") || trouble == Some(Trouble::QuotaExceeded) {
         return youtube_error(
             StatusCode::FORBIDDEN,
             "quotaExceeded",
@@ -155,7 +181,7 @@ async fn youtube_search(
             "The request cannot be completed because you have exceeded your <a href=\"/youtube/v3/getting-started#quota\">quota</a>.",
         );
     }
-    if q.contains("boom") {
+    if q.contains("boom") || trouble == Some(Trouble::ServerError) {
         return youtube_error(
             StatusCode::INTERNAL_SERVER_ERROR,
             "backendError",
@@ -214,21 +240,27 @@ async fn youtube_search(
 impl FakeYoutube {
     /// Starts the fake on a free loopback port.
     pub fn start() -> anyhow::Result<FakeYoutube> {
-        let requests: Requests = Arc::default();
+        let state = YoutubeState::default();
         let app = axum::Router::new()
             .route("/youtube/v3/search", get(youtube_search))
-            .with_state(requests.clone());
+            .with_state(state.clone());
         let server = Running::start(app)?;
         Ok(FakeYoutube {
             base_url: format!("http://{}/youtube/v3", server.addr),
-            requests,
+            state,
             _server: server,
         })
     }
 
+    /// Plays `trouble` for every request from now on; `None` ends the outage.
+    pub fn set_trouble(&self, trouble: Option<Trouble>) {
+        *self.state.trouble.lock().unwrap_or_else(|p| p.into_inner()) = trouble;
+    }
+
     /// Every request's query parameters, in order.
     pub fn requests(&self) -> Vec<HashMap<String, String>> {
-        self.requests
+        self.state
+            .requests
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
@@ -236,10 +268,18 @@ impl FakeYoutube {
 
     /// How many requests arrived.
     pub fn calls(&self) -> usize {
-        self.requests
+        self.state
+            .requests
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .len()
+    }
+}
+
+impl Drop for FakeYoutube {
+    fn drop(&mut self) {
+        // Releases hanging requests before the server waits for them.
+        self.set_trouble(None);
     }
 }
 

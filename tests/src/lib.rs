@@ -12,7 +12,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+pub mod api;
 pub mod fakes;
+pub mod launch;
 
 use anyhow::{Context, bail};
 use rumqttc::{Client, Event, MqttOptions, Packet, QoS};
@@ -496,6 +498,28 @@ pub fn binary(name: &str) -> anyhow::Result<PathBuf> {
         }
         if let Some(target) = dir.parent() {
             cmd.env("CARGO_TARGET_DIR", target);
+        }
+        // Cargo gives this test process the variables of its package (CARGO_MANIFEST_DIR,
+        // CARGO_PKG_NAME…). Build scripts such as ring's re-run when those change, so passing
+        // them on would rebuild half the dependency tree here and again at the next
+        // `cargo test`.
+        for (key, _) in std::env::vars_os() {
+            let key = key.to_string_lossy();
+            if key.starts_with("CARGO_PKG_")
+                || key.starts_with("CARGO_BIN_EXE_")
+                || key.starts_with("CARGO_MANIFEST_")
+                || [
+                    "CARGO_CRATE_NAME",
+                    "CARGO_BIN_NAME",
+                    "CARGO_PRIMARY_PACKAGE",
+                    "CARGO_TARGET_TMPDIR",
+                    "CARGO_RUSTC_CURRENT_DIR",
+                    "OUT_DIR",
+                ]
+                .contains(&key.as_ref())
+            {
+                cmd.env_remove(key.as_ref());
+            }
         }
         let status = cmd
             .status()

@@ -6,14 +6,14 @@
 //! `XPRESSIFY_SCREENSHOTS=DIR` saves PNGs of the main views there (how docs/ got them).
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use headless_chrome::protocol::cdp::Page::CaptureScreenshotFormatOption;
 use headless_chrome::{Browser, LaunchOptions, Tab};
 use xpressify_protocol::Topics;
-use xpressify_tests::fakes::{FakeYoutube, GOOD_KEY};
-use xpressify_tests::{Broker, KillOnDrop, binary, free_port, unique_name};
+use xpressify_tests::fakes::FakeYoutube;
+use xpressify_tests::launch;
+use xpressify_tests::{Broker, KillOnDrop, free_port, unique_name};
 
 const TOKEN: &str = "page-test-token-123";
 const MOOD: &str = r#"{"schema":1,"device_id":"DEV","emotion":"EMO","confidence":0.8,"probabilities":[0.05,0.0,0.05,0.7,0.1,0.0,0.1],"faces":1,"timestamp_ms":1,"seq":1,"model":{"name":"m","version":"1"}}"#;
@@ -27,19 +27,8 @@ struct Setup<'a> {
 }
 
 fn start_companion(s: &Setup<'_>) -> KillOnDrop {
-    let child = Command::new(binary("xpressify-companion").expect("binary"))
-        .arg("run")
-        .env("XPRESSIFY__MQTT__URL", &s.broker.url)
-        .env("XPRESSIFY__MQTT__PREFIX", s.prefix)
-        .env("XPRESSIFY__MQTT__CLIENT_ID", unique_name("companion"))
-        .env("XPRESSIFY__STORE__PATH", s.store)
-        .env("XPRESSIFY__YOUTUBE__API_KEY", GOOD_KEY)
-        .env("XPRESSIFY__YOUTUBE__API_BASE_URL", &s.fake.base_url)
-        .env("XPRESSIFY__HTTP__LISTEN", format!("127.0.0.1:{}", s.port))
-        .env("XPRESSIFY__HTTP__TOKEN", TOKEN)
-        .env("XPRESSIFY__MUSIC__START_AFTER_S", "0.5")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
+    let child = launch::companion(&s.broker.url, s.prefix, s.store, s.port, TOKEN, s.fake)
+        .expect("companion binary")
         .spawn()
         .expect("spawn companion");
     let child = KillOnDrop(child);

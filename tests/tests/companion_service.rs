@@ -2,69 +2,23 @@
 //! as the sink, and the HTTP API — a mood becomes music, listeners' commands and the page's
 //! reports move it on, junk is counted, the mapping is edited, and a stop says goodbye.
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use serde_json::json;
 use xpressify_protocol::topics::companion_availability;
 use xpressify_protocol::{NowPlaying, PlaybackState, Topics, Track};
+use xpressify_tests::api::Api;
 use xpressify_tests::fakes::{FakeYoutube, GOOD_KEY};
-use xpressify_tests::{Broker, KillOnDrop, binary, free_port, unique_name};
+use xpressify_tests::launch;
+use xpressify_tests::{Broker, KillOnDrop, free_port, unique_name};
+
+/// How long the companion gets for each step.
+const WAIT: Duration = Duration::from_secs(20);
 
 const MOOD: &str = r#"{"schema":1,"device_id":"DEV","emotion":"EMO","confidence":0.8,"probabilities":[0.1,0.0,0.1,0.5,0.2,0.0,0.1],"faces":1,"timestamp_ms":1,"seq":1,"model":{"name":"m","version":"1"}}"#;
 
 const TOKEN: &str = "test-control-token-123";
-
-struct Api {
-    base: String,
-    token: Option<&'static str>,
-    http: reqwest::Client,
-    rt: tokio::runtime::Runtime,
-}
-
-impl Api {
-    fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
-        self.rt.block_on(async {
-            let mut req = self.http.request(method, format!("{}{path}", self.base));
-            if let Some(t) = self.token {
-                req = req.bearer_auth(t);
-            }
-            if let Some(b) = body {
-                req = req.json(&b);
-            }
-            match req.send().await {
-                Ok(r) => {
-                    let status = r.status().as_u16();
-                    let text = r.text().await.unwrap_or_default();
-                    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-                }
-                Err(_) => (0, Value::Null),
-            }
-        })
-    }
-
-    fn get(&self, path: &str) -> Value {
-        let (status, body) = self.call(reqwest::Method::GET, path, None);
-        assert_eq!(status, 200, "GET {path}: {body}");
-        body
-    }
-
-    /// Polls `GET path` until `pred` holds.
-    fn wait(&self, what: &str, path: &str, pred: impl Fn(&Value) -> bool) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let (status, body) = self.call(reqwest::Method::GET, path, None);
-            if status == 200 && pred(&body) {
-                return body;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "timed out waiting for {what}; last {status}: {body}"
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-}
 
 #[test]
 fn moods_become_music_that_listeners_control() {
@@ -79,37 +33,25 @@ fn moods_become_music_that_listeners_control() {
     let mut sub = broker
         .subscriber(&[topics.now_playing(), companion_availability(&prefix)])
         .expect("subscriber");
-    let child = Command::new(binary("xpressify-companion").expect("binary"))
-        .arg("run")
-        .env("XPRESSIFY__MQTT__URL", &broker.url)
-        .env("XPRESSIFY__MQTT__PREFIX", &prefix)
-        .env("XPRESSIFY__MQTT__CLIENT_ID", unique_name("companion"))
-        .env(
-            "XPRESSIFY__STORE__PATH",
-            dir.path().join("companion.sqlite"),
-        )
-        .env("XPRESSIFY__YOUTUBE__API_KEY", GOOD_KEY)
-        .env("XPRESSIFY__YOUTUBE__API_BASE_URL", &fake.base_url)
-        .env("XPRESSIFY__HTTP__LISTEN", format!("127.0.0.1:{port}"))
-        .env("XPRESSIFY__HTTP__TOKEN", TOKEN)
-        .env("XPRESSIFY__MUSIC__START_AFTER_S", "0.5")
-        .env("XPRESSIFY__MUSIC__SWITCH_AFTER_S", "2")
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn");
+    let child = launch::companion(
+        &broker.url,
+        &prefix,
+        &dir.path().join("companion.sqlite"),
+        port,
+        TOKEN,
+        &fake,
+    )
+    .expect("companion binary")
+    .env("XPRESSIFY__MUSIC__SWITCH_AFTER_S", "2")
+    .env("RUST_LOG", "info")
+    .spawn()
+    .expect("spawn");
     let mut child = KillOnDrop(child);
-    let api = Api {
-        token: Some(TOKEN),
-        base: format!("http://127.0.0.1:{port}"),
-        http: reqwest::Client::new(),
-        rt: tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime"),
-    };
-    api.wait("the API", "/api/status", |s| s["broker_connected"] == true);
+    let api = Api::new(port, Some(TOKEN)).expect("client");
+    api.wait_for("the API", "/api/status", WAIT, |s| {
+        s["broker_connected"] == true
+    })
+    .expect("the API");
     sub.wait_for("companion online", Duration::from_secs(10), |m| {
         m.topic == companion_availability(&prefix) && m.payload == b"online"
     })
@@ -148,7 +90,7 @@ fn moods_become_music_that_listeners_control() {
     assert!((0..15).any(|i| xpressify_tests::fakes::video_id(&q, i) == *video_id));
 
     // The web player shows it; the page reports the end; the next pick starts.
-    let player = api.get("/api/player");
+    let player = api.get("/api/player").expect("/api/player");
     let pick_id = player["item"]["pick_id"].as_i64().expect("pick id");
     assert_eq!(player["state"], "playing");
     let (status, _) = api.call(
@@ -157,11 +99,13 @@ fn moods_become_music_that_listeners_control() {
         Some(json!({"pick_id": pick_id, "event": "ended"})),
     );
     assert_eq!(status, 202);
-    let second = api.wait("the next pick", "/api/player", |p| {
-        p["item"]["pick_id"]
-            .as_i64()
-            .is_some_and(|id| id != pick_id)
-    });
+    let second = api
+        .wait_for("the next pick", "/api/player", WAIT, |p| {
+            p["item"]["pick_id"]
+                .as_i64()
+                .is_some_and(|id| id != pick_id)
+        })
+        .expect("the next pick");
     assert_ne!(
         second["item"]["track"], player["item"]["track"],
         "no repeat"
@@ -179,21 +123,14 @@ fn moods_become_music_that_listeners_control() {
     broker
         .publish(&topics.command(), br#"{"command":"dislike"}"#, false)
         .expect("publish");
-    api.wait("a pick after the dislike", "/api/player", |p| {
+    api.wait_for("a pick after the dislike", "/api/player", WAIT, |p| {
         p["item"]["pick_id"]
             .as_i64()
             .is_some_and(|id| id > second_id)
-    });
+    })
+    .expect("a pick after the dislike");
     // Changes need the control token; reading does not.
-    let anonymous = Api {
-        token: None,
-        base: api.base.clone(),
-        http: reqwest::Client::new(),
-        rt: tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime"),
-    };
+    let anonymous = Api::new(port, None).expect("client");
     for (method, path, body) in [
         (
             reqwest::Method::POST,
@@ -203,7 +140,7 @@ fn moods_become_music_that_listeners_control() {
         (
             reqwest::Method::PUT,
             "/api/mapping",
-            api.get("/api/mapping"),
+            api.get("/api/mapping").expect("/api/mapping"),
         ),
         (
             reqwest::Method::POST,
@@ -218,7 +155,10 @@ fn moods_become_music_that_listeners_control() {
             "{body}"
         );
     }
-    assert_eq!(anonymous.get("/api/status")["mood"], "happy");
+    assert_eq!(
+        anonymous.get("/api/status").expect("/api/status")["mood"],
+        "happy"
+    );
     // Pause from the HTTP API.
     let (status, _) = api.call(
         reqwest::Method::POST,
@@ -226,7 +166,8 @@ fn moods_become_music_that_listeners_control() {
         Some(json!({"command": "pause"})),
     );
     assert_eq!(status, 202);
-    api.wait("paused", "/api/player", |p| p["state"] == "paused");
+    api.wait_for("paused", "/api/player", WAIT, |p| p["state"] == "paused")
+        .expect("paused");
     sub.wait_for("paused now_playing", Duration::from_secs(5), |m| {
         NowPlaying::decode(&m.payload).is_ok_and(|n| n.state == PlaybackState::Paused)
     })
@@ -264,9 +205,11 @@ fn moods_become_music_that_listeners_control() {
             false,
         )
         .expect("publish");
-    let status = api.wait("junk counted", "/api/status", |s| {
-        s["refused"]["mood"] == 1 && s["refused"]["command"] == 1
-    });
+    let status = api
+        .wait_for("junk counted", "/api/status", WAIT, |s| {
+            s["refused"]["mood"] == 1 && s["refused"]["command"] == 1
+        })
+        .expect("junk counted");
     assert_eq!(status["mood"], "sad");
     assert_eq!(status["youtube"]["state"], "ok");
     assert!(
@@ -275,7 +218,7 @@ fn moods_become_music_that_listeners_control() {
     );
 
     // The mapping: a bad edit is refused by key; a good one is kept.
-    let mut mapping = api.get("/api/mapping");
+    let mut mapping = api.get("/api/mapping").expect("/api/mapping");
     assert!(
         mapping["emotions"]["happy"]["match"]
             .as_array()
@@ -294,10 +237,15 @@ fn moods_become_music_that_listeners_control() {
     mapping["policy"] = json!("lift");
     let (status, body) = api.call(reqwest::Method::PUT, "/api/mapping", Some(mapping));
     assert_eq!(status, 200, "{body}");
-    assert_eq!(api.get("/api/mapping")["policy"], "lift");
+    assert_eq!(
+        api.get("/api/mapping").expect("/api/mapping")["policy"],
+        "lift"
+    );
 
     // History: moods and picks, with the dislike.
-    let history = api.get("/api/history?limit=20");
+    let history = api
+        .get("/api/history?limit=20")
+        .expect("/api/history?limit=20");
     let picks = history["picks"].as_array().expect("picks");
     assert!(picks.len() >= 4, "{history}");
     assert!(

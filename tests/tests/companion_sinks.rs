@@ -7,33 +7,14 @@ use std::time::{Duration, Instant};
 use xpressify_companion::sink::{
     HomeAssistantConfig, HomeAssistantSink, MpvConfig, MpvSink, PlayItem, PlaybackSink, SinkEvent,
 };
+use xpressify_companion::source::wav;
 use xpressify_protocol::Track;
 use xpressify_tests::fakes::{FakeHomeAssistant, HA_TOKEN};
 
 /// Writes a mono 16-bit WAV of a 440 Hz tone.
 fn write_tone(path: &Path, seconds: f32) {
-    let rate = 8_000u32;
-    let samples: Vec<i16> = (0..(rate as f32 * seconds) as u32)
-        .map(|i| ((i as f32 * 440.0 * std::f32::consts::TAU / rate as f32).sin() * 8_000.0) as i16)
-        .collect();
-    let data_len = (samples.len() * 2) as u32;
-    let mut bytes = Vec::new();
-    bytes.extend_from_slice(b"RIFF");
-    bytes.extend_from_slice(&(36 + data_len).to_le_bytes());
-    bytes.extend_from_slice(b"WAVEfmt ");
-    bytes.extend_from_slice(&16u32.to_le_bytes());
-    bytes.extend_from_slice(&1u16.to_le_bytes()); // PCM
-    bytes.extend_from_slice(&1u16.to_le_bytes()); // mono
-    bytes.extend_from_slice(&rate.to_le_bytes());
-    bytes.extend_from_slice(&(rate * 2).to_le_bytes());
-    bytes.extend_from_slice(&2u16.to_le_bytes());
-    bytes.extend_from_slice(&16u16.to_le_bytes());
-    bytes.extend_from_slice(b"data");
-    bytes.extend_from_slice(&data_len.to_le_bytes());
-    for s in samples {
-        bytes.extend_from_slice(&s.to_le_bytes());
-    }
-    std::fs::write(path, bytes).expect("write wav");
+    let samples = wav::tone(440.0, seconds, 8_000);
+    std::fs::write(path, wav::pcm16_mono(&samples, 8_000)).expect("write wav");
 }
 
 fn local(pick_id: i64, file: &str) -> PlayItem {

@@ -7,35 +7,15 @@ use std::time::Duration;
 
 use xpressify_device::display::{Panel, ScreenState, StatusMarks};
 use xpressify_protocol::{Availability, MoodEvent, ProbabilitiesEvent, Topics};
+use xpressify_tests::launch;
 use xpressify_tests::{Broker, KillOnDrop, binary, face_frame, unique_name};
 
 fn repo() -> String {
     format!("{}/..", env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The `run` command on the images of `frames` at 20 fps, played once unless the caller sets
-/// `XPRESSIFY__CAMERA__LOOP`.
 fn device_command(broker: &Broker, topics: &Topics, frames: &std::path::Path) -> Command {
-    let models = format!("{}/models", repo());
-    let mut cmd = Command::new(binary("xpressify-device").expect("binary"));
-    cmd.arg("run")
-        .env("XPRESSIFY__MQTT__URL", &broker.url)
-        .env("XPRESSIFY__MQTT__PREFIX", topics.prefix())
-        .env("XPRESSIFY__MQTT__DEVICE_ID", topics.device_id())
-        .env("XPRESSIFY__MQTT__PROBABILITIES_HZ", "5")
-        .env("XPRESSIFY__HOMEASSISTANT__DISCOVERY", "false")
-        .env(
-            "XPRESSIFY__DETECTOR__MODEL",
-            format!("{models}/face_detection_yunet_2026may.onnx"),
-        )
-        .env("XPRESSIFY__CLASSIFIER__MODELS_DIR", &models)
-        .env("XPRESSIFY__CAMERA__SOURCE", "files")
-        .env("XPRESSIFY__CAMERA__PATH", frames)
-        .env("XPRESSIFY__CAMERA__FPS", "20")
-        .env("XPRESSIFY__CAMERA__LOOP", "false")
-        .env("XPRESSIFY__MOOD__DWELL_S", "0.5")
-        .env("RUST_LOG", "warn");
-    cmd
+    launch::device_on_files(&broker.url, topics, frames).expect("device binary")
 }
 
 #[test]

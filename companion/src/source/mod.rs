@@ -2,6 +2,7 @@
 //! what suited the mood before. Every source answers the same [`Query`] with [`Candidate`]s.
 
 mod local;
+pub mod wav;
 mod youtube;
 
 use std::future::Future;

@@ -1,0 +1,81 @@
+//! A blocking client for the companion's HTTP API, for tests that drive a running binary.
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// The API of one running companion.
+pub struct Api {
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    token: Option<String>,
+    http: reqwest::Client,
+    rt: tokio::runtime::Runtime,
+}
+
+impl Api {
+    /// The API at `127.0.0.1:port`, sending `token` (when given) as the bearer token.
+    pub fn new(port: u16, token: Option<&str>) -> anyhow::Result<Api> {
+        Ok(Api {
+            base: format!("http://127.0.0.1:{port}"),
+            token: token.map(str::to_string),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(10))
+                .build()?,
+            rt: tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?,
+        })
+    }
+
+    /// One request; `(0, Null)` when nothing answered, `Null` for a body that is not JSON.
+    pub fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        self.rt.block_on(async {
+            let mut req = self.http.request(method, format!("{}{path}", self.base));
+            if let Some(t) = &self.token {
+                req = req.bearer_auth(t);
+            }
+            if let Some(b) = body {
+                req = req.json(&b);
+            }
+            match req.send().await {
+                Ok(r) => {
+                    let status = r.status().as_u16();
+                    let text = r.text().await.unwrap_or_default();
+                    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+                }
+                Err(_) => (0, Value::Null),
+            }
+        })
+    }
+
+    /// `GET path`, which must answer 200.
+    pub fn get(&self, path: &str) -> anyhow::Result<Value> {
+        let (status, body) = self.call(reqwest::Method::GET, path, None);
+        anyhow::ensure!(status == 200, "GET {path}: {status} {body}");
+        Ok(body)
+    }
+
+    /// Polls `GET path` until `pred` holds, for at most `limit`.
+    pub fn wait_for(
+        &self,
+        what: &str,
+        path: &str,
+        limit: Duration,
+        pred: impl Fn(&Value) -> bool,
+    ) -> anyhow::Result<Value> {
+        let deadline = Instant::now() + limit;
+        loop {
+            let (status, body) = self.call(reqwest::Method::GET, path, None);
+            if status == 200 && pred(&body) {
+                return Ok(body);
+            }
+            if Instant::now() >= deadline {
+                anyhow::bail!(
+                    "timed out after {limit:?} waiting for {what}; last {status}: {body}"
+                );
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}

@@ -1,0 +1,73 @@
+//! The workspace's binaries as the tests start them: on a test broker, with a prefix and
+//! device id of their own, every file in the test's temporary folder.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use crate::fakes::{FakeYoutube, GOOD_KEY};
+use crate::{binary, unique_name};
+use xpressify_protocol::Topics;
+
+/// The repository's `models/` folder.
+pub fn models_dir() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../models"))
+}
+
+/// `xpressify-companion run` on `broker_url` under `prefix`: its store at `store`, its API on
+/// `127.0.0.1:http_port` with the control token `token`, and YouTube searches sent to `fake`
+/// with the key it accepts. Music starts half a second after a mood; the web page is the
+/// sink. Logs go to the test's stderr; callers add or override variables.
+pub fn companion(
+    broker_url: &str,
+    prefix: &str,
+    store: &Path,
+    http_port: u16,
+    token: &str,
+    fake: &FakeYoutube,
+) -> anyhow::Result<Command> {
+    let mut cmd = Command::new(binary("xpressify-companion")?);
+    cmd.arg("run")
+        .env("XPRESSIFY__MQTT__URL", broker_url)
+        .env("XPRESSIFY__MQTT__PREFIX", prefix)
+        .env("XPRESSIFY__MQTT__CLIENT_ID", unique_name("companion"))
+        .env("XPRESSIFY__STORE__PATH", store)
+        .env("XPRESSIFY__YOUTUBE__API_KEY", GOOD_KEY)
+        .env("XPRESSIFY__YOUTUBE__API_BASE_URL", &fake.base_url)
+        .env("XPRESSIFY__HTTP__LISTEN", format!("127.0.0.1:{http_port}"))
+        .env("XPRESSIFY__HTTP__TOKEN", token)
+        .env("XPRESSIFY__MUSIC__START_AFTER_S", "0.5")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit());
+    Ok(cmd)
+}
+
+/// `xpressify-device run` on `broker_url` as `topics` says, reading the images in `frames` at
+/// 20 fps through the shipped models, once (callers set `XPRESSIFY__CAMERA__LOOP=true` to
+/// repeat). No Home Assistant discovery; a mood is announced after 0.5 s.
+pub fn device_on_files(
+    broker_url: &str,
+    topics: &Topics,
+    frames: &Path,
+) -> anyhow::Result<Command> {
+    let models = models_dir();
+    let mut cmd = Command::new(binary("xpressify-device")?);
+    cmd.arg("run")
+        .env("XPRESSIFY__MQTT__URL", broker_url)
+        .env("XPRESSIFY__MQTT__PREFIX", topics.prefix())
+        .env("XPRESSIFY__MQTT__DEVICE_ID", topics.device_id())
+        .env("XPRESSIFY__MQTT__PROBABILITIES_HZ", "5")
+        .env("XPRESSIFY__HOMEASSISTANT__DISCOVERY", "false")
+        .env(
+            "XPRESSIFY__DETECTOR__MODEL",
+            models.join("face_detection_yunet_2026may.onnx"),
+        )
+        .env("XPRESSIFY__CLASSIFIER__MODELS_DIR", &models)
+        .env("XPRESSIFY__CAMERA__SOURCE", "files")
+        .env("XPRESSIFY__CAMERA__PATH", frames)
+        .env("XPRESSIFY__CAMERA__FPS", "20")
+        .env("XPRESSIFY__CAMERA__LOOP", "false")
+        .env("XPRESSIFY__MOOD__DWELL_S", "0.5")
+        .env("RUST_LOG", "warn");
+    Ok(cmd)
+}
