@@ -340,6 +340,14 @@ impl Store {
         Ok(out)
     }
 
+    /// How many moods are kept: what a load or retention check counts without reading them.
+    pub fn mood_count(&self) -> Result<u64, StoreError> {
+        let r = self
+            .conn()
+            .query_row("SELECT COUNT(*) FROM moods", [], |r| r.get::<_, i64>(0));
+        self.sql(r).map(|n| n as u64)
+    }
+
     /// Remembers a "that's not my mood".
     pub fn record_mood_correction(&self, c: &MoodCorrection) -> Result<(), StoreError> {
         let r = self.conn().execute(

@@ -4,20 +4,11 @@
 
 mod support {
     pub mod config_property;
+    #[path = "../../../fuzz/support/replay.rs"]
+    pub mod replay;
 }
 
 #[test]
 fn every_kept_input_holds_the_config_property() {
-    let dir = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../fuzz/regressions/config_load"
-    );
-    let mut checked = 0;
-    for entry in std::fs::read_dir(dir).expect("the regressions folder") {
-        let path = entry.expect("entry").path();
-        let bytes = std::fs::read(&path).expect("read input");
-        support::config_property::check(&bytes);
-        checked += 1;
-    }
-    assert!(checked > 0, "no inputs in {dir}");
+    support::replay::replay("config_load", support::config_property::check);
 }

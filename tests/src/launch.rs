@@ -1,8 +1,12 @@
 //! The workspace's binaries as the tests start them: on a test broker, with a prefix and
 //! device id of their own, every file in the test's temporary folder.
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
 
 use crate::fakes::{FakeYoutube, GOOD_KEY};
 use crate::{binary, unique_name};
@@ -70,4 +74,81 @@ pub fn device_on_files(
         .env("XPRESSIFY__MOOD__DWELL_S", "0.5")
         .env("RUST_LOG", "warn");
     Ok(cmd)
+}
+
+/// `xpressify-device announce` on `broker_url` as `topics` says, with Home Assistant discovery
+/// under `ha_prefix`: the device's MQTT side alone (no camera, no models). Callers choose the
+/// log level and where stdout and stderr go.
+pub fn device_announce(
+    broker_url: &str,
+    topics: &Topics,
+    ha_prefix: &str,
+) -> anyhow::Result<Command> {
+    let mut cmd = Command::new(binary("xpressify-device")?);
+    cmd.arg("announce")
+        .env("XPRESSIFY__MQTT__URL", broker_url)
+        .env("XPRESSIFY__MQTT__PREFIX", topics.prefix())
+        .env("XPRESSIFY__MQTT__DEVICE_ID", topics.device_id())
+        .env("XPRESSIFY__HOMEASSISTANT__DISCOVERY_PREFIX", ha_prefix);
+    Ok(cmd)
+}
+
+/// What a process that ran to its end left behind.
+pub struct Finished {
+    /// Whether it exited with status 0.
+    pub success: bool,
+    /// Everything it wrote to stdout, lossily decoded.
+    pub stdout: String,
+    /// Everything it wrote to stderr, lossily decoded.
+    pub stderr: String,
+}
+
+/// Runs `cmd` to its end with stdout and stderr captured, killing it and failing when it is
+/// still running after `limit`: a binary that should refuse its input must not hang a test.
+pub fn run_to_end(cmd: &mut Command, limit: Duration) -> anyhow::Result<Finished> {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("spawn {cmd:?}"))?;
+    let drain = |pipe: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            if let Some(mut pipe) = pipe {
+                let _ = pipe.read_to_end(&mut bytes);
+            }
+            String::from_utf8_lossy(&bytes).into_owned()
+        })
+    };
+    let stdout = drain(
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let stderr = drain(
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            anyhow::bail!("{cmd:?} still ran after {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let joined = |h: std::thread::JoinHandle<String>| h.join().unwrap_or_default();
+    Ok(Finished {
+        success: status.success(),
+        stdout: joined(stdout),
+        stderr: joined(stderr),
+    })
 }

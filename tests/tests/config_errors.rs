@@ -2,21 +2,15 @@
 //! configuration when asked.
 
 use std::process::Command;
+use std::time::Duration;
 
-use xpressify_tests::binary;
+use xpressify_tests::{binary, launch};
 
 fn run(bin: &str, args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
     let mut cmd = Command::new(binary(bin).expect("binary"));
-    cmd.args(args);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let out = cmd.output().expect("run");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    cmd.args(args).envs(env.iter().copied());
+    let end = launch::run_to_end(&mut cmd, Duration::from_secs(60)).expect("run");
+    (end.success, end.stdout, end.stderr)
 }
 
 #[test]

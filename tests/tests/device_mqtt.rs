@@ -6,7 +6,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use xpressify_protocol::{Availability, Command as MqttCommand, Topics};
-use xpressify_tests::{Broker, Message, binary, unique_name};
+use xpressify_tests::{Broker, Message, binary, launch, unique_name};
 
 struct Setup {
     broker: Broker,
@@ -25,13 +25,10 @@ fn setup() -> Setup {
 }
 
 fn device(s: &Setup, args: &[&str]) -> Child {
-    Command::new(binary("xpressify-device").expect("device binary"))
+    launch::device_announce(&s.broker.url, &s.topics, &s.ha_prefix)
+        .expect("device binary")
         .args(args)
-        .env("XPRESSIFY__MQTT__URL", &s.broker.url)
-        .env("XPRESSIFY__MQTT__PREFIX", s.topics.prefix())
-        .env("XPRESSIFY__MQTT__DEVICE_ID", s.topics.device_id())
         .env("XPRESSIFY__MQTT__KEEP_ALIVE_S", "5")
-        .env("XPRESSIFY__HOMEASSISTANT__DISCOVERY_PREFIX", &s.ha_prefix)
         .env("XPRESSIFY__HOMEASSISTANT__NAME", "Test box")
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
@@ -51,7 +48,7 @@ fn announces_online_and_discovery_then_says_offline() {
         .broker
         .subscriber(&[s.topics.availability(), format!("{}/#", s.ha_prefix)])
         .expect("subscriber");
-    let mut dev = device(&s, &["announce", "--duration", "3"]);
+    let mut dev = device(&s, &["--duration", "3"]);
     sub.wait_for("online", Duration::from_secs(10), |m| {
         is_availability(&s, m, Availability::Online)
     })
@@ -110,7 +107,7 @@ fn announces_online_and_discovery_then_says_offline() {
 #[test]
 fn re_announces_when_home_assistant_restarts() {
     let s = setup();
-    let mut dev = device(&s, &["announce", "--duration", "6"]);
+    let mut dev = device(&s, &["--duration", "6"]);
     let mut sub = s
         .broker
         .subscriber(&[s.topics.availability(), format!("{}/sensor/#", s.ha_prefix)])
@@ -157,7 +154,7 @@ fn last_will_marks_a_killed_device_offline() {
         .broker
         .subscriber(&[s.topics.availability()])
         .expect("subscriber");
-    let mut dev = device(&s, &["announce"]);
+    let mut dev = device(&s, &[]);
     sub.wait_for("online", Duration::from_secs(10), |m| {
         is_availability(&s, m, Availability::Online)
     })

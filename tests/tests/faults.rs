@@ -199,12 +199,8 @@ fn junk_on_every_subscribed_topic_is_ignored_and_counted() {
     let mut sub = broker
         .subscriber(&[topics.availability()])
         .expect("subscriber");
-    let device = Command::new(binary("xpressify-device").expect("device binary"))
-        .arg("announce")
-        .env("XPRESSIFY__MQTT__URL", &broker.url)
-        .env("XPRESSIFY__MQTT__PREFIX", topics.prefix())
-        .env("XPRESSIFY__MQTT__DEVICE_ID", topics.device_id())
-        .env("XPRESSIFY__HOMEASSISTANT__DISCOVERY_PREFIX", &ha_prefix)
+    let device = launch::device_announce(&broker.url, topics, &ha_prefix)
+        .expect("device binary")
         .env("RUST_LOG", "info")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -273,28 +269,9 @@ fn junk_on_every_subscribed_topic_is_ignored_and_counted() {
 
 /// Runs `cmd` until it exits (at most 60 s) and returns (success, stderr).
 fn start_fails(mut cmd: Command) -> (bool, String) {
-    let mut child = cmd
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        match child.try_wait() {
-            Ok(Some(status)) => {
-                let mut err = String::new();
-                if let Some(mut e) = child.stderr.take() {
-                    let _ = std::io::Read::read_to_string(&mut e, &mut err);
-                }
-                return (status.success(), err);
-            }
-            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(100)),
-            _ => {
-                let _ = child.kill();
-                panic!("{cmd:?} still runs after 60 s instead of refusing its files");
-            }
-        }
-    }
+    let end = launch::run_to_end(&mut cmd, Duration::from_secs(60))
+        .expect("the binary refuses its files instead of running");
+    (end.success, end.stderr)
 }
 
 #[test]

@@ -6,43 +6,41 @@ use xpressify_protocol::{
     Availability, Command, MoodEvent, NowPlaying, ProbabilitiesEvent, topics,
 };
 
+/// Where `payload` decodes as a `T`, its encoding must decode to the same `T`.
+fn round_trip<T: PartialEq + std::fmt::Debug, E>(
+    what: &str,
+    payload: &[u8],
+    decode: impl Fn(&[u8]) -> Result<T, E>,
+    encode: impl Fn(&T) -> Vec<u8>,
+) {
+    if let Ok(value) = decode(payload) {
+        assert_eq!(
+            decode(&encode(&value)).ok().as_ref(),
+            Some(&value),
+            "{what} round trip"
+        );
+    }
+}
+
 /// Checks the property for `payload`; panics (as the fuzzer wants) where it fails.
 pub fn check(payload: &[u8]) {
-    if let Ok(m) = MoodEvent::decode(payload) {
-        assert_eq!(
-            MoodEvent::decode(&m.encode()).ok().as_ref(),
-            Some(&m),
-            "mood round trip"
-        );
-    }
-    if let Ok(p) = ProbabilitiesEvent::decode(payload) {
-        assert_eq!(
-            ProbabilitiesEvent::decode(&p.encode()).ok().as_ref(),
-            Some(&p),
-            "probabilities round trip"
-        );
-    }
-    if let Ok(n) = NowPlaying::decode(payload) {
-        assert_eq!(
-            NowPlaying::decode(&n.encode()).ok().as_ref(),
-            Some(&n),
-            "now_playing round trip"
-        );
-    }
-    if let Ok(c) = Command::decode(payload) {
-        assert_eq!(
-            Command::decode(&c.encode()).ok(),
-            Some(c),
-            "command round trip"
-        );
-    }
-    if let Ok(a) = Availability::decode(payload) {
-        assert_eq!(
-            Availability::decode(&a.encode()).ok(),
-            Some(a),
-            "availability round trip"
-        );
-    }
+    round_trip("mood", payload, MoodEvent::decode, MoodEvent::encode);
+    round_trip(
+        "probabilities",
+        payload,
+        ProbabilitiesEvent::decode,
+        ProbabilitiesEvent::encode,
+    );
+    round_trip(
+        "now_playing",
+        payload,
+        NowPlaying::decode,
+        NowPlaying::encode,
+    );
+    round_trip("command", payload, Command::decode, Command::encode);
+    round_trip("availability", payload, Availability::decode, |a| {
+        a.encode()
+    });
     // The same bytes as a topic name.
     if let Some((device, channel)) = std::str::from_utf8(payload)
         .ok()
