@@ -68,24 +68,24 @@ pub enum Mouth {
 pub fn expression(emotion: Emotion) -> Expression {
     use Mouth::*;
     // Chosen by searching these parameters for the shipped model's clearest reading of each
-    // emotion. Sad and disgust read weakly (under 0.3) however they are drawn, so the clip
-    // leaves them out.
+    // emotion (`device/tests/demo_face.rs`). Disgust is never the model's reading however it
+    // is drawn and happy only weakly (0.34), so the clip leaves disgust out.
     let (brow_inner, brow_outer, eye_open, mouth) = match emotion {
-        Emotion::Happy => (41, 45, 3, Grin),
+        Emotion::Happy => (0, 20, 12, Grin),
         Emotion::Surprise => (
-            28,
-            36,
-            14,
+            48,
+            48,
+            6,
             Open {
                 width: 31,
                 height: 24,
             },
         ),
-        Emotion::Fear => (42, 25, 4, Pressed),
-        Emotion::Sad => (39, 30, 3, Frown),
-        Emotion::Angry => (6, 27, 11, Frown),
+        Emotion::Fear => (36, 20, 3, Sneer),
+        Emotion::Sad => (24, 20, 3, Frown),
+        Emotion::Angry => (6, 41, 9, Frown),
         Emotion::Disgust => (9, 46, 12, Sneer),
-        Emotion::Neutral => (19, 26, 3, Sneer),
+        Emotion::Neutral => (0, 20, 9, Sneer),
     };
     Expression {
         brow_inner,

@@ -5,14 +5,18 @@
 
 emotion.json is what programs read (the device names the model in its MQTT messages from it;
 the Rust accuracy test checks tract against its numbers); MODEL.md is the same for people.
-Latencies come from the device's criterion benchmark (`cargo bench -p xpressify-device`).
+Latencies come from the device's criterion benchmark (`cargo bench --workspace --bench classifier`).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from nets import ARCHS, build, count_macs, count_params  # noqa: E402
 
 EMOTIONS = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
 MODELS = Path(__file__).resolve().parents[1]
@@ -22,27 +26,38 @@ def pct(v: float) -> str:
     return f"{v * 100:.2f} %"
 
 
-def comparison_section(args, q: dict, f: dict, epochs: list) -> str:
+def comparison_section(args, q: dict, f: dict, epochs: list, net: dict) -> str:
     """The architectures table (ours and the paper's two) and the paper's random split, if run."""
     if not args.compare.exists():
         return ("The paper's Model-A and Model-B trained with our recipe are not compared yet "
                 "(models/training/compare.py).\n")
     rows = json.load(open(args.compare))
     lat = dict(item.split("=", 1) for item in args.latency)
-    names = {"edge": "**edge (ours, shipped)**", "model_a": "paper's Model-A (64/128/256/512, 2 FC)",
-             "model_b": "paper's Model-B (32/64/128, 1 FC)"}
+    names = {"edge": "edge (ours, the release before)", "edge_wide": "edge_wide (ours), one-cycle run alone",
+             "model_a": "paper's Model-A (64/128/256/512, 2 FC)", "model_b": "paper's Model-B (32/64/128, 1 FC)"}
+    ours = f"**{net['arch']} (ours, shipped)**"
     out = ["## Architectures compared",
            "All trained here with the same recipe and data (official split; PrivateTest, single crop, "
            "float ONNX in onnxruntime); latency per face in tract, one thread, this machine "
-           "(criterion, `XPRESSIFY_BENCH_MODELS=... cargo bench -p xpressify-device --bench classifier`).",
+           "(criterion, `XPRESSIFY_BENCH_MODELS=... cargo bench --workspace --bench classifier`).",
            "",
            "| net | params | MACs | epochs | PrivateTest accuracy | with flip averaging | macro-F1 | tract latency |",
            "| --- | --- | --- | --- | --- | --- | --- | --- |"]
-    shipped = (f"| {names['edge']} int8 | 1.24 M | 117.5 M | {len(epochs)} | {pct(q['accuracy'])} | "
+    size = f"{net['params'] / 1e6:.2f} M | {net['macs'] * net['passes'] / 1e6:.1f} M | {net['epochs']}"
+    shipped = (f"| {ours} int8 | {size} | {pct(q['accuracy'])} | "
                f"{pct(q['accuracy_flip_avg'])} | {q['macro_f1']:.4f} | {args.latency_int8_ms:.2f} ms |\n"
-               f"| {names['edge']} float | 1.24 M | 117.5 M | {len(epochs)} | {pct(f['accuracy'])} | "
+               f"| {ours} float | {size} | {pct(f['accuracy'])} | "
                f"{pct(f['accuracy_flip_avg'])} | {f['macro_f1']:.4f} | {args.latency_float_ms:.2f} ms |")
     out.append(shipped)
+    if args.single_pass_metrics:
+        # The same weights without the mirrored second pass: what flip averaging costs and buys.
+        sp = json.load(open(args.single_pass_metrics))
+        for kind, key in (("int8", "emotion.onnx"), ("float", "emotion-float.onnx")):
+            r = sp[key]
+            ms = f"{float(lat[f'single-{kind}']):.2f} ms" if f"single-{kind}" in lat else "not measured"
+            out.append(f"| {net['arch']} (ours), same weights, one pass, {kind} | "
+                       f"{net['params'] / 1e6:.2f} M | {net['macs'] / 1e6:.1f} M | {net['epochs']} | "
+                       f"{pct(r['accuracy'])} | {pct(r['accuracy_flip_avg'])} | {r['macro_f1']:.4f} | {ms} |")
     for r in rows:
         if r["split"] != "official":
             continue
@@ -67,6 +82,33 @@ def comparison_section(args, q: dict, f: dict, epochs: list) -> str:
     return "\n".join(out) + "\n"
 
 
+def swa_recipe(swa: dict | None) -> str:
+    """The sentence on stochastic weight averaging, when the shipped weights are an average."""
+    if not swa:
+        return ""
+    a, rows = swa["args"], swa["epochs"]
+    best = max(rows, key=lambda r: r["val_acc_swa"])
+    return (f" Then stochastic weight averaging (`swa.py`): {len(rows)} more epochs at a constant lr {a['lr']}, "
+            f"the weights averaged at the end of each and batch-norm statistics recomputed on "
+            f"{a['bn_faces']:,} Training faces; the shipped average is that of epochs 1–{best['epoch']} "
+            f"({pct(best['val_acc_swa'])} on PublicTest).")
+
+
+def swa_section(swa: dict) -> str:
+    """What averaging bought, epoch by epoch, on PublicTest (the split it is chosen on)."""
+    rows = "\n".join(f"| {r['epoch']} | {pct(r['val_acc_single'])} | {pct(r['val_acc_swa'])} | "
+                     f"{pct(r['val_acc_flip_swa'])} |" for r in swa["epochs"])
+    return f"""## Stochastic weight averaging, epoch by epoch
+PublicTest accuracy (the split checkpoints are chosen on) of the weights after each epoch at the
+constant rate, and of the average of all epochs so far; the first row's start is the
+one-cycle run's best checkpoint.
+
+| SWA epoch | that epoch's weights | average so far | average, flip-averaged |
+| --- | --- | --- | --- |
+{rows}
+"""
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--metrics", type=Path, default=MODELS / "eval" / "metrics.json")
@@ -79,6 +121,11 @@ def main(argv: list[str] | None = None) -> None:
                    help="compare.py's results (other architectures, the random split); skipped when missing")
     p.add_argument("--latency", action="append", default=[], metavar="RUN=MS",
                    help="tract latency (ms per face, one thread) of a compared run's float ONNX")
+    p.add_argument("--flip-in-graph", action="store_true",
+                   help="the shipped files were exported with --flip-average (two passes per face)")
+    p.add_argument("--single-pass-metrics", type=Path, default=None,
+                   help="evaluate.py's metrics of the shipped weights exported without --flip-average "
+                        "(latency: --latency single-int8=MS --latency single-float=MS)")
     p.add_argument("--notes", type=Path, default=None,
                    help="a Markdown file with what each part of the recipe bought, put in the card")
     args = p.parse_args(argv)
@@ -88,6 +135,17 @@ def main(argv: list[str] | None = None) -> None:
     targs = train.get("args", {})
     epochs = train.get("epochs", [])
     best = max(epochs, key=lambda r: max(r["val_acc_raw"], r.get("val_acc_ema", 0))) if epochs else {}
+    best_val = max(best.get("val_acc_raw", 0), best.get("val_acc_ema", 0)) if best else None
+    arch = targs.get("arch", "edge")
+    widths, convs, head, _ = ARCHS[arch]
+    model = build(arch)
+    swa = m.get("swa")
+    net = {"arch": arch, "params": count_params(model), "macs": count_macs(model), "train_epochs": len(epochs),
+           "epochs": f"{len(epochs)} + {len(swa['epochs'])} SWA" if swa else f"{len(epochs)}",
+           "passes": 2 if args.flip_in_graph else 1}
+    flip_text = (" The shipped files average the logits of the face and of its mirror image inside the "
+                 "graph (test-time flip averaging, `export.py --flip-average`): two passes of the net per "
+                 f"face, {net['macs'] * 2 / 1e6:.1f} M multiply-accumulates in all." if args.flip_in_graph else "")
     meta = {
         "name": args.name,
         "version": args.version,
@@ -106,7 +164,8 @@ def main(argv: list[str] | None = None) -> None:
         },
     }
     (MODELS / "emotion.json").write_text(json.dumps(meta, indent=1) + "\n")
-    comparison = comparison_section(args, q, f, epochs)
+    comparison = comparison_section(args, q, f, epochs, net)
+    swa_text = swa_section(swa) if swa else ""
     notes = args.notes.read_text().strip() + "\n" if args.notes else ""
 
     rows = "\n".join(
@@ -123,9 +182,10 @@ def main(argv: list[str] | None = None) -> None:
 {args.status}
 
 ## What it is
-A VGG-style CNN (four stages of two 3×3 conv + batch norm + ReLU, 32/64/128/256 filters, max
-pooling, global average pooling, one 256-unit hidden layer) that classifies a 48×48 grey face
-into FER2013's seven classes. 1.24 M parameters, 117.5 M multiply-accumulates per face.
+A VGG-style CNN (`{arch}`: {len(widths)} stages of {convs} 3×3 conv + batch norm + ReLU,
+{'/'.join(map(str, widths))} filters, max pooling, global average pooling, one {head[0]}-unit hidden layer)
+that classifies a 48×48 grey face into FER2013's seven classes. {net['params'] / 1e6:.2f} M parameters,
+{net['macs'] / 1e6:.1f} M multiply-accumulates per pass.{flip_text}
 
 | file | format | bytes |
 | --- | --- | --- |
@@ -142,7 +202,7 @@ checkpoint chosen on PublicTest (3,589), reported on PrivateTest (3,589), never 
 Targets mix the FER2013 label with the FER+ vote distribution (`../shared/data/ferplus`, MIT)
 where FER+ has votes. Augmentation: rotation ±15°, zoom ±15 %, shift ±10 %, horizontal flip,
 brightness/contrast ±25 %, random erasing. Recipe: {recipe}. Best PublicTest accuracy
-{pct(max(best.get('val_acc_raw', 0), best.get('val_acc_ema', 0))) if best else '?'} at epoch {best.get('epoch', '?')} of {len(epochs)} trained.
+{pct(best_val) if best else '?'} at epoch {best.get('epoch', '?')} of {len(epochs)} trained.{swa_recipe(swa)}
 Reproduce: `models/README.md`.
 
 ## Results on FER2013 PrivateTest (3,589 faces)
@@ -174,7 +234,7 @@ Robustness (accuracy on PrivateTest after a change to every face):
 
 ## Speed
 Per face in tract 0.23, one thread, this project's 2-core x86-64 build machine (criterion,
-`cargo bench -p xpressify-device --bench classifier`, batch 1): int8 {args.latency_int8_ms:.2f} ms,
+`cargo bench --workspace --bench classifier`, batch 1): int8 {args.latency_int8_ms:.2f} ms,
 float {args.latency_float_ms:.2f} ms. On x86 tract runs int8 convolutions without integer kernels,
 so the device uses the float model there; on aarch64 tract has integer kernels for the int8 model.
 
@@ -187,6 +247,7 @@ so the device uses the float model there; on aarch64 tract has integer kernels f
 | **this model, int8** | FER2013 PrivateTest | **{pct(q['accuracy'])}** |
 
 {comparison}
+{swa_text}
 {notes}
 ## Limits
 FER2013 faces are web photos of mostly frontal, adult faces; labels are noisy (the FER2013 label

@@ -163,7 +163,9 @@ def plot_curves(run_dir: Path, out: Path) -> None:
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", type=Path, action="append", required=True)
-    p.add_argument("--run-dir", type=Path, default=None)
+    p.add_argument("--run-dir", type=Path, default=None, help="the train.py run: its recipe and curves")
+    p.add_argument("--swa-run-dir", type=Path, default=None,
+                   help="the swa.py run on top of it, when the shipped weights are its average")
     p.add_argument("--data-dir", type=Path, default=None)
     p.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "eval")
     args = p.parse_args(argv)
@@ -185,6 +187,9 @@ def main(argv: list[str] | None = None) -> None:
         plot_curves(args.run_dir, args.out / "curves.png")
         results["training"] = {"args": json.load(open(args.run_dir / "args.json")),
                                "epochs": [json.loads(line) for line in open(args.run_dir / "metrics.jsonl")]}
+    if args.swa_run_dir:
+        results["swa"] = {"args": json.load(open(args.swa_run_dir / "args.json")),
+                          "epochs": [json.loads(line) for line in open(args.swa_run_dir / "metrics.jsonl")]}
     with open(args.out / "metrics.json", "w") as f:
         json.dump(results, f, indent=1)
     print(f"wrote {args.out / 'metrics.json'}")

@@ -25,14 +25,14 @@ from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from data import Augment, default_data_dir, load_fer2013, split, to_input  # noqa: E402
-from nets import build, count_macs, count_params  # noqa: E402
+from nets import ARCHS, build, count_macs, count_params  # noqa: E402
 
 DEFAULT_RUNS = Path(os.environ.get("XPRESSIFY_RUNS_DIR", "/var/cache/xpressify/runs"))
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--arch", default="edge", choices=["edge", "edge_wide", "model_a", "model_b"])
+    p.add_argument("--arch", default="edge", choices=list(ARCHS))
     p.add_argument("--split", default="official", choices=["official", "random"])
     p.add_argument("--epochs", type=int, default=60)
     p.add_argument("--batch-size", type=int, default=64)
@@ -115,6 +115,45 @@ class Ema:
                 v.copy_(src[k])
 
 
+def train_epoch(model: torch.nn.Module, data, train_idx: torch.Tensor, args: argparse.Namespace,
+                opt: torch.optim.Optimizer, aug: Augment, g: torch.Generator, device: torch.device, bf16: bool,
+                desc: str, after_step) -> tuple[float, float]:
+    """One pass over the Training faces in a fresh random order: augment, mix targets, step.
+
+    `after_step` runs after every optimiser step (the schedule, the EMA); returns the mean
+    training loss and accuracy on the augmented faces."""
+    model.train()
+    perm = train_idx[torch.randperm(len(train_idx), generator=g)]
+    steps = (len(train_idx) + args.batch_size - 1) // args.batch_size
+    total_loss, correct, seen = 0.0, 0, 0
+    bar = tqdm(range(steps), desc=desc, unit="batch", leave=False, mininterval=5, disable=None)
+    for step in bar:
+        b = perm[step * args.batch_size : (step + 1) * args.batch_size]
+        x = aug(to_input(data.pixels[b]), g).to(device)
+        if bf16:
+            x = x.contiguous(memory_format=torch.channels_last)
+        y = data.labels[b].to(device)
+        t = soft_targets(data.labels[b], data.ferplus[b], args.ferplus_weight, args.label_smoothing).to(device)
+        if args.mixup and torch.rand(1, generator=g).item() < args.mixup:
+            lam = float(np.random.beta(0.4, 0.4))
+            j = torch.randperm(len(b), generator=g).to(device)
+            x = lam * x + (1 - lam) * x[j]
+            t = lam * t + (1 - lam) * t[j]
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            logits = model(x).float()
+        loss = torch.sum(-t * logits.log_softmax(1), 1).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        after_step()
+        total_loss += loss.item() * len(b)
+        correct += (logits.argmax(1) == y).sum().item()
+        seen += len(b)
+        bar.set_postfix(loss=f"{total_loss / seen:.3f}", acc=f"{correct / seen:.3f}")
+    bar.close()
+    return total_loss / seen, correct / seen
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -163,41 +202,18 @@ def main(argv: list[str] | None = None) -> None:
     aug = Augment()
     g = torch.Generator().manual_seed(args.seed * 1000 + start_epoch)
     val_pixels, val_labels = data.pixels[val_idx], data.labels[val_idx]
+
+    def after_step() -> None:
+        sched.step()
+        if ema:
+            ema.update(model)
+
     for epoch in range(start_epoch, args.epochs):
-        model.train()
         t0 = time.time()
-        perm = train_idx[torch.randperm(len(train_idx), generator=g)]
-        total_loss, correct, seen = 0.0, 0, 0
-        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{args.epochs}", unit="batch",
-                   leave=False, mininterval=5, disable=None)
-        for step in bar:
-            b = perm[step * args.batch_size : (step + 1) * args.batch_size]
-            x = aug(to_input(data.pixels[b]), g).to(device)
-            if bf16:
-                x = x.contiguous(memory_format=torch.channels_last)
-            y = data.labels[b].to(device)
-            t = soft_targets(data.labels[b], data.ferplus[b], args.ferplus_weight, args.label_smoothing).to(device)
-            if args.mixup and torch.rand(1, generator=g).item() < args.mixup:
-                lam = float(np.random.beta(0.4, 0.4))
-                j = torch.randperm(len(b), generator=g).to(device)
-                x = lam * x + (1 - lam) * x[j]
-                t = lam * t + (1 - lam) * t[j]
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-                logits = model(x).float()
-            loss = torch.sum(-t * logits.log_softmax(1), 1).mean()
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            if ema:
-                ema.update(model)
-            total_loss += loss.item() * len(b)
-            correct += (logits.argmax(1) == y).sum().item()
-            seen += len(b)
-            bar.set_postfix(loss=f"{total_loss / seen:.3f}", acc=f"{correct / seen:.3f}")
-        bar.close()
-        row = {"epoch": epoch + 1, "lr": sched.get_last_lr()[0], "train_loss": total_loss / seen,
-               "train_acc": correct / seen, "seconds": round(time.time() - t0, 1)}
+        train_loss, train_acc = train_epoch(model, data, train_idx, args, opt, aug, g, device, bf16,
+                                            desc=f"epoch {epoch + 1}/{args.epochs}", after_step=after_step)
+        row = {"epoch": epoch + 1, "lr": sched.get_last_lr()[0], "train_loss": train_loss,
+               "train_acc": train_acc, "seconds": round(time.time() - t0, 1)}
         candidates = {"raw": model} | ({"ema": ema.model} if ema else {})
         for name, m in candidates.items():
             p = predict(m, val_pixels, device, flip=False, bf16=bf16)
