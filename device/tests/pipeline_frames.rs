@@ -11,7 +11,15 @@ use xpressify_device::classify::{FaceCrop, argmax};
 use xpressify_device::face::{DetectorConfig, crop_face};
 use xpressify_device::fer2013::{self, Sample, Split};
 
-const FACES: usize = 240;
+/// Faces placed in frames: 240, or `XP_PIPELINE_FACES` (`cross/test.sh` uses fewer under qemu,
+/// where each face costs seconds).
+fn faces() -> usize {
+    std::env::var("XP_PIPELINE_FACES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&n: &usize| n > 0)
+        .unwrap_or(240)
+}
 
 fn repo() -> &'static Path {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
@@ -52,8 +60,8 @@ fn pipeline_finds_and_classifies_faces_in_frames() {
     let samples: Vec<Sample> = fer2013::load(&fer2013::default_path(), Split::PrivateTest)
         .expect("FER2013 from ../shared/data")
         .into_iter()
-        .step_by(3589 / FACES)
-        .take(FACES)
+        .step_by(3589 / faces())
+        .take(faces())
         .collect();
     let detector = DetectorConfig {
         model: repo().join("models/face_detection_yunet_2026may.onnx"),
