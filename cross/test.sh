@@ -12,7 +12,7 @@ source cross/env.sh
 # --lib --bins --tests: every test binary, but not the doctests, which cargo hands to rustup's
 # rustdoc (no ARM std here); they test documentation, not the architecture, and run on x86.
 skip=(--skip shipped_models_score_what_the_card_states)
-# pipeline_frames runs two model passes per face: 96 faces instead of 240 keep it to minutes.
-export XP_PIPELINE_FACES="${XP_PIPELINE_FACES:-96}"
+# pipeline_frames runs two model passes per face: 48 faces instead of 240 keep it to minutes.
+export XP_PIPELINE_FACES="${XP_PIPELINE_FACES:-48}"
 [ "${XP_FULL_ACCURACY:-0}" = 1 ] && skip=()
 "$XP_CARGO" test --profile pi --locked --target "$XP_TARGET" -p xpressify-protocol -p xpressify-device --lib --bins --tests "$@" -- "${skip[@]}"
