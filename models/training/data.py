@@ -109,7 +109,8 @@ def to_input(pixels_u8: torch.Tensor) -> torch.Tensor:
 
 @dataclass
 class Augment:
-    """Batched augmentation: rotation, zoom, shift, flip, brightness/contrast, random erasing."""
+    """Batched augmentation: rotation, zoom, shift, flip, brightness/contrast, random erasing,
+    and (off by default, so older runs resume unchanged) Gaussian blur."""
 
     rotate_deg: float = 15.0
     zoom: float = 0.15
@@ -117,6 +118,8 @@ class Augment:
     brightness: float = 0.25
     contrast: float = 0.25
     erase_p: float = 0.25
+    blur_p: float = 0.0
+    blur_sigma: tuple[float, float] = (0.5, 1.5)
 
     def __call__(self, x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
         b = x.shape[0]
@@ -146,4 +149,22 @@ class Augment:
                 y0 = int(torch.randint(0, 48 - h, (1,), generator=g))
                 x0 = int(torch.randint(0, 48 - w, (1,), generator=g))
                 x[i, :, y0 : y0 + h, x0 : x0 + w] = torch.rand(1, generator=g)
+        if self.blur_p > 0:
+            hit = torch.nonzero(torch.rand(b, generator=g) < self.blur_p).flatten()
+            if len(hit):
+                # One sigma per batch keeps it a single separable convolution.
+                sigma = float(u(*self.blur_sigma)[0])
+                x[hit] = gaussian_blur(x[hit], sigma)
         return x
+
+
+def gaussian_blur(x: torch.Tensor, sigma: float, radius: int | None = None) -> torch.Tensor:
+    """Separable Gaussian blur of [B,1,H,W] with edge padding: a soft-focus or moving camera.
+
+    The kernel spans `radius` pixels each side (default 2.5 sigma, at least 1)."""
+    r = radius if radius is not None else max(1, math.ceil(2.5 * sigma))
+    t = torch.arange(-r, r + 1, dtype=torch.float32)
+    k = torch.exp(-(t**2) / (2 * sigma**2))
+    k = k / k.sum()
+    x = F.conv2d(F.pad(x, (r, r, 0, 0), mode="replicate"), k.view(1, 1, 1, -1))
+    return F.conv2d(F.pad(x, (0, 0, r, r), mode="replicate"), k.view(1, 1, -1, 1))

@@ -63,6 +63,31 @@ def export_float(model: torch.nn.Module, out: Path) -> None:
     onnx.checker.check_model(m)
 
 
+def store_weights_as_fp16(path: Path, min_elements: int = 1024) -> None:
+    """Halves the float model's file: large float32 weights are stored as float16 and widened
+    back by a Cast node. The runtime folds the casts at load time, so inference still runs in
+    float32 and only the weights' rounding (relative 5e-4) changes."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    m = onnx.load(str(path))
+    g = m.graph
+    casts = []
+    for init in g.initializer:
+        if init.data_type != TensorProto.FLOAT:
+            continue
+        w = numpy_helper.to_array(init)
+        if w.size < min_elements:
+            continue
+        name = init.name
+        init.CopyFrom(numpy_helper.from_array(w.astype(np.float16), name + "_fp16"))
+        casts.append(helper.make_node("Cast", [name + "_fp16"], [name], to=TensorProto.FLOAT,
+                                      name=name + "_widen"))
+    for node in reversed(casts):
+        g.node.insert(0, node)
+    onnx.checker.check_model(m)
+    onnx.save(m, str(path))
+
+
 class Calibration:
     """Feeds onnxruntime's calibrator a class-balanced sample of Training faces."""
 
@@ -123,6 +148,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--per-channel", action="store_true", help="per-channel weight scales")
     p.add_argument("--calibration", default="minmax", choices=["minmax", "entropy", "percentile"])
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--float-weights", default="fp16", choices=["fp16", "fp32"],
+                   help="how the float model stores its weights (fp16 halves the file; it computes in fp32 either way)")
     p.add_argument("--flip-average", action="store_true",
                    help="put test-time flip averaging inside the graph (twice the compute per face)")
     args = p.parse_args(argv)
@@ -136,8 +163,11 @@ def main(argv: list[str] | None = None) -> None:
     int8_path = args.out_dir / f"{args.name}.onnx"
     export_float(model, float_path)
     data = load_fer2013(args.data_dir or default_data_dir())
+    # Quantised from the float32 graph: the fp16 rounding must not reach the int8 model.
     quantize(float_path, int8_path, balanced_sample(data, args.calibration_images, args.seed),
              args.per_channel, args.calibration)
+    if args.float_weights == "fp16":
+        store_weights_as_fp16(float_path)
     for path in (float_path, int8_path):
         print(f"{path}: {path.stat().st_size / 1e6:.2f} MB")
 

@@ -27,9 +27,17 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from data import Augment, default_data_dir, load_fer2013, split, to_input  # noqa: E402
+from data import default_data_dir, load_fer2013, split, to_input  # noqa: E402
 from nets import build  # noqa: E402
-from train import bf16_pays, predict, seed_everything, train_epoch  # noqa: E402
+from train import (  # noqa: E402
+    bf16_pays,
+    predict,
+    recipe_augment,
+    recipe_teacher,
+    save_atomic,
+    seed_everything,
+    train_epoch,
+)
 
 
 BN_FACES = 8192
@@ -140,7 +148,8 @@ def main(argv: list[str] | None = None) -> None:
     print(f"SWA of {args.source / 'best.pt'} (PublicTest {source['best']['val_acc']:.4f}): {args.epochs} epochs "
           f"at lr {args.lr}; device {device}, threads {threads}, {'bf16' if bf16 else 'fp32'}; run dir {run_dir}")
 
-    aug = Augment()
+    aug = recipe_augment(recipe)
+    teacher = recipe_teacher(recipe, data, train_idx, device, bf16, args.source / "teacher-logits.pt")
     g = torch.Generator().manual_seed(recipe.seed * 1000 + 500 + start_epoch)
     val_pixels, val_labels = data.pixels[val_idx], data.labels[val_idx]
     # 8,192 fixed random Training faces pin BN means and variances down well, at under a third of the cost.
@@ -151,7 +160,7 @@ def main(argv: list[str] | None = None) -> None:
     for epoch in range(start_epoch, args.epochs):
         t0 = time.time()
         train_loss, train_acc = train_epoch(model, data, train_idx, recipe, opt, aug, g, device, bf16,
-                                            desc=f"swa epoch {epoch + 1}/{args.epochs}", after_step=lambda: None)
+                                            desc=f"swa epoch {epoch + 1}/{args.epochs}", after_step=lambda: None, teacher=teacher)
         average.add(model)
         row = {"epoch": epoch + 1, "lr": args.lr, "train_loss": train_loss, "train_acc": train_acc}
         p = predict(model, val_pixels, device, flip=False, bf16=bf16)
@@ -170,19 +179,16 @@ def main(argv: list[str] | None = None) -> None:
         if row["val_acc_swa"] > best["val_acc"]:
             best = {"val_acc": row["val_acc_swa"], "val_acc_flip": row["val_acc_flip_swa"],
                     "epoch": epoch + 1, "weights": f"swa of {average.n} epochs"}
-            torch.save({"arch": source["arch"], "dropout": source["dropout"],
-                        "model": {k: v.cpu() for k, v in averaged.state_dict().items()}, "best": best,
-                        "args": vars(recipe) | {"swa_from": str(args.source), "swa_lr": args.lr,
-                                                "swa_epochs": args.epochs}}, run_dir / "best.pt")
+            save_atomic({"arch": source["arch"], "dropout": source["dropout"],
+                         "model": {k: v.cpu() for k, v in averaged.state_dict().items()}, "best": best,
+                         "args": vars(recipe) | {"swa_from": str(args.source), "swa_lr": args.lr,
+                                                 "swa_epochs": args.epochs}}, run_dir / "best.pt")
         row["best_val_acc"] = best["val_acc"]
         with open(run_dir / "metrics.jsonl", "a") as f:
             f.write(json.dumps(row) + "\n")
         print(json.dumps(row), flush=True)
-        tmp = run_dir / "last.pt.tmp"
-        torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "average": average.state(),
-                    "epoch": epoch + 1, "best": best, "rng": torch.get_rng_state(),
-                    "settings": settings}, tmp)
-        tmp.replace(last)
+        save_atomic({"model": model.state_dict(), "opt": opt.state_dict(), "average": average.state(),
+                     "epoch": epoch + 1, "best": best, "rng": torch.get_rng_state(), "settings": settings}, last)
     print(f"done: best PublicTest accuracy {best['val_acc']:.4f} ({best['weights']}, epoch {best['epoch']}); "
           f"{run_dir / 'best.pt'}")
 

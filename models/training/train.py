@@ -25,6 +25,7 @@ from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from data import Augment, default_data_dir, load_fer2013, split, to_input  # noqa: E402
+from distill import distillation_loss, teacher_logits  # noqa: E402
 from nets import ARCHS, build, count_macs, count_params  # noqa: E402
 
 DEFAULT_RUNS = Path(os.environ.get("XPRESSIFY_RUNS_DIR", "/var/cache/xpressify/runs"))
@@ -43,6 +44,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--ferplus-weight", type=float, default=0.3,
                    help="share of the target taken from the FER+ vote distribution (0 = FER labels only)")
     p.add_argument("--mixup", type=float, default=0.0, help="probability of mixing a batch (alpha 0.4)")
+    p.add_argument("--blur", type=float, default=0.0, help="probability of blurring a face (sigma 0.5-1.5 px)")
+    p.add_argument("--teacher", type=Path, default=None,
+                   help="best.pt of a finished run to distil from (see distill.py); off by default")
+    p.add_argument("--kd-weight", type=float, default=0.7, help="share of the loss taken from the teacher")
+    p.add_argument("--kd-temperature", type=float, default=4.0, help="softening of teacher and student logits")
     p.add_argument("--ema", type=float, default=0.999, help="decay of the weight EMA (0 = off)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--threads", type=int, default=int(os.environ.get("XPRESSIFY_THREADS", os.cpu_count() or 1)))
@@ -115,13 +121,36 @@ class Ema:
                 v.copy_(src[k])
 
 
+def save_atomic(obj, path: Path) -> None:
+    """torch.save through a temporary file, so a run killed mid-write keeps its last checkpoint."""
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    tmp.replace(path)
+
+
+def recipe_augment(args: argparse.Namespace) -> Augment:
+    """The run's augmentation; runs from before `--blur` existed have none."""
+    return Augment(blur_p=getattr(args, "blur", 0.0))
+
+
+def recipe_teacher(args: argparse.Namespace, data, train_idx: torch.Tensor, device: torch.device, bf16: bool,
+                   cache: Path) -> torch.Tensor | None:
+    """Teacher logits for every row of `data` (zeros outside Training) when the run distils, else None."""
+    if getattr(args, "teacher", None) is None:
+        return None
+    logits = torch.zeros(len(data.labels), 7)
+    logits[train_idx] = teacher_logits(Path(args.teacher), data.pixels[train_idx], device, bf16, cache)
+    return logits
+
+
 def train_epoch(model: torch.nn.Module, data, train_idx: torch.Tensor, args: argparse.Namespace,
                 opt: torch.optim.Optimizer, aug: Augment, g: torch.Generator, device: torch.device, bf16: bool,
-                desc: str, after_step) -> tuple[float, float]:
+                desc: str, after_step, teacher: torch.Tensor | None = None) -> tuple[float, float]:
     """One pass over the Training faces in a fresh random order: augment, mix targets, step.
 
-    `after_step` runs after every optimiser step (the schedule, the EMA); returns the mean
-    training loss and accuracy on the augmented faces."""
+    `after_step` runs after every optimiser step (the schedule, the EMA); `teacher` (logits per
+    row of `data`) adds the distillation term. Returns the mean training loss and accuracy on
+    the augmented faces."""
     model.train()
     perm = train_idx[torch.randperm(len(train_idx), generator=g)]
     steps = (len(train_idx) + args.batch_size - 1) // args.batch_size
@@ -142,6 +171,9 @@ def train_epoch(model: torch.nn.Module, data, train_idx: torch.Tensor, args: arg
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
             logits = model(x).float()
         loss = torch.sum(-t * logits.log_softmax(1), 1).mean()
+        if teacher is not None:
+            kd = distillation_loss(logits, teacher[b].to(device), args.kd_temperature)
+            loss = (1 - args.kd_weight) * loss + args.kd_weight * kd
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -152,6 +184,13 @@ def train_epoch(model: torch.nn.Module, data, train_idx: torch.Tensor, args: arg
         bar.set_postfix(loss=f"{total_loss / seen:.3f}", acc=f"{correct / seen:.3f}")
     bar.close()
     return total_loss / seen, correct / seen
+
+
+def recipe(args: argparse.Namespace) -> dict:
+    """The settings a checkpoint keeps: everything but this machine's paths (the teacher's
+    path stays: swa.py needs it to go on distilling)."""
+    return vars(args) | {"data_dir": None, "run_dir": None,
+                         "teacher": str(args.teacher) if args.teacher else None}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -199,7 +238,8 @@ def main(argv: list[str] | None = None) -> None:
     with open(run_dir / "args.json", "w") as f:
         json.dump({k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}, f, indent=1)
 
-    aug = Augment()
+    aug = recipe_augment(args)
+    teacher = recipe_teacher(args, data, train_idx, device, bf16, run_dir / "teacher-logits.pt")
     g = torch.Generator().manual_seed(args.seed * 1000 + start_epoch)
     val_pixels, val_labels = data.pixels[val_idx], data.labels[val_idx]
 
@@ -211,7 +251,7 @@ def main(argv: list[str] | None = None) -> None:
     for epoch in range(start_epoch, args.epochs):
         t0 = time.time()
         train_loss, train_acc = train_epoch(model, data, train_idx, args, opt, aug, g, device, bf16,
-                                            desc=f"epoch {epoch + 1}/{args.epochs}", after_step=after_step)
+                                            desc=f"epoch {epoch + 1}/{args.epochs}", after_step=after_step, teacher=teacher)
         row = {"epoch": epoch + 1, "lr": sched.get_last_lr()[0], "train_loss": train_loss,
                "train_acc": train_acc, "seconds": round(time.time() - t0, 1)}
         candidates = {"raw": model} | ({"ema": ema.model} if ema else {})
@@ -225,17 +265,15 @@ def main(argv: list[str] | None = None) -> None:
                 row[f"val_acc_flip_{name}"] = (pf.argmax(1) == val_labels).float().mean().item()
                 best = {"val_acc": row[f"val_acc_{name}"], "val_acc_flip": row[f"val_acc_flip_{name}"],
                         "epoch": epoch + 1, "weights": name}
-                torch.save({"arch": args.arch, "dropout": args.dropout, "model": m.state_dict(), "best": best,
-                            "args": vars(args) | {"data_dir": None, "run_dir": None}}, run_dir / "best.pt")
+                save_atomic({"arch": args.arch, "dropout": args.dropout, "model": m.state_dict(), "best": best,
+                             "args": recipe(args)}, run_dir / "best.pt")
         row["best_val_acc"] = best["val_acc"]
         with open(run_dir / "metrics.jsonl", "a") as f:
             f.write(json.dumps(row) + "\n")
         print(json.dumps(row), flush=True)
-        tmp = run_dir / "last.pt.tmp"
-        torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
-                    "ema": ema.model.state_dict() if ema else None, "epoch": epoch + 1, "best": best,
-                    "rng": torch.get_rng_state(), "args": vars(args) | {"data_dir": None, "run_dir": None}}, tmp)
-        tmp.replace(last)
+        save_atomic({"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
+                     "ema": ema.model.state_dict() if ema else None, "epoch": epoch + 1, "best": best,
+                     "rng": torch.get_rng_state(), "args": recipe(args)}, last)
     print(f"done: best PublicTest accuracy {best['val_acc']:.4f} ({best['weights']} weights, epoch {best['epoch']}); "
           f"{run_dir / 'best.pt'}")
 

@@ -55,12 +55,8 @@ pub fn device_on_files(
     frames: &Path,
 ) -> anyhow::Result<Command> {
     let models = models_dir();
-    let mut cmd = Command::new(binary("xpressify-device")?);
-    cmd.arg("run")
-        .env("XPRESSIFY__MQTT__URL", broker_url)
-        .env("XPRESSIFY__MQTT__PREFIX", topics.prefix())
-        .env("XPRESSIFY__MQTT__DEVICE_ID", topics.device_id())
-        .env("XPRESSIFY__MQTT__PROBABILITIES_HZ", "5")
+    let mut cmd = device_command("run", broker_url, topics)?;
+    cmd.env("XPRESSIFY__MQTT__PROBABILITIES_HZ", "5")
         .env("XPRESSIFY__HOMEASSISTANT__DISCOVERY", "false")
         .env(
             "XPRESSIFY__DETECTOR__MODEL",
@@ -84,12 +80,19 @@ pub fn device_announce(
     topics: &Topics,
     ha_prefix: &str,
 ) -> anyhow::Result<Command> {
+    let mut cmd = device_command("announce", broker_url, topics)?;
+    cmd.env("XPRESSIFY__HOMEASSISTANT__DISCOVERY_PREFIX", ha_prefix);
+    Ok(cmd)
+}
+
+/// `xpressify-device <subcommand>` on `broker_url` with the prefix and device id of `topics`:
+/// what every device the tests start has in common.
+fn device_command(subcommand: &str, broker_url: &str, topics: &Topics) -> anyhow::Result<Command> {
     let mut cmd = Command::new(binary("xpressify-device")?);
-    cmd.arg("announce")
+    cmd.arg(subcommand)
         .env("XPRESSIFY__MQTT__URL", broker_url)
         .env("XPRESSIFY__MQTT__PREFIX", topics.prefix())
-        .env("XPRESSIFY__MQTT__DEVICE_ID", topics.device_id())
-        .env("XPRESSIFY__HOMEASSISTANT__DISCOVERY_PREFIX", ha_prefix);
+        .env("XPRESSIFY__MQTT__DEVICE_ID", topics.device_id());
     Ok(cmd)
 }
 
