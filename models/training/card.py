@@ -64,7 +64,9 @@ def comparison_section(args, q: dict, f: dict, epochs: list, net: dict) -> str:
         ms = f"{float(lat[r['run']]):.2f} ms" if r["run"] in lat else "not measured"
         trained = (f"{r['epochs_trained']}" if r["epochs_trained"] == r["epochs_planned"]
                    else f"{r['epochs_trained']} of {r['epochs_planned']}")
-        out.append(f"| {names.get(r['arch'], r['arch'])} | {r['params'] / 1e6:.2f} M | {r['macs'] / 1e6:.1f} M | "
+        name = (f"{r['arch']} (ours), distilled from the `{Path(r['teacher']).parent.name}` model"
+                if r.get("teacher") else names.get(r["arch"], r["arch"]))
+        out.append(f"| {name} | {r['params'] / 1e6:.2f} M | {r['macs'] / 1e6:.1f} M | "
                    f"{trained} | {pct(r['test_accuracy'])} | {pct(r['test_accuracy_flip_avg'])} | "
                    f"{r['test_macro_f1']:.4f} | {ms} |")
     for r in rows:
@@ -80,6 +82,24 @@ def comparison_section(args, q: dict, f: dict, epochs: list, net: dict) -> str:
                     "validation figure is chosen on the very data it reports, so neither number compares "
                     "with PrivateTest; it is reported for the comparison only, and nothing is chosen on it."]
     return "\n".join(out) + "\n"
+
+
+def distillation_recipe(targs: dict) -> str:
+    """The sentence on the teacher, when the shipped net was distilled (train.py --teacher)."""
+    if not targs.get("teacher"):
+        return ""
+    return (f" Distilled from a teacher (`{Path(targs['teacher']).parent.name}`, its flip-averaged logits on "
+            f"every Training face): {targs.get('kd_weight')} of the loss is the KL divergence to the "
+            f"teacher at temperature {targs.get('kd_temperature')}, the rest the targets above.")
+
+
+def float_weights(path: Path) -> str:
+    """How the float model stores its weights: float16 halves the file (export.py --float-weights)."""
+    import onnx
+
+    m = onnx.load(str(path))
+    half = any(i.data_type == onnx.TensorProto.FLOAT16 for i in m.graph.initializer)
+    return "float32 compute, weights stored as float16 and widened at load" if half else "float32"
 
 
 def swa_recipe(swa: dict | None) -> str:
@@ -142,7 +162,7 @@ def main(argv: list[str] | None = None) -> None:
     swa = m.get("swa")
     net = {"arch": arch, "params": count_params(model), "macs": count_macs(model), "train_epochs": len(epochs),
            "epochs": f"{len(epochs)} + {len(swa['epochs'])} SWA" if swa else f"{len(epochs)}",
-           "passes": 2 if args.flip_in_graph else 1}
+           "passes": 2 if args.flip_in_graph else 1, "teacher": targs.get("teacher")}
     flip_text = (" The shipped files average the logits of the face and of its mirror image inside the "
                  "graph (test-time flip averaging, `export.py --flip-average`): two passes of the net per "
                  f"face, {net['macs'] * 2 / 1e6:.1f} M multiply-accumulates in all." if args.flip_in_graph else "")
@@ -190,7 +210,7 @@ that classifies a 48×48 grey face into FER2013's seven classes. {net['params'] 
 | file | format | bytes |
 | --- | --- | --- |
 | `emotion.onnx` | int8, static QDQ (per-tensor, reduce_range), calibrated on 1,400 class-balanced Training faces | {q['bytes']:,} |
-| `emotion-float.onnx` | float32 | {f['bytes']:,} |
+| `emotion-float.onnx` | {float_weights(MODELS / 'emotion-float.onnx')} | {f['bytes']:,} |
 
 Input `input` `[N,1,48,48]` float32, grey pixels / 255 in [0, 1] (the normalisation is inside the
 graph). Output `logits` `[N,7]` in FER order: angry, disgust, fear, happy, sad, surprise,
@@ -201,8 +221,8 @@ FER2013 from `../shared/data/fer2013` with its official split: trained on Traini
 checkpoint chosen on PublicTest (3,589), reported on PrivateTest (3,589), never tuned on it.
 Targets mix the FER2013 label with the FER+ vote distribution (`../shared/data/ferplus`, MIT)
 where FER+ has votes. Augmentation: rotation ±15°, zoom ±15 %, shift ±10 %, horizontal flip,
-brightness/contrast ±25 %, random erasing. Recipe: {recipe}. Best PublicTest accuracy
-{pct(best_val) if best else '?'} at epoch {best.get('epoch', '?')} of {len(epochs)} trained.{swa_recipe(swa)}
+brightness/contrast ±25 %, random erasing{f", Gaussian blur (σ 0.5–1.5 px) on {targs['blur']:.0%} of faces" if targs.get('blur') else ''}. Recipe: {recipe}. Best PublicTest accuracy
+{pct(best_val) if best else '?'} at epoch {best.get('epoch', '?')} of {len(epochs)} trained.{distillation_recipe(targs)}{swa_recipe(swa)}
 Reproduce: `models/README.md`.
 
 ## Results on FER2013 PrivateTest (3,589 faces)

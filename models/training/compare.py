@@ -44,6 +44,7 @@ def compare_run(run_dir: Path, data, onnx_dir: Path) -> dict:
     pc = per_class(y, pred)
     return {
         "run": name, "arch": args["arch"], "split": args["split"], "seed": args["seed"], "onnx": str(onnx_path),
+        "teacher": args.get("teacher"),
         "params": count_params(model), "macs": count_macs(model),
         "epochs_trained": len(epochs), "epochs_planned": args["epochs"],
         "best_val_acc": max(max(r["val_acc_raw"], r.get("val_acc_ema", 0)) for r in epochs),
