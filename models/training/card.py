@@ -26,6 +26,14 @@ def pct(v: float) -> str:
     return f"{v * 100:.2f} %"
 
 
+def teacher_name(teacher: str) -> str:
+    """How a distilled row names its teacher: the shipped ONNX model, or the run it came from."""
+    path = Path(teacher)
+    if path.suffix == ".onnx":
+        return f"distilled online from the shipped `{path.name}`"
+    return f"distilled from the `{path.parent.name}` model"
+
+
 def comparison_section(args, q: dict, f: dict, epochs: list, net: dict) -> str:
     """The architectures table (ours and the paper's two) and the paper's random split, if run."""
     if not args.compare.exists():
@@ -34,6 +42,7 @@ def comparison_section(args, q: dict, f: dict, epochs: list, net: dict) -> str:
     rows = json.load(open(args.compare))
     lat = dict(item.split("=", 1) for item in args.latency)
     names = {"edge": "edge (ours, the release before)", "edge_wide": "edge_wide (ours), one-cycle run alone",
+             "edge_slim": "edge_slim (ours, 0.75× edge)", "edge_tiny": "edge_tiny (ours, 0.5× edge)",
              "model_a": "paper's Model-A (64/128/256/512, 2 FC)", "model_b": "paper's Model-B (32/64/128, 1 FC)"}
     ours = f"**{net['arch']} (ours, shipped)**"
     out = ["## Architectures compared",
@@ -64,8 +73,8 @@ def comparison_section(args, q: dict, f: dict, epochs: list, net: dict) -> str:
         ms = f"{float(lat[r['run']]):.2f} ms" if r["run"] in lat else "not measured"
         trained = (f"{r['epochs_trained']}" if r["epochs_trained"] == r["epochs_planned"]
                    else f"{r['epochs_trained']} of {r['epochs_planned']}")
-        name = (f"{r['arch']} (ours), distilled from the `{Path(r['teacher']).parent.name}` model"
-                if r.get("teacher") else names.get(r["arch"], r["arch"]))
+        name = (f"{r['arch']} (ours), {teacher_name(r['teacher'])}" if r.get("teacher")
+                else names.get(r["arch"], r["arch"]))
         out.append(f"| {name} | {r['params'] / 1e6:.2f} M | {r['macs'] / 1e6:.1f} M | "
                    f"{trained} | {pct(r['test_accuracy'])} | {pct(r['test_accuracy_flip_avg'])} | "
                    f"{r['test_macro_f1']:.4f} | {ms} |")

@@ -60,6 +60,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--data-dir", type=Path, default=None)
     p.add_argument("--onnx-dir", type=Path, default=Path("/var/cache/xpressify/compare"))
     p.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "eval")
+    p.add_argument("--merge", action="store_true",
+                   help="keep the rows of compare.json whose runs are not given (their checkpoints may be gone)")
     args = p.parse_args(argv)
     args.onnx_dir.mkdir(parents=True, exist_ok=True)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -71,9 +73,13 @@ def main(argv: list[str] | None = None) -> None:
               f"test {r['test_accuracy'] * 100:.2f} % (flip {r['test_accuracy_flip_avg'] * 100:.2f} %), "
               f"macro-F1 {r['test_macro_f1']:.4f}; {r['onnx']}")
         rows.append(r)
-    with open(args.out / "compare.json", "w") as f:
+    out = args.out / "compare.json"
+    if args.merge and out.exists():
+        fresh = {r["run"] for r in rows}
+        rows = [r for r in json.load(open(out)) if r["run"] not in fresh] + rows
+    with open(out, "w") as f:
         json.dump(rows, f, indent=1)
-    print(f"wrote {args.out / 'compare.json'}")
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":

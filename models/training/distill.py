@@ -1,11 +1,15 @@
-"""Knowledge distillation: a small student learns from a big teacher's soft predictions.
+"""Knowledge distillation: a student learns from a finished model's soft predictions.
 
-The teacher (a finished run's `best.pt`) scores every Training face once, as the mean of its
-logits on the face and its mirror image, and those logits are cached next to the student's
-checkpoints. The student then trains on the usual augmented faces against a mix of the usual
-targets and the teacher's temperature-softened distribution (Hinton et al. 2015). Scoring the
-unaugmented face once, instead of every augmented view, makes distillation cost nothing per
-epoch; the teacher's flip averaging already makes its targets mirror-invariant.
+The teacher is either a finished run's `best.pt` or an exported float ONNX model (the shipped
+`emotion-float.onnx`, run by onnx_teacher.py), and it scores every augmented batch the student
+sees (online distillation), as the mean of its logits on the face and its mirror image. The
+student trains against a mix of the usual targets and the teacher's temperature-softened
+distribution (Hinton et al. 2015).
+
+An earlier version scored only the unaugmented faces, once, to save CPU time; the student then
+learnt the teacher's view of a face it never saw (edge: 67.8 % against 69.0 % trained alone).
+Online scoring costs a teacher forward pass per batch: cheap on a GPU, about doubling an epoch
+on this project's 2-core CPU.
 """
 
 from __future__ import annotations
@@ -14,36 +18,27 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
-from data import to_input
-from nets import build
+from nets import FlipAveraged, build
+from onnx_teacher import OnnxModule
 
 
-@torch.no_grad()
-def teacher_logits(checkpoint: Path, pixels: torch.Tensor, device: torch.device, bf16: bool, cache: Path,
-                   batch: int = 512) -> torch.Tensor:
-    """Flip-averaged logits [N,7] of the teacher for uint8 faces [N,48,48], cached in `cache`."""
-    if cache.exists():
-        cached = torch.load(cache, map_location="cpu", weights_only=False)
-        if cached["checkpoint"] == str(checkpoint) and cached["logits"].shape[0] == len(pixels):
-            return cached["logits"]
-    ck = torch.load(checkpoint, map_location="cpu", weights_only=False)
-    model = build(ck["arch"], ck.get("dropout", 0.4))
-    model.load_state_dict(ck["model"])
-    model.to(device).eval()
-    print(f"teacher {checkpoint} ({ck['arch']}, PublicTest {ck['best']['val_acc']:.4f}): scoring {len(pixels)} faces",
-          flush=True)
-    out = []
-    for i in range(0, len(pixels), batch):
-        x = to_input(pixels[i : i + batch]).to(device)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-            z = (model(x).float() + model(x.flip(3)).float()) / 2
-        out.append(z.cpu())
-    logits = torch.cat(out)
-    tmp = cache.with_suffix(".tmp")
-    torch.save({"checkpoint": str(checkpoint), "logits": logits}, tmp)
-    tmp.replace(cache)
-    return logits
+def load_teacher(path: Path, device: torch.device) -> nn.Module:
+    """The teacher at `path` (a `best.pt` or a float `.onnx`), in eval mode on `device`."""
+    if not path.exists():
+        raise FileNotFoundError(f"teacher {path} not found: give a run's best.pt or models/emotion-float.onnx")
+    if path.suffix == ".onnx":
+        teacher: nn.Module = OnnxModule(path)
+        what = "ONNX graph"
+    else:
+        ck = torch.load(path, map_location="cpu", weights_only=False)
+        net = build(ck["arch"], ck.get("dropout", 0.4))
+        net.load_state_dict(ck["model"])
+        teacher = FlipAveraged(net)
+        what = f"{ck['arch']}, PublicTest {ck['best']['val_acc']:.4f}"
+    print(f"teacher {path} ({what}), scoring each augmented batch", flush=True)
+    return teacher.to(device).eval()
 
 
 def distillation_loss(student: torch.Tensor, teacher: torch.Tensor, temperature: float) -> torch.Tensor:

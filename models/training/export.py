@@ -22,7 +22,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from data import default_data_dir, load_fer2013, to_input  # noqa: E402
-from nets import build  # noqa: E402
+from nets import FlipAveraged, build  # noqa: E402
 
 MODELS = Path(__file__).resolve().parents[1]
 
@@ -32,19 +32,6 @@ def load_checkpoint(path: Path) -> torch.nn.Module:
     model = build(ck["arch"], ck.get("dropout", 0.4))
     model.load_state_dict(ck["model"])
     return model.eval()
-
-
-class FlipAveraged(torch.nn.Module):
-    """Test-time flip inside the graph: the mean of the logits of the face and its mirror.
-
-    Costs twice the compute per face; the contract (input, output, shapes) is unchanged."""
-
-    def __init__(self, net: torch.nn.Module):
-        super().__init__()
-        self.net = net
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return (self.net(x) + self.net(torch.flip(x, dims=[3]))) * 0.5
 
 
 def export_float(model: torch.nn.Module, out: Path) -> None:

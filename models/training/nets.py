@@ -44,20 +44,38 @@ def vgg(widths: list[int], convs_per_stage: int, head: list[int], dropout: float
     return nn.Sequential(*layers)
 
 
+class FlipAveraged(nn.Module):
+    """Test-time flip: the mean of the logits of the face and its mirror. Exported, it puts the
+    flip inside the graph (twice the compute, same contract); distillation scores with it.
+    """
+
+    def __init__(self, net: torch.nn.Module):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (self.net(x) + self.net(torch.flip(x, dims=[3]))) * 0.5
+
+
 # Filters per stage, convolutions per stage, hidden units of the head, global average pooling.
 ARCHS = {
     "edge": ([32, 64, 128, 256], 2, [256], True),
     "edge_wide": ([48, 96, 192, 384], 2, [256], True),
+    "edge_slim": ([24, 48, 96, 192], 2, [192], True),
+    "edge_tiny": ([16, 32, 64, 128], 2, [128], True),
     "model_a": ([64, 128, 256, 512], 2, [512, 256], False),
     "model_b": ([32, 64, 128], 2, [256], False),
 }
 
 
 def build(arch: str, dropout: float = 0.4) -> nn.Module:
-    """`edge` and `edge_wide` (ours), `model_a` (paper, deep) or `model_b` (paper, thin).
+    """`edge`, `edge_wide`, `edge_slim`, `edge_tiny` (ours), `model_a` (paper, deep) or
+    `model_b` (paper, thin).
 
     `edge_wide` is `edge` with 1.5x the channels: `edge` underfits (70 % training accuracy),
     and on this CPU's bf16 units the wider net costs only ~30 % more time per epoch.
+    `edge_slim` (0.75x) and `edge_tiny` (0.5x) are the candidates for the 2 ms-per-face
+    budget: each stage of these nets costs the same, so MACs scale with the width squared.
     """
     if arch not in ARCHS:
         raise ValueError(f"unknown arch {arch!r}: {', '.join(ARCHS)}")

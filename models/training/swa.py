@@ -141,7 +141,7 @@ def main(argv: list[str] | None = None) -> None:
         opt.load_state_dict(ck["opt"])
         average.load(ck["average"])
         start_epoch, best = ck["epoch"], ck["best"]
-        torch.set_rng_state(ck["rng"])
+        torch.set_rng_state(ck["rng"].cpu())
         print(f"resumed from {last} at epoch {start_epoch}/{args.epochs} (best val {best['val_acc']:.4f})")
     with open(run_dir / "args.json", "w") as f:
         json.dump({"from": str(args.source), "lr": args.lr, "epochs": args.epochs, "bn_faces": BN_FACES}, f, indent=1)
@@ -149,7 +149,7 @@ def main(argv: list[str] | None = None) -> None:
           f"at lr {args.lr}; device {device}, threads {threads}, {'bf16' if bf16 else 'fp32'}; run dir {run_dir}")
 
     aug = recipe_augment(recipe)
-    teacher = recipe_teacher(recipe, data, train_idx, device, bf16, args.source / "teacher-logits.pt")
+    teacher = recipe_teacher(recipe, device)
     g = torch.Generator().manual_seed(recipe.seed * 1000 + 500 + start_epoch)
     val_pixels, val_labels = data.pixels[val_idx], data.labels[val_idx]
     # 8,192 fixed random Training faces pin BN means and variances down well, at under a third of the cost.

@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from data import Augment, default_data_dir, load_fer2013, split, to_input  # noqa: E402
-from distill import distillation_loss, teacher_logits  # noqa: E402
+from distill import distillation_loss, load_teacher  # noqa: E402
 from nets import ARCHS, build, count_macs, count_params  # noqa: E402
 
 DEFAULT_RUNS = Path(os.environ.get("XPRESSIFY_RUNS_DIR", "/var/cache/xpressify/runs"))
@@ -46,7 +46,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--mixup", type=float, default=0.0, help="probability of mixing a batch (alpha 0.4)")
     p.add_argument("--blur", type=float, default=0.0, help="probability of blurring a face (sigma 0.5-1.5 px)")
     p.add_argument("--teacher", type=Path, default=None,
-                   help="best.pt of a finished run to distil from (see distill.py); off by default")
+                   help="a finished run's best.pt, or a float ONNX model such as models/emotion-float.onnx, "
+                        "to distil from (see distill.py); off by default")
     p.add_argument("--kd-weight", type=float, default=0.7, help="share of the loss taken from the teacher")
     p.add_argument("--kd-temperature", type=float, default=4.0, help="softening of teacher and student logits")
     p.add_argument("--ema", type=float, default=0.999, help="decay of the weight EMA (0 = off)")
@@ -114,10 +115,12 @@ class Ema:
     @torch.no_grad()
     def update(self, model: torch.nn.Module) -> None:
         src = model.state_dict()
-        for k, v in self.model.state_dict().items():
-            if v.dtype.is_floating_point:
-                v.mul_(self.decay).add_(src[k], alpha=1 - self.decay)
-            else:
+        mine = self.model.state_dict()
+        floats = [k for k, v in mine.items() if v.dtype.is_floating_point]
+        # One fused update of all float tensors: a kernel per tensor would dominate a GPU step.
+        torch._foreach_lerp_([mine[k] for k in floats], [src[k] for k in floats], 1 - self.decay)
+        for k, v in mine.items():
+            if not v.dtype.is_floating_point:
                 v.copy_(src[k])
 
 
@@ -133,32 +136,30 @@ def recipe_augment(args: argparse.Namespace) -> Augment:
     return Augment(blur_p=getattr(args, "blur", 0.0))
 
 
-def recipe_teacher(args: argparse.Namespace, data, train_idx: torch.Tensor, device: torch.device, bf16: bool,
-                   cache: Path) -> torch.Tensor | None:
-    """Teacher logits for every row of `data` (zeros outside Training) when the run distils, else None."""
+def recipe_teacher(args: argparse.Namespace, device: torch.device) -> torch.nn.Module | None:
+    """The teacher module when the run distils, else None."""
     if getattr(args, "teacher", None) is None:
         return None
-    logits = torch.zeros(len(data.labels), 7)
-    logits[train_idx] = teacher_logits(Path(args.teacher), data.pixels[train_idx], device, bf16, cache)
-    return logits
+    return load_teacher(Path(args.teacher), device)
 
 
 def train_epoch(model: torch.nn.Module, data, train_idx: torch.Tensor, args: argparse.Namespace,
                 opt: torch.optim.Optimizer, aug: Augment, g: torch.Generator, device: torch.device, bf16: bool,
-                desc: str, after_step, teacher: torch.Tensor | None = None) -> tuple[float, float]:
+                desc: str, after_step, teacher: torch.nn.Module | None = None) -> tuple[float, float]:
     """One pass over the Training faces in a fresh random order: augment, mix targets, step.
 
-    `after_step` runs after every optimiser step (the schedule, the EMA); `teacher` (logits per
-    row of `data`) adds the distillation term. Returns the mean training loss and accuracy on
+    `after_step` runs after every optimiser step (the schedule, the EMA); `teacher` (a module
+    that scores each augmented batch) adds the distillation term. Returns the mean training loss and accuracy on
     the augmented faces."""
     model.train()
     perm = train_idx[torch.randperm(len(train_idx), generator=g)]
     steps = (len(train_idx) + args.batch_size - 1) // args.batch_size
-    total_loss, correct, seen = 0.0, 0, 0
+    # Running sums stay on the device: reading them every step would stall a GPU.
+    total_loss, correct, seen = torch.zeros((), device=device), torch.zeros((), device=device), 0
     bar = tqdm(range(steps), desc=desc, unit="batch", leave=False, mininterval=5, disable=None)
     for step in bar:
         b = perm[step * args.batch_size : (step + 1) * args.batch_size]
-        x = aug(to_input(data.pixels[b]), g).to(device)
+        x = aug(to_input(data.pixels[b]).to(device, non_blocking=True), g)
         if bf16:
             x = x.contiguous(memory_format=torch.channels_last)
         y = data.labels[b].to(device)
@@ -170,20 +171,24 @@ def train_epoch(model: torch.nn.Module, data, train_idx: torch.Tensor, args: arg
             t = lam * t + (1 - lam) * t[j]
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
             logits = model(x).float()
+            if teacher is not None:
+                with torch.no_grad():
+                    t_logits = teacher(x).float()
         loss = torch.sum(-t * logits.log_softmax(1), 1).mean()
         if teacher is not None:
-            kd = distillation_loss(logits, teacher[b].to(device), args.kd_temperature)
+            kd = distillation_loss(logits, t_logits, args.kd_temperature)
             loss = (1 - args.kd_weight) * loss + args.kd_weight * kd
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         after_step()
-        total_loss += loss.item() * len(b)
-        correct += (logits.argmax(1) == y).sum().item()
+        total_loss += loss.detach() * len(b)
+        correct += (logits.argmax(1) == y).sum()
         seen += len(b)
-        bar.set_postfix(loss=f"{total_loss / seen:.3f}", acc=f"{correct / seen:.3f}")
+        if step % 50 == 49:
+            bar.set_postfix(loss=f"{total_loss.item() / seen:.3f}", acc=f"{correct.item() / seen:.3f}")
     bar.close()
-    return total_loss / seen, correct / seen
+    return total_loss.item() / seen, correct.item() / seen
 
 
 def recipe(args: argparse.Namespace) -> dict:
@@ -233,13 +238,13 @@ def main(argv: list[str] | None = None) -> None:
         if ema and ck.get("ema"):
             ema.model.load_state_dict(ck["ema"])
         start_epoch, best = ck["epoch"], ck["best"]
-        torch.set_rng_state(ck["rng"])
+        torch.set_rng_state(ck["rng"].cpu())
         print(f"resumed from {last} at epoch {start_epoch}/{args.epochs} (best val {best['val_acc']:.4f})")
     with open(run_dir / "args.json", "w") as f:
         json.dump({k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}, f, indent=1)
 
     aug = recipe_augment(args)
-    teacher = recipe_teacher(args, data, train_idx, device, bf16, run_dir / "teacher-logits.pt")
+    teacher = recipe_teacher(args, device)
     g = torch.Generator().manual_seed(args.seed * 1000 + start_epoch)
     val_pixels, val_labels = data.pixels[val_idx], data.labels[val_idx]
 
