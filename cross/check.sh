@@ -32,7 +32,7 @@ for name in xpressify-device xpressify-companion; do
 done
 root="$work/xpressify-device"
 arm="$root/usr/bin/xpressify-device"
-for f in emotion.onnx emotion-float.onnx face_detection_yunet_2026may.onnx; do
+for f in emotion.onnx emotion-float.onnx emotion-fast.onnx face_detection_yunet_2026may.onnx; do
   cmp -s "models/$f" "$root/usr/share/xpressify/models/$f" || { echo "cross/check.sh: packaged $f differs" >&2; exit 1; }
 done
 # The packaged config, with its /usr/share paths pointed into the unpacked package.
@@ -41,8 +41,8 @@ sed "s|/usr/share/xpressify|$root/usr/share/xpressify|" "$root/etc/xpressify/dev
 
 # Camera-like frames; `bench --rounds 0` writes them and times a single warm-up pass.
 "$x86" bench --frames "$frames" --rounds 0 --save-frames "$work/frames" >/dev/null
-# The float model (x86's `auto` choice) and the int8 model (the Pi's), on both.
-for model in emotion-float.onnx emotion.onnx; do
+# The float model (x86's `auto` choice), the int8 model (the Pi's) and the fast model, on both.
+for model in emotion-float.onnx emotion.onnx emotion-fast.onnx; do
   export XPRESSIFY__CLASSIFIER__MODEL="models/$model"
   "$x86" classify --config config/device.toml "$work"/frames/*.jpg > "$work/x86.jsonl"
   XPRESSIFY__CLASSIFIER__MODEL="$root/usr/share/xpressify/models/$model" \

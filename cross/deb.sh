@@ -52,7 +52,7 @@ PRERM
 }
 
 root=$(package xpressify-device "Xpressify device: camera -> emotion -> mood over MQTT" device.toml "video i2c spi gpio")
-for f in emotion.onnx emotion-float.onnx emotion.json face_detection_yunet_2026may.onnx LICENSE.yunet.txt MODEL.md; do
+for f in emotion.onnx emotion-float.onnx emotion-fast.onnx emotion.json face_detection_yunet_2026may.onnx LICENSE.yunet.txt MODEL.md; do
   install -Dm644 "models/$f" "$root/usr/share/xpressify/models/$f"
 done
 # The packaged config finds the models where the package puts them.

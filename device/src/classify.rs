@@ -1,7 +1,8 @@
 //! Emotion classification of 48×48 grey faces with the shipped ONNX model, through tract.
 //!
 //! The model is loaded, checked and optimised once ([`EmotionClassifier::load`]); every call
-//! afterwards runs the same plan, whatever the batch size (the batch dimension is symbolic).
+//! afterwards runs one of two plans: one bound to a single face (the common case), one for any
+//! batch size (the batch dimension is symbolic).
 
 use std::path::{Path, PathBuf};
 
@@ -53,7 +54,11 @@ type Plan = std::sync::Arc<TypedSimplePlan>;
 
 /// The emotion model, ready to run.
 pub struct EmotionClassifier {
+    /// Any batch size (the batch dimension is symbolic).
     plan: Plan,
+    /// The same model bound to exactly one face, the usual case on a camera: with every shape
+    /// known when it is optimised, tract picks fixed kernels and skips per-call shape work.
+    single: Plan,
     path: PathBuf,
 }
 
@@ -111,12 +116,19 @@ impl EmotionClassifier {
                 out.join(",")
             )));
         }
+        let one_face = std::collections::HashMap::from([(batch, 1.to_dim())]);
+        let single = typed
+            .set_symbols(&one_face)
+            .and_then(|m| m.into_optimized())
+            .and_then(|m| m.into_runnable())
+            .map_err(load)?;
         let plan = typed
             .into_optimized()
             .and_then(|m| m.into_runnable())
             .map_err(load)?;
         Ok(EmotionClassifier {
             plan,
+            single,
             path: path.to_path_buf(),
         })
     }
@@ -138,8 +150,8 @@ impl EmotionClassifier {
         }
         let input = Tensor::from_shape(&[n, 1, FACE_SIDE, FACE_SIDE], &data)
             .map_err(|e| ModelError::Run(format!("{e:#}")))?;
-        let outputs = self
-            .plan
+        let plan = if n == 1 { &self.single } else { &self.plan };
+        let outputs = plan
             .run(tvec!(input.into()))
             .map_err(|e| ModelError::Run(format!("{e:#}")))?;
         let view = outputs[0]

@@ -1,5 +1,6 @@
-//! The shipped model, run by tract, must score on all 3,589 FER2013 PrivateTest faces what
-//! its model card states (within 0.1 point), and float and int8 must agree closely.
+//! The shipped models, run by tract, must score on all 3,589 FER2013 PrivateTest faces what
+//! the model card states (within 0.1 point), and float and int8 must agree closely; so must
+//! the fast model that `[classifier] model = "fast"` selects.
 //!
 //! The data is read from ../shared (or `XPRESSIFY_DATA_DIR`); it is never copied into the repo.
 
@@ -13,12 +14,16 @@ fn models_dir() -> PathBuf {
 }
 
 fn card_value(key: &str) -> f64 {
+    card_entry("evaluation", key)
+}
+
+fn card_entry(section: &str, key: &str) -> f64 {
     let text =
         std::fs::read_to_string(models_dir().join("emotion.json")).expect("models/emotion.json");
     let json: serde_json::Value = serde_json::from_str(&text).expect("emotion.json is JSON");
-    json["evaluation"][key]
+    json[section][key]
         .as_f64()
-        .unwrap_or_else(|| panic!("emotion.json has no evaluation.{key}"))
+        .unwrap_or_else(|| panic!("emotion.json has no {section}.{key}"))
 }
 
 fn accuracy(model: &EmotionClassifier, samples: &[Sample]) -> f64 {
@@ -73,5 +78,21 @@ fn shipped_models_score_what_the_card_states() {
     );
     let card = std::fs::read_to_string(models_dir().join("MODEL.md")).expect("MODEL.md");
     let shown = format!("{:.2} %", stated_a * 100.0);
+    assert!(card.contains(&shown), "MODEL.md does not show {shown}");
+}
+
+#[test]
+fn fast_model_scores_what_the_card_states() {
+    let samples = private_test();
+    let fast = EmotionClassifier::load(&models_dir().join("emotion-fast.onnx")).expect("loads");
+    let got = accuracy(&fast, &samples);
+    let stated = card_entry("fast", "privatetest_accuracy");
+    eprintln!("PrivateTest accuracy in tract: fast {got:.4} (card {stated:.4})");
+    assert!(
+        (got - stated).abs() <= 0.001,
+        "the fast model scores {got:.4} in tract, the card states {stated:.4}"
+    );
+    let card = std::fs::read_to_string(models_dir().join("MODEL.md")).expect("MODEL.md");
+    let shown = format!("{:.2} %", stated * 100.0);
     assert!(card.contains(&shown), "MODEL.md does not show {shown}");
 }
