@@ -26,6 +26,13 @@ fn card_entry(section: &str, key: &str) -> f64 {
         .unwrap_or_else(|| panic!("emotion.json has no {section}.{key}"))
 }
 
+/// MODEL.md, the people's card, must show the accuracy emotion.json states.
+fn assert_model_card_shows(accuracy: f64) {
+    let card = std::fs::read_to_string(models_dir().join("MODEL.md")).expect("MODEL.md");
+    let shown = format!("{:.2} %", accuracy * 100.0);
+    assert!(card.contains(&shown), "MODEL.md does not show {shown}");
+}
+
 fn accuracy(model: &EmotionClassifier, samples: &[Sample]) -> f64 {
     let mut correct = 0usize;
     for chunk in samples.chunks(64) {
@@ -76,9 +83,7 @@ fn shipped_models_score_what_the_card_states() {
         (a - b).abs() <= 0.01,
         "int8 {a:.4} and float {b:.4} differ by more than 1 point"
     );
-    let card = std::fs::read_to_string(models_dir().join("MODEL.md")).expect("MODEL.md");
-    let shown = format!("{:.2} %", stated_a * 100.0);
-    assert!(card.contains(&shown), "MODEL.md does not show {shown}");
+    assert_model_card_shows(stated_a);
 }
 
 #[test]
@@ -92,7 +97,5 @@ fn fast_model_scores_what_the_card_states() {
         (got - stated).abs() <= 0.001,
         "the fast model scores {got:.4} in tract, the card states {stated:.4}"
     );
-    let card = std::fs::read_to_string(models_dir().join("MODEL.md")).expect("MODEL.md");
-    let shown = format!("{:.2} %", stated * 100.0);
-    assert!(card.contains(&shown), "MODEL.md does not show {shown}");
+    assert_model_card_shows(stated);
 }
