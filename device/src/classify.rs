@@ -23,7 +23,7 @@ pub type FaceCrop = [u8; FACE_PIXELS];
 #[derive(Debug, Error)]
 pub enum ModelError {
     /// The file is missing or unreadable.
-    #[error("cannot read model {path}: {source}")]
+    #[error("cannot read model {path}")]
     Read {
         /// The model file.
         path: PathBuf,

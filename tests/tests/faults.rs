@@ -373,6 +373,13 @@ fn corrupt_or_missing_files_stop_the_start_with_a_clear_error() {
                 err.contains(named),
                 "{bin}, {what}: the error does not name {named}: {err}"
             );
+            if what.starts_with("missing") {
+                assert_eq!(
+                    err.matches("No such file").count(),
+                    1,
+                    "{bin}, {what}: the reason once, after the file's name: {err}"
+                );
+            }
         }
     }
 
