@@ -45,7 +45,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="share of the target taken from the FER+ vote distribution (0 = FER labels only)")
     p.add_argument("--mixup", type=float, default=0.0, help="probability of mixing a batch (alpha 0.4)")
     p.add_argument("--blur", type=float, default=0.0, help="probability of blurring a face (sigma 0.5-1.5 px)")
-    p.add_argument("--erasing", type=float, default=0.25,
+    p.add_argument("--erasing", type=float, default=Augment.erase_p,
                    help="probability of erasing a rectangle of a face (0 = off)")
     p.add_argument("--teacher", type=Path, default=None,
                    help="a finished run's best.pt, or a float ONNX model such as models/emotion-float.onnx, "
@@ -136,7 +136,7 @@ def save_atomic(obj, path: Path) -> None:
 def recipe_augment(args: argparse.Namespace) -> Augment:
     """The run's augmentation; runs from before `--blur` or `--erasing` existed keep what they had
     (no blur, erasing on a quarter of the faces)."""
-    return Augment(blur_p=getattr(args, "blur", 0.0), erase_p=getattr(args, "erasing", 0.25))
+    return Augment(blur_p=getattr(args, "blur", 0.0), erase_p=getattr(args, "erasing", Augment.erase_p))
 
 
 def recipe_teacher(args: argparse.Namespace, device: torch.device) -> torch.nn.Module | None:
