@@ -23,6 +23,24 @@ from data import default_data_dir, load_fer2013, split, to_input  # noqa: E402
 from evaluate import logits_of, per_class, session, softmax  # noqa: E402
 from export import export_float, load_checkpoint  # noqa: E402
 from nets import count_macs, count_params  # noqa: E402
+import train  # noqa: E402
+
+
+# Settings of train.py that say where and how fast a run went, not what it learned.
+MACHINE_ARGS = {"threads", "device", "precision", "data_dir", "run_dir", "limit"}
+
+
+def recipe_flags(args: dict) -> str:
+    """The train.py flags that set a run's recipe apart from train.py's defaults: the command that
+    reproduces it, and what an ablation changed. Settings a run predates take their default."""
+    defaults = vars(train.parse_args([]))
+    flags = []
+    for key, default in defaults.items():
+        value = args.get(key, default)
+        if key in MACHINE_ARGS or value == default or (value is None and default is None):
+            continue
+        flags.append(f"--{key.replace('_', '-')} {value}")
+    return " ".join(flags)
 
 
 def compare_run(run_dir: Path, data, onnx_dir: Path) -> dict:
@@ -44,7 +62,7 @@ def compare_run(run_dir: Path, data, onnx_dir: Path) -> dict:
     pc = per_class(y, pred)
     return {
         "run": name, "arch": args["arch"], "split": args["split"], "seed": args["seed"], "onnx": str(onnx_path),
-        "teacher": args.get("teacher"),
+        "teacher": args.get("teacher"), "flags": recipe_flags(args),
         "params": count_params(model), "macs": count_macs(model),
         "epochs_trained": len(epochs), "epochs_planned": args["epochs"],
         "best_val_acc": max(max(r["val_acc_raw"], r.get("val_acc_ema", 0)) for r in epochs),

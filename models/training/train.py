@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import math
 import os
 import random
 import sys
@@ -44,6 +45,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--ferplus-weight", type=float, default=0.3,
                    help="share of the target taken from the FER+ vote distribution (0 = FER labels only)")
     p.add_argument("--mixup", type=float, default=0.0, help="probability of mixing a batch (alpha 0.4)")
+    p.add_argument("--cutmix", type=float, default=0.0,
+                   help="probability of pasting a rectangle of another face into each face of a batch (alpha 1)")
     p.add_argument("--blur", type=float, default=0.0, help="probability of blurring a face (sigma 0.5-1.5 px)")
     p.add_argument("--erasing", type=float, default=Augment.erase_p,
                    help="probability of erasing a rectangle of a face (0 = off)")
@@ -167,7 +170,10 @@ def train_epoch(model: torch.nn.Module, data, train_idx: torch.Tensor, args: arg
             x = x.contiguous(memory_format=torch.channels_last)
         y = data.labels[b].to(device)
         t = soft_targets(data.labels[b], data.ferplus[b], args.ferplus_weight, args.label_smoothing).to(device)
-        if args.mixup and torch.rand(1, generator=g).item() < args.mixup:
+        roll = torch.rand(1, generator=g).item() if args.mixup or args.cutmix else 1.0
+        if roll < args.cutmix:
+            x, t = cutmix(x, t, g)
+        elif roll < args.cutmix + args.mixup:
             lam = float(np.random.beta(0.4, 0.4))
             j = torch.randperm(len(b), generator=g).to(device)
             x = lam * x + (1 - lam) * x[j]
@@ -192,6 +198,25 @@ def train_epoch(model: torch.nn.Module, data, train_idx: torch.Tensor, args: arg
             bar.set_postfix(loss=f"{total_loss.item() / seen:.3f}", acc=f"{correct.item() / seen:.3f}")
     bar.close()
     return total_loss.item() / seen, correct.item() / seen
+
+
+def cutmix(x: torch.Tensor, t: torch.Tensor, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """CutMix (Yun et al. 2019): each face gets a rectangle of another face of the batch, and its
+    target takes that face's target in the share of the area pasted. Unlike mixup, every pixel
+    stays a real face's pixel, which suits a net that must find eyes and mouth."""
+    lam = float(np.random.beta(1.0, 1.0))
+    h, w = x.shape[-2:]
+    ch, cw = int(h * math.sqrt(1 - lam)), int(w * math.sqrt(1 - lam))
+    cy, cx = int(torch.randint(h, (1,), generator=g)), int(torch.randint(w, (1,), generator=g))
+    y0, y1 = max(cy - ch // 2, 0), min(cy + ch // 2, h)
+    x0, x1 = max(cx - cw // 2, 0), min(cx + cw // 2, w)
+    if y1 <= y0 or x1 <= x0:
+        return x, t
+    j = torch.randperm(len(x), generator=g).to(x.device)
+    x = x.clone()
+    x[..., y0:y1, x0:x1] = x[j][..., y0:y1, x0:x1]
+    area = (y1 - y0) * (x1 - x0) / (h * w)
+    return x, (1 - area) * t + area * t[j]
 
 
 def recipe(args: argparse.Namespace) -> dict:
