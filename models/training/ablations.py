@@ -1,9 +1,10 @@
-"""Render the ablation table of MODEL.md ("What each part of the recipe bought") from the figures
-in models/eval/ablations, so that the card states what the files hold.
+"""Render the ablation table of MODEL.md ("Each part of the recipe turned off (or on) in turn")
+from the figures in models/eval/ablations, so that the card states what the files hold.
 
     python models/training/compare.py --out models/eval/ablations --merge --run $R/abl-tiny-mixup-s1
-    python models/training/evaluate.py --out models/eval/ablations --model ... (every run's ONNX)
-    python models/training/ablations.py --card models/MODEL.md
+    python models/training/evaluate.py --out /tmp/ablations --model ...   # every run's ONNX
+    cp /tmp/ablations/metrics.json models/eval/ablations/
+    python models/training/ablations.py --card models/MODEL.md --base abl-tiny-base --base abl-edge-base
 
 Each row is a train.py run; it is named by the flags that set it apart from its net's base run
 (the recipe), so the table says exactly what was turned off or on. One table per net (`--base`

@@ -37,7 +37,7 @@ def recipe_flags(args: dict) -> str:
     flags = []
     for key, default in defaults.items():
         value = args.get(key, default)
-        if key in MACHINE_ARGS or value == default or (value is None and default is None):
+        if key in MACHINE_ARGS or value == default:
             continue
         flags.append(f"--{key.replace('_', '-')} {value}")
     return " ".join(flags)

@@ -158,6 +158,7 @@ def train_epoch(model: torch.nn.Module, data, train_idx: torch.Tensor, args: arg
     that scores each augmented batch) adds the distillation term. Returns the mean training loss and accuracy on
     the augmented faces."""
     model.train()
+    cutmix_p = getattr(args, "cutmix", 0.0)  # swa.py passes the recipe of runs from before --cutmix
     perm = train_idx[torch.randperm(len(train_idx), generator=g)]
     steps = (len(train_idx) + args.batch_size - 1) // args.batch_size
     # Running sums stay on the device: reading them every step would stall a GPU.
@@ -170,10 +171,10 @@ def train_epoch(model: torch.nn.Module, data, train_idx: torch.Tensor, args: arg
             x = x.contiguous(memory_format=torch.channels_last)
         y = data.labels[b].to(device)
         t = soft_targets(data.labels[b], data.ferplus[b], args.ferplus_weight, args.label_smoothing).to(device)
-        roll = torch.rand(1, generator=g).item() if args.mixup or args.cutmix else 1.0
-        if roll < args.cutmix:
+        roll = torch.rand(1, generator=g).item() if args.mixup or cutmix_p else 1.0
+        if roll < cutmix_p:
             x, t = cutmix(x, t, g)
-        elif roll < args.cutmix + args.mixup:
+        elif roll < cutmix_p + args.mixup:
             lam = float(np.random.beta(0.4, 0.4))
             j = torch.randperm(len(b), generator=g).to(device)
             x = lam * x + (1 - lam) * x[j]
@@ -203,7 +204,7 @@ def train_epoch(model: torch.nn.Module, data, train_idx: torch.Tensor, args: arg
 def cutmix(x: torch.Tensor, t: torch.Tensor, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     """CutMix (Yun et al. 2019): each face gets a rectangle of another face of the batch, and its
     target takes that face's target in the share of the area pasted. Unlike mixup, every pixel
-    stays a real face's pixel, which suits a net that must find eyes and mouth."""
+    stays a real face's pixel. On edge_tiny it cost accuracy (MODEL.md), so it is off by default."""
     lam = float(np.random.beta(1.0, 1.0))
     h, w = x.shape[-2:]
     ch, cw = int(h * math.sqrt(1 - lam)), int(w * math.sqrt(1 - lam))
