@@ -26,13 +26,9 @@ EVAL = Path(__file__).resolve().parents[1] / "eval" / "ablations"
 BEGIN, END = "<!-- ablations -->", "<!-- /ablations -->"
 
 
-def changed_flags(flags: str, base: str) -> str:
-    """The flags of a run that the base run does not have (as `--name value` pairs)."""
-    def pairs(s: str) -> list[str]:
-        words = s.split()
-        return [f"{words[i]} {words[i + 1]}" for i in range(0, len(words) - 1, 2)]
-    have = set(pairs(base))
-    return " ".join(f for f in pairs(flags) if f not in have)
+def changed_flags(flags: list[str], base: list[str]) -> str:
+    """The flags of a run that its base run does not have."""
+    return " ".join(f for f in flags if f not in base)
 
 
 def table(rows: list[dict], metrics: dict, base_run: str) -> str:
@@ -44,7 +40,7 @@ def table(rows: list[dict], metrics: dict, base_run: str) -> str:
     base = by_run[base_run]
     if "flags" not in base:
         sys.exit(f"compare.json has no flags for {base_run}: rerun compare.py on it")
-    out = [f"`{base['arch']}`, the recipe: `train.py {base['flags']}`.", "",
+    out = [f"`{base['arch']}`, the recipe: `train.py {' '.join(base['flags'])}`.", "",
            "| run | PublicTest (best) | PrivateTest | flip-averaged | macro-F1 | FER+ majority label | blur σ 1 px |",
            "| --- | --- | --- | --- | --- | --- | --- |"]
     for r in [base] + [r for r in rows if r["arch"] == base["arch"] and r["run"] != base_run]:

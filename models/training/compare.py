@@ -30,17 +30,13 @@ import train  # noqa: E402
 MACHINE_ARGS = {"threads", "device", "precision", "data_dir", "run_dir", "limit"}
 
 
-def recipe_flags(args: dict) -> str:
-    """The train.py flags that set a run's recipe apart from train.py's defaults: the command that
-    reproduces it, and what an ablation changed. Settings a run predates take their default."""
+def recipe_flags(args: dict) -> list[str]:
+    """The train.py flags (`--name value`) that set a run's recipe apart from train.py's defaults:
+    the command that reproduces it, and what an ablation changed. Settings a run predates take
+    their default."""
     defaults = vars(train.parse_args([]))
-    flags = []
-    for key, default in defaults.items():
-        value = args.get(key, default)
-        if key in MACHINE_ARGS or value == default:
-            continue
-        flags.append(f"--{key.replace('_', '-')} {value}")
-    return " ".join(flags)
+    return [f"--{key.replace('_', '-')} {args.get(key, default)}" for key, default in defaults.items()
+            if key not in MACHINE_ARGS and args.get(key, default) != default]
 
 
 def compare_run(run_dir: Path, data, onnx_dir: Path) -> dict:
