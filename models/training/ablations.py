@@ -8,7 +8,8 @@ from the figures in models/eval/ablations, so that the card states what the file
 
 Each row is a train.py run; it is named by the flags that set it apart from its net's base run
 (the recipe), so the table says exactly what was turned off or on. One table per net (`--base`
-names each net's base run). With --card the table between the
+names each net's base run); a run of another net whose only difference from a base is `--arch`
+(the same recipe on a different net) joins that base's table. With --card the table between the
 card's `<!-- ablations -->` and `<!-- /ablations -->` lines is replaced; without it, printed.
 """
 
@@ -31,9 +32,15 @@ def changed_flags(flags: list[str], base: list[str]) -> str:
     return " ".join(f for f in flags if f not in base)
 
 
+def only_net_differs(run: dict, base: dict) -> bool:
+    """Whether `run` is `base`'s recipe on another net: its one changed flag is `--arch`."""
+    diff = changed_flags(run.get("flags", []), base.get("flags", [])).split(" ")
+    return run["arch"] != base["arch"] and len(diff) == 2 and diff[0] == "--arch"
+
+
 def table(rows: list[dict], metrics: dict, base_run: str) -> str:
     """The markdown table of one net: its base run first, then the runs of the same net in the
-    order compare.json has them."""
+    order compare.json has them, then the same recipe on other nets."""
     by_run = {r["run"]: r for r in rows}
     if base_run not in by_run:
         sys.exit(f"the base run {base_run} is not in compare.json (runs: {', '.join(by_run)})")
@@ -43,7 +50,8 @@ def table(rows: list[dict], metrics: dict, base_run: str) -> str:
     out = [f"`{base['arch']}`, the recipe: `train.py {' '.join(base['flags'])}`.", "",
            "| run | PublicTest (best) | PrivateTest | flip-averaged | macro-F1 | FER+ majority label | blur σ 1 px |",
            "| --- | --- | --- | --- | --- | --- | --- |"]
-    for r in [base] + [r for r in rows if r["arch"] == base["arch"] and r["run"] != base_run]:
+    same_net = [r for r in rows if r["arch"] == base["arch"] and r["run"] != base_run]
+    for r in [base] + same_net + [r for r in rows if only_net_differs(r, base)]:
         m = metrics.get(Path(r["onnx"]).name)
         if m is None or "flags" not in r:
             sys.exit(f"{r['run']}: no evaluate.py figures or flags; run compare.py and evaluate.py on it")
@@ -56,10 +64,11 @@ def table(rows: list[dict], metrics: dict, base_run: str) -> str:
 
 
 def tables(rows: list[dict], metrics: dict, bases: list[str]) -> str:
-    """One table per base run; every run must share its net with one of the bases."""
-    arch_of = {r["run"]: r["arch"] for r in rows}
-    covered = {arch_of.get(b) for b in bases}
-    stray = [r["run"] for r in rows if r["arch"] not in covered]
+    """One table per base run; every run must share its net or its whole recipe with a base."""
+    by_run = {r["run"]: r for r in rows}
+    base_rows = [by_run[b] for b in bases if b in by_run]
+    stray = [r["run"] for r in rows
+             if not any(r["arch"] == b["arch"] or only_net_differs(r, b) for b in base_rows)]
     if stray:
         sys.exit(f"no --base run for the net of {', '.join(stray)}")
     return "\n\n".join(table(rows, metrics, b) for b in bases)

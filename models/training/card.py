@@ -166,7 +166,7 @@ def main(argv: list[str] | None = None) -> None:
     best = max(epochs, key=lambda r: max(r["val_acc_raw"], r.get("val_acc_ema", 0))) if epochs else {}
     best_val = max(best.get("val_acc_raw", 0), best.get("val_acc_ema", 0)) if best else None
     arch = targs.get("arch", "edge")
-    widths, convs, head, _ = ARCHS[arch]
+    widths, convs, head = ARCHS[arch].widths, ARCHS[arch].convs, ARCHS[arch].head
     model = build(arch)
     swa = m.get("swa")
     net = {"arch": arch, "params": count_params(model), "macs": count_macs(model), "train_epochs": len(epochs),

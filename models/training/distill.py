@@ -2,7 +2,9 @@
 
 The teacher is either a finished run's `best.pt` or an exported float ONNX model (the shipped
 `emotion-float.onnx`, run by onnx_teacher.py), and it scores every augmented batch the student
-sees (online distillation), as the mean of its logits on the face and its mirror image. The
+sees (online distillation): a `best.pt` as the mean of its logits on the face and its mirror
+image, an ONNX graph as it computes (the shipped one averages the two inside the graph;
+single_pass.py cuts out one pass, to halve the teacher's time on a CPU). The
 student trains against a mix of the usual targets and the teacher's temperature-softened
 distribution (Hinton et al. 2015).
 

@@ -22,7 +22,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from data import default_data_dir, load_fer2013, to_input  # noqa: E402
-from nets import FlipAveraged, build  # noqa: E402
+from nets import ARCHS, FlipAveraged, build  # noqa: E402
 
 MODELS = Path(__file__).resolve().parents[1]
 
@@ -127,7 +127,11 @@ def balanced_sample(data, n: int, seed: int) -> torch.Tensor:
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--checkpoint", type=Path, required=True)
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--checkpoint", type=Path)
+    src.add_argument("--untrained", metavar="ARCH", choices=list(ARCHS),
+                     help="write only <name>-float.onnx of an untrained net: tract's time does not depend "
+                          "on the weights, so a design's latency can be measured before it is trained")
     p.add_argument("--out-dir", type=Path, default=MODELS)
     p.add_argument("--name", default="emotion", help="file stem: <name>.onnx (int8), <name>-float.onnx")
     p.add_argument("--data-dir", type=Path, default=None)
@@ -140,9 +144,17 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--flip-average", action="store_true",
                    help="put test-time flip averaging inside the graph (twice the compute per face)")
     args = p.parse_args(argv)
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    if args.untrained:
+        model = build(args.untrained).eval()
+        if args.flip_average:
+            model = FlipAveraged(model).eval()
+        path = args.out_dir / f"{args.name}-float.onnx"
+        export_float(model, path)
+        print(f"{path}: {args.untrained}, untrained, for timing only")
+        return
     if not args.checkpoint.exists():
         sys.exit(f"{args.checkpoint} not found: train first (models/training/train.py)")
-    args.out_dir.mkdir(parents=True, exist_ok=True)
     model = load_checkpoint(args.checkpoint)
     if args.flip_average:
         model = FlipAveraged(model).eval()

@@ -1,0 +1,75 @@
+"""Cut the single pass out of a flip-averaged float model, as a model of its own.
+
+    python models/training/single_pass.py models/emotion-float.onnx /var/cache/xpressify/teacher/single.onnx
+
+`export.py --flip-average` writes graphs that run the net on the face and on its mirror image
+and average the two logits. The net itself (the first of the two passes, on the face as it
+comes) is half the compute: as a distillation teacher on a CPU it halves the teacher's share
+of an epoch, at the price of the flip's accuracy (for the shipped model 71.08 % instead of
+71.72 % on PrivateTest). Checkpoints are never committed, so this is how the shipped weights
+become a one-pass model again. Same contract: `input` [N,1,48,48] pixels in [0,1] -> [N,7].
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import onnx
+import onnx.utils
+
+
+def ops_behind(tensor: str, producer: dict) -> set[str]:
+    """The operator types of every node that `tensor` depends on."""
+    seen, ops, todo = set(), set(), [tensor]
+    while todo:
+        node = producer.get(todo.pop())
+        if node is None or id(node) in seen:
+            continue
+        seen.add(id(node))
+        ops.add(node.op_type)
+        todo.extend(node.input)
+    return ops
+
+
+def plain_branch(model: onnx.ModelProto) -> str:
+    """The logits tensor of the pass on the face as it comes: of the two inputs of the Add that
+    feeds the output (through its Mul by 0.5), the one with no mirroring (Slice) behind it."""
+    graph = model.graph
+    producer = {o: n for n in graph.node for o in n.output}
+    out = producer.get(graph.output[0].name)
+    add = producer.get(out.input[0]) if out is not None and out.op_type == "Mul" else None
+    if add is None or add.op_type != "Add" or len(add.input) != 2:
+        raise ValueError("not a flip-averaged graph: its output is not (a + b) * 0.5 "
+                         "(export.py --flip-average writes such graphs)")
+    plain = [t for t in add.input if "Slice" not in ops_behind(t, producer)]
+    if len(plain) != 1:
+        raise ValueError("not a flip-averaged graph: exactly one of the averaged passes should see a mirrored face")
+    return plain[0]
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("model", type=Path, help="a flip-averaged float model, e.g. models/emotion-float.onnx")
+    p.add_argument("out", type=Path, help="where the one-pass model goes")
+    args = p.parse_args(argv)
+    if not args.model.exists():
+        sys.exit(f"{args.model} not found")
+    try:
+        plain = plain_branch(onnx.load(str(args.model)))
+    except ValueError as e:
+        sys.exit(f"{args.model}: {e}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    onnx.utils.extract_model(str(args.model), str(args.out), ["input"], [plain])
+    cut = onnx.load(str(args.out))
+    cut.graph.output[0].name = "logits"
+    producer = next(n for n in cut.graph.node if plain in n.output)
+    producer.output[list(producer.output).index(plain)] = "logits"
+    onnx.checker.check_model(cut)
+    onnx.save(cut, str(args.out))
+    print(f"{args.out}: the first pass of {args.model} ({len(cut.graph.node)} nodes)")
+
+
+if __name__ == "__main__":
+    main()
