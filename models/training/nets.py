@@ -101,7 +101,7 @@ def build(arch: str, dropout: float = 0.4) -> nn.Module:
     budget: each stage of these nets costs the same, so MACs scale with the width squared.
     `edge_late` and `edge_sep` spend the rest of that budget (each ~1.8 ms in tract here, against
     edge_tiny's 1.35 ms) in two ways: `edge_late` keeps edge_tiny's first two stages and widens
-    the last two (where a channel costs a sixteenth of what it costs at full resolution);
+    the last two (at 12x12 and 6x6 a channel costs 1/16 and 1/64 of what it costs at 48x48);
     `edge_sep` has nearly edge_wide's channels but every convolution after the first is a
     depthwise-separable one.
     """
