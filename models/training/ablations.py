@@ -8,8 +8,8 @@ from the figures in models/eval/ablations, so that the card states what the file
 
 Each row is a train.py run; it is named by the flags that set it apart from its net's base run
 (the recipe), so the table says exactly what was turned off or on. One table per net (`--base`
-names each net's base run); a run of another net whose only difference from a base is `--arch`
-(the same recipe on a different net) joins that base's table. With --card the table between the
+names each net's base run); a run of another net (`--arch` among its changed flags) joins the
+table of the base it differs from in the fewest flags. With --card the table between the
 card's `<!-- ablations -->` and `<!-- /ablations -->` lines is replaced; without it, printed.
 """
 
@@ -32,26 +32,28 @@ def changed_flags(flags: list[str], base: list[str]) -> str:
     return " ".join(f for f in flags if f not in base)
 
 
-def only_net_differs(run: dict, base: dict) -> bool:
-    """Whether `run` is `base`'s recipe on another net: its one changed flag is `--arch`."""
-    diff = changed_flags(run.get("flags", []), base.get("flags", [])).split(" ")
-    return run["arch"] != base["arch"] and len(diff) == 2 and diff[0] == "--arch"
+def home_base(run: dict, bases: list[dict]) -> dict | None:
+    """The base run whose table `run` belongs in: the base of its own net, else (the recipe on
+    another net, `--arch` among its changed flags) the base it differs from in the fewest flags."""
+    same_net = [b for b in bases if b["arch"] == run["arch"]]
+    if same_net:
+        return same_net[0]
+    changed = {b["run"]: changed_flags(run.get("flags", []), b.get("flags", [])).split() for b in bases}
+    others = [b for b in bases if "--arch" in changed[b["run"]]]
+    return min(others, key=lambda b: len(changed[b["run"]]), default=None)
 
 
-def table(rows: list[dict], metrics: dict, base_run: str) -> str:
-    """The markdown table of one net: its base run first, then the runs of the same net in the
-    order compare.json has them, then the same recipe on other nets."""
-    by_run = {r["run"]: r for r in rows}
-    if base_run not in by_run:
-        sys.exit(f"the base run {base_run} is not in compare.json (runs: {', '.join(by_run)})")
-    base = by_run[base_run]
+def table(rows: list[dict], metrics: dict, base: dict) -> str:
+    """The markdown table of one net: its base run first, then the other runs of the same net,
+    then the recipe on other nets, each in the order compare.json has them."""
     if "flags" not in base:
-        sys.exit(f"compare.json has no flags for {base_run}: rerun compare.py on it")
+        sys.exit(f"compare.json has no flags for {base['run']}: rerun compare.py on it")
     out = [f"`{base['arch']}`, the recipe: `train.py {' '.join(base['flags'])}`.", "",
            "| run | PublicTest (best) | PrivateTest | flip-averaged | macro-F1 | FER+ majority label | blur σ 1 px |",
            "| --- | --- | --- | --- | --- | --- | --- |"]
-    same_net = [r for r in rows if r["arch"] == base["arch"] and r["run"] != base_run]
-    for r in [base] + same_net + [r for r in rows if only_net_differs(r, base)]:
+    others = [r for r in rows if r is not base]
+    ordered = [r for r in others if r["arch"] == base["arch"]] + [r for r in others if r["arch"] != base["arch"]]
+    for r in [base] + ordered:
         m = metrics.get(Path(r["onnx"]).name)
         if m is None or "flags" not in r:
             sys.exit(f"{r['run']}: no evaluate.py figures or flags; run compare.py and evaluate.py on it")
@@ -64,14 +66,17 @@ def table(rows: list[dict], metrics: dict, base_run: str) -> str:
 
 
 def tables(rows: list[dict], metrics: dict, bases: list[str]) -> str:
-    """One table per base run; every run must share its net or its whole recipe with a base."""
+    """One table per base run; every other run goes in the table of its home base."""
     by_run = {r["run"]: r for r in rows}
-    base_rows = [by_run[b] for b in bases if b in by_run]
-    stray = [r["run"] for r in rows
-             if not any(r["arch"] == b["arch"] or only_net_differs(r, b) for b in base_rows)]
+    missing = [b for b in bases if b not in by_run]
+    if missing:
+        sys.exit(f"the base run {', '.join(missing)} is not in compare.json (runs: {', '.join(by_run)})")
+    base_rows = [by_run[b] for b in bases]
+    home = {r["run"]: home_base(r, base_rows) for r in rows}
+    stray = [run for run, b in home.items() if b is None]
     if stray:
         sys.exit(f"no --base run for the net of {', '.join(stray)}")
-    return "\n\n".join(table(rows, metrics, b) for b in bases)
+    return "\n\n".join(table([r for r in rows if home[r["run"]] is b], metrics, b) for b in base_rows)
 
 
 def replace_block(card: str, block: str) -> str:
