@@ -147,20 +147,18 @@ def main(argv: list[str] | None = None) -> None:
     args.out_dir.mkdir(parents=True, exist_ok=True)
     if args.untrained:
         model = build(args.untrained).eval()
-        if args.flip_average:
-            model = FlipAveraged(model).eval()
-        path = args.out_dir / f"{args.name}-float.onnx"
-        export_float(model, path)
-        print(f"{path}: {args.untrained}, untrained, for timing only")
-        return
-    if not args.checkpoint.exists():
+    elif args.checkpoint.exists():
+        model = load_checkpoint(args.checkpoint)
+    else:
         sys.exit(f"{args.checkpoint} not found: train first (models/training/train.py)")
-    model = load_checkpoint(args.checkpoint)
     if args.flip_average:
         model = FlipAveraged(model).eval()
     float_path = args.out_dir / f"{args.name}-float.onnx"
     int8_path = args.out_dir / f"{args.name}.onnx"
     export_float(model, float_path)
+    if args.untrained:
+        print(f"{float_path}: {args.untrained}, untrained, for timing only")
+        return
     data = load_fer2013(args.data_dir or default_data_dir())
     # Quantised from the float32 graph: the fp16 rounding must not reach the int8 model.
     quantize(float_path, int8_path, balanced_sample(data, args.calibration_images, args.seed),

@@ -56,17 +56,18 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
     if not args.model.exists():
         sys.exit(f"{args.model} not found")
+    model = onnx.load(str(args.model))
     try:
-        plain = plain_branch(onnx.load(str(args.model)))
+        plain = plain_branch(model)
     except ValueError as e:
         sys.exit(f"{args.model}: {e}")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    onnx.utils.extract_model(str(args.model), str(args.out), ["input"], [plain])
-    cut = onnx.load(str(args.out))
+    # The extractor needs every tensor's shape, as onnx.utils.extract_model infers them first.
+    cut = onnx.utils.Extractor(onnx.shape_inference.infer_shapes(model)).extract_model(["input"], [plain])
     cut.graph.output[0].name = "logits"
     producer = next(n for n in cut.graph.node if plain in n.output)
     producer.output[list(producer.output).index(plain)] = "logits"
     onnx.checker.check_model(cut)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
     onnx.save(cut, str(args.out))
     print(f"{args.out}: the first pass of {args.model} ({len(cut.graph.node)} nodes)")
 
