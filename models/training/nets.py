@@ -100,8 +100,8 @@ ARCHS = {
 
 
 def build(arch: str, dropout: float = 0.4) -> nn.Module:
-    """`edge`, `edge_wide`, `edge_slim`, `edge_tiny` (ours), `model_a` (paper, deep) or
-    `model_b` (paper, thin).
+    """One of ARCHS: `edge` and its variants (ours), `model_a` (paper, deep) or `model_b`
+    (paper, thin).
 
     `edge_wide` is `edge` with 1.5x the channels: `edge` underfits (70 % training accuracy),
     and on this CPU's bf16 units the wider net costs only ~30 % more time per epoch.
