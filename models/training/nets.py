@@ -19,8 +19,8 @@ class Normalize(nn.Module):
         return (x - PIXEL_MEAN) / PIXEL_STD
 
 
-def conv_bn(cin: int, cout: int) -> list[nn.Module]:
-    return [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
+def conv_bn(cin: int, cout: int, stride: int = 1) -> list[nn.Module]:
+    return [nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
 
 
 def separable_bn(cin: int, cout: int) -> list[nn.Module]:
@@ -37,7 +37,7 @@ def vgg(widths: list[int], convs_per_stage: int, head: list[int], dropout: float
     if stem:
         # One strided convolution halves the face before the first stage: every stage then
         # works on a quarter of the positions, and the time saved buys channels.
-        layers += [nn.Conv2d(1, stem, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(stem), nn.ReLU(inplace=True)]
+        layers += conv_bn(1, stem, stride=2)
         cin, side = stem, 24
     for w in widths:
         for _ in range(convs_per_stage):
