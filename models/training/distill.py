@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nets import FlipAveraged, build
+from nets import FlipAveraged, build, fuse
 from onnx_teacher import OnnxModule
 
 
@@ -37,7 +37,7 @@ def load_teacher(path: Path, device: torch.device) -> nn.Module:
         ck = torch.load(path, map_location="cpu", weights_only=False)
         net = build(ck["arch"], ck.get("dropout", 0.4))
         net.load_state_dict(ck["model"])
-        teacher = FlipAveraged(net)
+        teacher = FlipAveraged(fuse(net.eval()))
         what = f"{ck['arch']}, PublicTest {ck['best']['val_acc']:.4f}"
     print(f"teacher {path} ({what}), scoring each augmented batch", flush=True)
     return teacher.to(device).eval()

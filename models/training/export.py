@@ -22,7 +22,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from data import default_data_dir, load_fer2013, to_input  # noqa: E402
-from nets import ARCHS, FlipAveraged, build  # noqa: E402
+from nets import ARCHS, FlipAveraged, build, fuse  # noqa: E402
 
 MODELS = Path(__file__).resolve().parents[1]
 
@@ -31,7 +31,7 @@ def load_checkpoint(path: Path) -> torch.nn.Module:
     ck = torch.load(path, map_location="cpu", weights_only=False)
     model = build(ck["arch"], ck.get("dropout", 0.4))
     model.load_state_dict(ck["model"])
-    return model.eval()
+    return fuse(model.eval())
 
 
 def export_float(model: torch.nn.Module, out: Path) -> None:
@@ -146,7 +146,7 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
     args.out_dir.mkdir(parents=True, exist_ok=True)
     if args.untrained:
-        model = build(args.untrained).eval()
+        model = fuse(build(args.untrained).eval())
     elif args.checkpoint.exists():
         model = load_checkpoint(args.checkpoint)
     else:
