@@ -108,6 +108,8 @@ def fuse(model: nn.Module) -> nn.Module:
 
 def vgg(widths: list[int], convs_per_stage: int, head: list[int], dropout: float, gap: bool,
         separable: bool = False, stem: int = 0, rep: bool = False) -> nn.Sequential:
+    if rep and separable:
+        raise ValueError("RepVGG branches fold into a full 3x3 convolution, not a separable one: pick one")
     layers: list[nn.Module] = [Normalize()]
     cin, side = 1, 48
     if stem:
