@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from nets import ARCHS, build, count_macs, count_params, fuse  # noqa: E402
+from nets import ARCHS, count_macs, count_params, deployed  # noqa: E402
 
 EMOTIONS = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
 MODELS = Path(__file__).resolve().parents[1]
@@ -167,7 +167,7 @@ def main(argv: list[str] | None = None) -> None:
     best_val = max(best.get("val_acc_raw", 0), best.get("val_acc_ema", 0)) if best else None
     arch = targs.get("arch", "edge")
     widths, convs, head = ARCHS[arch].widths, ARCHS[arch].convs, ARCHS[arch].head
-    model = fuse(build(arch).eval())
+    model = deployed(arch)
     swa = m.get("swa")
     net = {"arch": arch, "params": count_params(model), "macs": count_macs(model), "train_epochs": len(epochs),
            "epochs": f"{len(epochs)} + {len(swa['epochs'])} SWA" if swa else f"{len(epochs)}",

@@ -22,7 +22,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from data import default_data_dir, load_fer2013, to_input  # noqa: E402
-from nets import ARCHS, FlipAveraged, build, fuse  # noqa: E402
+from nets import ARCHS, FlipAveraged, build, deployed, fuse  # noqa: E402
 
 MODELS = Path(__file__).resolve().parents[1]
 
@@ -146,7 +146,7 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
     args.out_dir.mkdir(parents=True, exist_ok=True)
     if args.untrained:
-        model = fuse(build(args.untrained).eval())
+        model = deployed(args.untrained)
     elif args.checkpoint.exists():
         model = load_checkpoint(args.checkpoint)
     else:

@@ -208,6 +208,12 @@ def build(arch: str, dropout: float = 0.4) -> nn.Module:
     return vgg(spec.widths, spec.convs, spec.head, dropout, spec.gap, spec.separable, spec.stem, spec.rep)
 
 
+def deployed(arch: str, dropout: float = 0.4) -> nn.Module:
+    """An untrained `arch` in the form export writes (eval mode, RepVGG branches folded): what
+    its parameter count, MACs and tract time are measured on."""
+    return fuse(build(arch, dropout).eval())
+
+
 def count_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 

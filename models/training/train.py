@@ -27,7 +27,7 @@ from tqdm import tqdm
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from data import Augment, default_data_dir, load_fer2013, split, to_input  # noqa: E402
 from distill import distillation_loss, load_teacher  # noqa: E402
-from nets import ARCHS, build, count_macs, count_params, fuse  # noqa: E402
+from nets import ARCHS, build, count_macs, count_params, deployed  # noqa: E402
 
 DEFAULT_RUNS = Path(os.environ.get("XPRESSIFY_RUNS_DIR", "/var/cache/xpressify/runs"))
 
@@ -243,9 +243,9 @@ def main(argv: list[str] | None = None) -> None:
 
     bf16 = args.precision == "bf16" or (args.precision == "auto" and bf16_pays(device))
     model = build(args.arch, args.dropout).to(device)
-    deployed = fuse(build(args.arch, args.dropout).eval())  # what export writes; RepVGG branches fold away
-    print(f"{args.arch}: {count_params(model):,} params in training, {count_params(deployed):,} deployed, "
-          f"{count_macs(deployed) / 1e6:.1f} M MACs; "
+    net = deployed(args.arch, args.dropout)  # what export writes: RepVGG branches folded away
+    print(f"{args.arch}: {count_params(model):,} params in training, {count_params(net):,} deployed, "
+          f"{count_macs(net) / 1e6:.1f} M MACs; "
           f"train {len(train_idx)}, val {len(val_idx)}; device {device}, threads {args.threads}, "
           f"{'bf16 autocast, channels-last' if bf16 else 'fp32'}; run dir {run_dir}")
     model.to(device)
