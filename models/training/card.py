@@ -26,9 +26,12 @@ def pct(v: float) -> str:
     return f"{v * 100:.2f} %"
 
 
-def teacher_name(teacher: str) -> str:
-    """How a distilled row names its teacher: the shipped ONNX model, or the run it came from."""
+def teacher_name(teacher: str, bank_views: int | None = None) -> str:
+    """How a distilled row names its teacher: the shipped ONNX model, or the run it came from,
+    and whether it taught online or through a bank of stored views (teacher_bank.py)."""
     path = Path(teacher)
+    if bank_views:
+        return f"distilled from {bank_views} stored views per face scored by `{path.name}`"
     if path.suffix == ".onnx":
         return f"distilled online from the shipped `{path.name}`"
     return f"distilled from the `{path.parent.name}` model"
@@ -73,7 +76,7 @@ def comparison_section(args, q: dict, f: dict, epochs: list, net: dict) -> str:
         ms = f"{float(lat[r['run']]):.2f} ms" if r["run"] in lat else "not measured"
         trained = (f"{r['epochs_trained']}" if r["epochs_trained"] == r["epochs_planned"]
                    else f"{r['epochs_trained']} of {r['epochs_planned']}")
-        name = (f"{r['arch']} (ours), {teacher_name(r['teacher'])}" if r.get("teacher")
+        name = (f"{r['arch']} (ours), {teacher_name(r['teacher'], r.get('teacher_bank_views'))}" if r.get("teacher")
                 else names.get(r["arch"], r["arch"]))
         out.append(f"| {name} | {r['params'] / 1e6:.2f} M | {r['macs'] / 1e6:.1f} M | "
                    f"{trained} | {pct(r['test_accuracy'])} | {pct(r['test_accuracy_flip_avg'])} | "

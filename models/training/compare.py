@@ -56,9 +56,16 @@ def compare_run(run_dir: Path, data, onnx_dir: Path) -> dict:
     z, zf = logits_of(sess, x), logits_of(sess, x.flip(3))
     pred = z.argmax(1)
     pc = per_class(y, pred)
+    teacher, views = args.get("teacher"), None
+    if args.get("teacher_bank"):
+        bank = Path(args["teacher_bank"]) / "bank.json"
+        if not bank.exists():
+            sys.exit(f"{bank} not found: the row would not say what {name} was distilled from")
+        meta = json.load(open(bank))
+        teacher, views = meta["teacher"], meta["views"]
     return {
         "run": name, "arch": args["arch"], "split": args["split"], "seed": args["seed"], "onnx": str(onnx_path),
-        "teacher": args.get("teacher"), "flags": recipe_flags(args),
+        "teacher": teacher, "teacher_bank_views": views, "flags": recipe_flags(args),
         "params": count_params(model), "macs": count_macs(model),
         "epochs_trained": len(epochs), "epochs_planned": args["epochs"],
         "best_val_acc": max(max(r["val_acc_raw"], r.get("val_acc_ema", 0)) for r in epochs),

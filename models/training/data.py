@@ -110,7 +110,9 @@ def to_input(pixels_u8: torch.Tensor) -> torch.Tensor:
 @dataclass
 class Augment:
     """Batched augmentation: rotation, zoom, shift, flip, brightness/contrast, random erasing,
-    and (off by default, so older runs resume unchanged) Gaussian blur."""
+    and (off by default, so older runs resume unchanged) Gaussian blur. `mirror=False` leaves
+    the flip to the caller (a teacher bank mirrors its stored views when it hands them out); the
+    random draws stay the same either way."""
 
     rotate_deg: float = 15.0
     zoom: float = 0.15
@@ -120,6 +122,7 @@ class Augment:
     erase_p: float = 0.25
     blur_p: float = 0.0
     blur_sigma: tuple[float, float] = (0.5, 1.5)
+    mirror: bool = True
 
     def __call__(self, x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
         """Augments [B,1,48,48] on whatever device `x` is on; the random draws come from the
@@ -132,6 +135,8 @@ class Augment:
         ang = u(-self.rotate_deg, self.rotate_deg) * math.pi / 180
         scale = u(1 - self.zoom, 1 + self.zoom)
         flip = torch.where(torch.rand(b, generator=g) < 0.5, -1.0, 1.0).to(dev)
+        if not self.mirror:
+            flip = torch.ones_like(flip)
         tx, ty = u(-self.shift, self.shift) * 2, u(-self.shift, self.shift) * 2
         cos, sin = torch.cos(ang) / scale, torch.sin(ang) / scale
         theta = torch.stack(

@@ -10,8 +10,9 @@ distribution (Hinton et al. 2015).
 
 An earlier version scored only the unaugmented faces, once, to save CPU time; the student then
 learnt the teacher's view of a face it never saw (edge: 67.8 % against 69.0 % trained alone).
-Online scoring costs a teacher forward pass per batch: cheap on a GPU, about doubling an epoch
-on this project's 2-core CPU.
+Online scoring costs a teacher forward pass per batch: cheap on a GPU, about tripling an epoch
+on this project's 2-core CPU. teacher_bank.py scores a fixed number of augmented views of each
+face once instead, so that long distilled schedules fit on the CPU.
 """
 
 from __future__ import annotations

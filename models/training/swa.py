@@ -149,7 +149,10 @@ def main(argv: list[str] | None = None) -> None:
           f"at lr {args.lr}; device {device}, threads {threads}, {'bf16' if bf16 else 'fp32'}; run dir {run_dir}")
 
     aug = recipe_augment(recipe)
-    teacher = recipe_teacher(recipe, device)
+    try:
+        teacher = recipe_teacher(recipe, device, train_idx)
+    except (ValueError, FileNotFoundError) as e:
+        sys.exit(f"error: {e}")
     g = torch.Generator().manual_seed(recipe.seed * 1000 + 500 + start_epoch)
     val_pixels, val_labels = data.pixels[val_idx], data.labels[val_idx]
     # 8,192 fixed random Training faces pin BN means and variances down well, at under a third of the cost.

@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from data import Augment, default_data_dir, load_fer2013, split, to_input  # noqa: E402
 from distill import distillation_loss, load_teacher  # noqa: E402
 from nets import ARCHS, build, count_macs, count_params, deployed  # noqa: E402
+from teacher_bank import TeacherBank  # noqa: E402
 
 DEFAULT_RUNS = Path(os.environ.get("XPRESSIFY_RUNS_DIR", "/var/cache/xpressify/runs"))
 
@@ -53,6 +54,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--teacher", type=Path, default=None,
                    help="a finished run's best.pt, or a float ONNX model such as models/emotion-float.onnx, "
                         "to distil from (see distill.py); off by default")
+    p.add_argument("--teacher-bank", type=Path, default=None,
+                   help="distil from a bank of stored augmented views and their teacher logits instead "
+                        "(teacher_bank.py): a student epoch then costs what a plain one does; the bank's "
+                        "augmentation replaces --erasing and --blur")
     p.add_argument("--kd-weight", type=float, default=0.7, help="share of the loss taken from the teacher")
     p.add_argument("--kd-temperature", type=float, default=4.0, help="softening of teacher and student logits")
     p.add_argument("--ema", type=float, default=0.999, help="decay of the weight EMA (0 = off)")
@@ -142,20 +147,34 @@ def recipe_augment(args: argparse.Namespace) -> Augment:
     return Augment(blur_p=getattr(args, "blur", 0.0), erase_p=getattr(args, "erasing", Augment.erase_p))
 
 
-def recipe_teacher(args: argparse.Namespace, device: torch.device) -> torch.nn.Module | None:
-    """The teacher module when the run distils, else None."""
-    if getattr(args, "teacher", None) is None:
+def recipe_teacher(args: argparse.Namespace, device: torch.device,
+                   train_idx: torch.Tensor) -> torch.nn.Module | TeacherBank | None:
+    """What the run distils from: an online teacher module, a teacher bank for `train_idx`, or
+    None. Runs from before `--teacher-bank` have no bank."""
+    bank = getattr(args, "teacher_bank", None)
+    online = getattr(args, "teacher", None)
+    if online is not None and bank is not None:
+        raise ValueError("give --teacher or --teacher-bank, not both")
+    if bank is not None:
+        if args.mixup or getattr(args, "cutmix", 0.0):
+            raise ValueError("--teacher-bank cannot be combined with --mixup or --cutmix: "
+                             "its logits belong to unmixed faces")
+        teacher = TeacherBank(Path(bank), train_idx)
+        print(teacher.describe(), flush=True)
+        return teacher
+    if online is None:
         return None
-    return load_teacher(Path(args.teacher), device)
+    return load_teacher(Path(online), device)
 
 
 def train_epoch(model: torch.nn.Module, data, train_idx: torch.Tensor, args: argparse.Namespace,
                 opt: torch.optim.Optimizer, aug: Augment, g: torch.Generator, device: torch.device, bf16: bool,
-                desc: str, after_step, teacher: torch.nn.Module | None = None) -> tuple[float, float]:
+                desc: str, after_step, teacher: torch.nn.Module | TeacherBank | None = None) -> tuple[float, float]:
     """One pass over the Training faces in a fresh random order: augment, mix targets, step.
 
     `after_step` runs after every optimiser step (the schedule, the EMA); `teacher` (a module
-    that scores each augmented batch) adds the distillation term. Returns the mean training loss and accuracy on
+    that scores each augmented batch, or a bank that hands out stored views with their
+    logits in place of `aug`) adds the distillation term. Returns the mean training loss and accuracy on
     the augmented faces."""
     model.train()
     cutmix_p = getattr(args, "cutmix", 0.0)  # swa.py passes the recipe of runs from before --cutmix
@@ -166,7 +185,12 @@ def train_epoch(model: torch.nn.Module, data, train_idx: torch.Tensor, args: arg
     bar = tqdm(range(steps), desc=desc, unit="batch", leave=False, mininterval=5, disable=None)
     for step in bar:
         b = perm[step * args.batch_size : (step + 1) * args.batch_size]
-        x = aug(to_input(data.pixels[b]).to(device, non_blocking=True), g)
+        t_logits = None
+        if isinstance(teacher, TeacherBank):
+            x, t_logits = teacher.draw(b, g)
+            x, t_logits = x.to(device, non_blocking=True), t_logits.to(device, non_blocking=True)
+        else:
+            x = aug(to_input(data.pixels[b]).to(device, non_blocking=True), g)
         if bf16:
             x = x.contiguous(memory_format=torch.channels_last)
         y = data.labels[b].to(device)
@@ -181,11 +205,11 @@ def train_epoch(model: torch.nn.Module, data, train_idx: torch.Tensor, args: arg
             t = lam * t + (1 - lam) * t[j]
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
             logits = model(x).float()
-            if teacher is not None:
+            if teacher is not None and t_logits is None:
                 with torch.no_grad():
                     t_logits = teacher(x).float()
         loss = torch.sum(-t * logits.log_softmax(1), 1).mean()
-        if teacher is not None:
+        if t_logits is not None:
             kd = distillation_loss(logits, t_logits, args.kd_temperature)
             loss = (1 - args.kd_weight) * loss + args.kd_weight * kd
         opt.zero_grad(set_to_none=True)
@@ -224,7 +248,8 @@ def recipe(args: argparse.Namespace) -> dict:
     """The settings a checkpoint keeps: everything but this machine's paths (the teacher's
     path stays: swa.py needs it to go on distilling)."""
     return vars(args) | {"data_dir": None, "run_dir": None,
-                         "teacher": str(args.teacher) if args.teacher else None}
+                         "teacher": str(args.teacher) if args.teacher else None,
+                         "teacher_bank": str(args.teacher_bank) if args.teacher_bank else None}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -275,7 +300,10 @@ def main(argv: list[str] | None = None) -> None:
         json.dump({k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}, f, indent=1)
 
     aug = recipe_augment(args)
-    teacher = recipe_teacher(args, device)
+    try:
+        teacher = recipe_teacher(args, device, train_idx)
+    except (ValueError, FileNotFoundError) as e:
+        sys.exit(f"error: {e}")
     g = torch.Generator().manual_seed(args.seed * 1000 + start_epoch)
     val_pixels, val_labels = data.pixels[val_idx], data.labels[val_idx]
 
