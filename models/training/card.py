@@ -195,7 +195,13 @@ def main(argv: list[str] | None = None) -> None:
             "latency_ms_float_tract_x86_1thread": args.latency_float_ms,
         },
     }
-    (MODELS / "emotion.json").write_text(json.dumps(meta, indent=1) + "\n")
+    meta_path = MODELS / "emotion.json"
+    if meta_path.exists():
+        # The fast model's entry describes another net, written when that net ships: keep it.
+        fast = json.loads(meta_path.read_text()).get("fast")
+        if fast:
+            meta["fast"] = fast
+    meta_path.write_text(json.dumps(meta, indent=1) + "\n")
     comparison = comparison_section(args, q, f, epochs, net)
     swa_text = swa_section(swa) if swa else ""
     notes = args.notes.read_text().strip() + "\n" if args.notes else ""
