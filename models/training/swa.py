@@ -30,13 +30,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from data import default_data_dir, load_fer2013, split, to_input  # noqa: E402
 from nets import build  # noqa: E402
 from train import (  # noqa: E402
-    bf16_pays,
+    pick_device,
     predict,
     recipe_augment,
     recipe_teacher,
     save_atomic,
     seed_everything,
     train_epoch,
+    use_bf16,
 )
 
 
@@ -108,8 +109,7 @@ def main(argv: list[str] | None = None) -> None:
     recipe.lr = args.lr
     threads = args.threads or recipe.threads
     torch.set_num_threads(threads)
-    device = torch.device("cuda" if recipe.device == "auto" and torch.cuda.is_available() else
-                          ("cpu" if recipe.device == "auto" else recipe.device))
+    device = pick_device(recipe.device)
     run_dir = args.run_dir or args.source.with_name(args.source.name + "-swa")
     run_dir.mkdir(parents=True, exist_ok=True)
     seed_everything(recipe.seed)
@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> None:
     data = load_fer2013(args.data_dir or default_data_dir())
     idx = split(data, recipe.split, recipe.seed)
     train_idx, val_idx = idx["train"], idx["val"]
-    bf16 = recipe.precision == "bf16" or (recipe.precision == "auto" and bf16_pays(device))
+    bf16 = use_bf16(recipe.precision, device)
 
     model = build(source["arch"], source["dropout"])
     model.load_state_dict(source["model"])

@@ -133,15 +133,14 @@ def mirror_invariant(teacher: torch.nn.Module, x: torch.Tensor, bf16: bool) -> b
 
 
 def main(argv: list[str] | None = None) -> None:
-    from train import bf16_pays  # train.py imports this module: import it late
+    from train import pick_device, use_bf16  # train.py imports this module: import it late
 
     args = parse_args(argv)
     if args.views < 1:
         sys.exit("--views must be at least 1")
     torch.set_num_threads(args.threads)
-    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
-                          ("cpu" if args.device == "auto" else args.device))
-    bf16 = args.precision == "bf16" or (args.precision == "auto" and bf16_pays(device))
+    device = pick_device(args.device)
+    bf16 = use_bf16(args.precision, device)
     out = args.out or DEFAULT_BANKS / f"{args.teacher.stem}-v{args.views}-s{args.seed}"
     out.mkdir(parents=True, exist_ok=True)
 
@@ -196,7 +195,6 @@ def main(argv: list[str] | None = None) -> None:
         meta_path.write_text(json.dumps(recipe, indent=1) + "\n")
         print(f"view {view + 1}/{args.views}: teacher accuracy on it "
               f"{(view_logits.argmax(1) == labels).float().mean():.4f}, {time.time() - t0:.0f} s", flush=True)
-    meta_path.write_text(json.dumps(recipe, indent=1) + "\n")
     print(f"done: {out} ({args.views} views, teacher accuracy on them {recipe['view_accuracy']:.4f})")
 
 

@@ -104,6 +104,18 @@ def predict(model: torch.nn.Module, pixels: torch.Tensor, device: torch.device, 
     return torch.cat(out)
 
 
+def pick_device(name: str) -> torch.device:
+    """`--device`: auto (CUDA when present, else the CPU), cpu or cuda."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def use_bf16(precision: str, device: torch.device) -> bool:
+    """`--precision`: bf16 autocast when asked for, or on `auto` where it is fast (bf16_pays)."""
+    return precision == "bf16" or (precision == "auto" and bf16_pays(device))
+
+
 def bf16_pays(device: torch.device) -> bool:
     """Whether bf16 autocast is fast here: CUDA, or a CPU with AMX / AVX512-BF16 (oneDNN uses them)."""
     if device.type == "cuda":
@@ -255,8 +267,7 @@ def recipe(args: argparse.Namespace) -> dict:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
-    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
-                          ("cpu" if args.device == "auto" else args.device))
+    device = pick_device(args.device)
     run_dir = args.run_dir or DEFAULT_RUNS / f"{args.arch}-{args.split}-s{args.seed}"
     run_dir.mkdir(parents=True, exist_ok=True)
     seed_everything(args.seed)
@@ -266,7 +277,7 @@ def main(argv: list[str] | None = None) -> None:
     train_idx = idx["train"][: args.limit] if args.limit else idx["train"]
     val_idx = idx["val"]
 
-    bf16 = args.precision == "bf16" or (args.precision == "auto" and bf16_pays(device))
+    bf16 = use_bf16(args.precision, device)
     model = build(args.arch, args.dropout).to(device)
     net = deployed(args.arch, args.dropout)  # what export writes: RepVGG branches folded away
     print(f"{args.arch}: {count_params(model):,} params in training, {count_params(net):,} deployed, "
