@@ -1,9 +1,11 @@
 //! Per-face latency of the emotion classifier in tract, single-threaded, for the shipped
-//! int8 model and its float twin, at batch sizes 1 and 8. Faces are real PrivateTest images
+//! int8 model and its float twin at batch sizes 1 and 8, and for the fast model (what
+//! `model = "fast"` runs, one face at a time) at batch 1. Faces are real PrivateTest images
 //! when ../shared is present, else a fixed gradient (latency does not depend on content).
 //!
 //! `XPRESSIFY_BENCH_MODELS=a.onnx,b.onnx` times further models with the same contract at
-//! batch 1 — how the model card's comparison of architectures gets its latency column.
+//! batch 1 — how the model card's comparison of architectures gets its latency column. Give
+//! absolute paths: cargo runs benchmarks in `device/`.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -21,13 +23,15 @@ fn faces(n: usize) -> Vec<FaceCrop> {
     }
 }
 
-/// The shipped pair at batches 1 and 8, then any extra models at batch 1.
+/// The shipped pair at batches 1 and 8, the fast model at batch 1, then any extra models at
+/// batch 1.
 fn models_to_time() -> Vec<(PathBuf, Vec<usize>)> {
     let models = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models");
     let mut list: Vec<(PathBuf, Vec<usize>)> = ["emotion.onnx", "emotion-float.onnx"]
         .iter()
         .map(|f| (models.join(f), vec![1, 8]))
         .collect();
+    list.push((models.join("emotion-fast.onnx"), vec![1]));
     if let Ok(extra) = std::env::var("XPRESSIFY_BENCH_MODELS") {
         list.extend(
             extra

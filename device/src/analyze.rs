@@ -183,7 +183,7 @@ mod tests {
         assert!(fast.model_path().exists());
         let auto = shipped("auto").model_info();
         let info = fast.model_info();
-        assert_eq!(info.name, "xpressify-edge-tiny");
+        assert_eq!(info.name, "xpressify-edge-late");
         assert_ne!(info.name, auto.name);
         assert_eq!(auto.name, "xpressify-edge");
     }
