@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use xpressify_device::analyze::FAST_MODEL;
 use xpressify_device::classify::{EmotionClassifier, FACE_PIXELS, FaceCrop};
 use xpressify_device::fer2013::{self, Split};
 
@@ -31,7 +32,7 @@ fn models_to_time() -> Vec<(PathBuf, Vec<usize>)> {
         .iter()
         .map(|f| (models.join(f), vec![1, 8]))
         .collect();
-    list.push((models.join("emotion-fast.onnx"), vec![1]));
+    list.push((models.join(FAST_MODEL), vec![1]));
     if let Ok(extra) = std::env::var("XPRESSIFY_BENCH_MODELS") {
         list.extend(
             extra

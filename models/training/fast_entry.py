@@ -1,7 +1,7 @@
 """Write emotion.json's `fast` entry from evaluate.py's metrics of models/emotion-fast.onnx.
 
     python models/training/fast_entry.py --metrics /tmp/fast-eval/metrics.json \
-        --name xpressify-edge-late --version 2026-11-28-late-bank90 --latency-ms 1.85 \
+        --name xpressify-edge-late --version 2026-11-28-late-bank150 --latency-ms 1.84 \
         --about "edge_late (47.5 M MACs, one pass), distilled ..."
 
 The fast model is a different net from the shipped pair, so card.py (which rewrites the rest
