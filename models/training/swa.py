@@ -30,7 +30,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from data import default_data_dir, load_fer2013, split, to_input  # noqa: E402
 from nets import build  # noqa: E402
 from train import (  # noqa: E402
-    channels_last,
     pick_device,
     predict,
     recipe_augment,
@@ -39,6 +38,7 @@ from train import (  # noqa: E402
     seed_everything,
     train_epoch,
     use_bf16,
+    use_channels_last,
 )
 
 
@@ -94,7 +94,7 @@ def recompute_batch_norm(model: torch.nn.Module, pixels: torch.Tensor, device: t
         m.train()
     for i in range(0, len(pixels), batch):
         x = to_input(pixels[i : i + batch]).to(device)
-        if channels_last(device, bf16):
+        if use_channels_last(device, bf16):
             x = x.contiguous(memory_format=torch.channels_last)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
             model(x)
@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> None:
     model = build(source["arch"], source["dropout"])
     model.load_state_dict(source["model"])
     model.to(device)
-    if channels_last(device, bf16):
+    if use_channels_last(device, bf16):
         model = model.to(memory_format=torch.channels_last)
     opt = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=0.9, nesterov=True,
                           weight_decay=recipe.weight_decay)
@@ -159,7 +159,7 @@ def main(argv: list[str] | None = None) -> None:
     # 8,192 fixed random Training faces pin BN means and variances down well, at under a third of the cost.
     bn_idx = train_idx[torch.randperm(len(train_idx), generator=torch.Generator().manual_seed(recipe.seed))[:BN_FACES]]
     averaged = build(source["arch"], source["dropout"]).to(device)
-    if channels_last(device, bf16):
+    if use_channels_last(device, bf16):
         averaged = averaged.to(memory_format=torch.channels_last)
     for epoch in range(start_epoch, args.epochs):
         t0 = time.time()
