@@ -112,7 +112,8 @@ pub async fn run(
             catalogue,
         });
         let server = tokio::spawn(async move { axum::serve(listener, app).await });
-        let service = crate::service::Service::new(config, store, recommender, sink, status_tx);
+        let service = crate::service::Service::new(config, store, recommender, sink, status_tx)
+            .context("starting the thread that writes moods")?;
         let result = service.run(control_rx, stop_when).await;
         server.abort();
         info!(

@@ -11,6 +11,8 @@ pub mod config;
 pub mod daemon;
 pub mod http;
 pub mod mapping;
+pub mod mood_writer;
+pub mod mqtt_reader;
 pub mod quota_day;
 pub mod recommend;
 pub mod schedule;

@@ -1,7 +1,9 @@
-//! `xpressify-companion run`: the service. One task owns the MQTT connection, the schedule,
-//! the recommender and the sink, and reacts to four things — a message from the broker, a
+//! `xpressify-companion run`: the service. One task owns the MQTT client, the schedule,
+//! the recommender and the sink, and reacts to four things — an event from the broker, a
 //! command from the HTTP API, a one-second tick, and the stop signal — so every decision is
-//! made in one place, in order.
+//! made in one place, in order. The broker itself is read on a thread of its own
+//! ([`crate::mqtt_reader`]) and moods are committed on another ([`crate::mood_writer`]), so
+//! whatever this task waits on, the companion goes on reading.
 //!
 //! The music follows the newest mood of any online device (a household has one speaker);
 //! `now_playing` is published, retained, for every device seen, so each display shows it.
@@ -12,6 +14,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use anyhow::Context;
 use rumqttc::{AsyncClient, Event, LastWill, Packet, QoS};
 use serde::Serialize;
 use tokio::sync::{mpsc, watch};
@@ -23,11 +26,13 @@ use xpressify_protocol::{
 
 use crate::clock::now_ms;
 use crate::config::CompanionConfig;
+use crate::mood_writer::MoodWriter;
+use crate::mqtt_reader::{BrokerEvent, MqttReader};
 use crate::recommend::Recommender;
 use crate::schedule::{Action, Player, Schedule};
 use crate::sink::{AnySink, PlayItem, PlaybackSink, SinkEvent};
 use crate::source::YoutubeHealth;
-use crate::store::{PickRecord, Store};
+use crate::store::{MoodRecord, PickRecord, Store};
 use crate::taste::Feedback;
 
 /// How long to wait after a failed start before trying again.
@@ -112,6 +117,8 @@ struct Current {
 pub struct Service {
     config: CompanionConfig,
     store: Arc<Store>,
+    /// Moods go to the store through this, off the event loop (see [`crate::mood_writer`]).
+    moods: MoodWriter,
     recommender: Arc<Recommender>,
     sink: AnySink,
     schedule: Schedule,
@@ -130,18 +137,21 @@ pub struct Service {
 }
 
 impl Service {
-    /// A service; `status` is where it reports for the HTTP API.
+    /// A service; `status` is where it reports for the HTTP API. Fails only if the thread that
+    /// writes moods cannot be started.
     pub fn new(
         config: CompanionConfig,
         store: Arc<Store>,
         recommender: Arc<Recommender>,
         sink: AnySink,
         status: watch::Sender<Status>,
-    ) -> Self {
+    ) -> std::io::Result<Self> {
         let schedule = Schedule::new(config.timing());
-        Service {
+        let moods = MoodWriter::start(store.clone())?;
+        Ok(Service {
             config,
             store,
+            moods,
             recommender,
             sink,
             schedule,
@@ -155,7 +165,7 @@ impl Service {
             problem: None,
             refused: BTreeMap::new(),
             connected: false,
-        }
+        })
     }
 
     /// Runs until `stop` resolves; then stops the sink and says goodbye on the broker.
@@ -174,19 +184,19 @@ impl Service {
             QoS::AtLeastOnce,
             true,
         ));
-        let (client, mut eventloop) = AsyncClient::new(options, 64);
+        let (client, eventloop) = AsyncClient::new(options, 64);
+        let mut broker_events =
+            MqttReader::start(eventloop).context("starting the thread that reads the broker")?;
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut backoff = Duration::from_millis(500);
         self.publish_status();
         tokio::pin!(stop);
         loop {
             tokio::select! {
                 () = &mut stop => break,
-                event = eventloop.poll() => match event {
-                    Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                event = broker_events.next() => match event {
+                    Some(BrokerEvent::Event(Event::Incoming(Packet::ConnAck(_)))) => {
                         info!(broker = %broker, "connected; listening to {prefix}/+/…");
-                        backoff = Duration::from_millis(500);
                         self.connected = true;
                         for channel in [Channel::Mood, Channel::Availability, Channel::Command] {
                             let _ = client
@@ -199,31 +209,23 @@ impl Service {
                         self.publish_now_playing(&client).await;
                         self.publish_status();
                     }
-                    Ok(Event::Incoming(Packet::Publish(p))) => {
+                    Some(BrokerEvent::Event(Event::Incoming(Packet::Publish(p)))) => {
                         if let Some((device, channel)) = topics::parse(&prefix, &p.topic) {
                             self.on_message(&client, device, channel, &p.payload).await;
                         }
                     }
-                    Ok(_) => {}
-                    Err(e) => {
+                    Some(BrokerEvent::Event(_)) => {}
+                    Some(BrokerEvent::Lost { error, retry_in }) => {
                         if self.connected {
-                            warn!(error = %e, "lost the broker");
+                            warn!(error = %error, "lost the broker");
                         } else {
-                            warn!(error = %e, hint = xpressify_protocol::client::explain(&e), retry_in = ?backoff, "broker unreachable");
+                            warn!(error = %error, hint = xpressify_protocol::client::explain(&error), retry_in = ?retry_in, "broker unreachable");
                         }
+                        // The player goes on ticking meanwhile.
                         self.connected = false;
                         self.publish_status();
-                        // Keep ticking the player while waiting.
-                        let wait = tokio::time::sleep(backoff);
-                        tokio::pin!(wait);
-                        loop {
-                            tokio::select! {
-                                () = &mut wait => break,
-                                _ = tick.tick() => self.on_tick(&client).await,
-                            }
-                        }
-                        backoff = (backoff * 2).min(Duration::from_secs(30));
                     }
+                    None => anyhow::bail!("the thread that reads the broker stopped"),
                 },
                 Some(Control::Command(command)) = control.recv() => {
                     self.on_command(&client, command).await;
@@ -234,6 +236,13 @@ impl Service {
         if let Some(current) = self.current.take() {
             let _ = self.store.end_play(current.play_id, "stopped", now_ms());
         }
+        let moods = self.moods.close();
+        info!(
+            stored = moods.stored,
+            commits = moods.commits,
+            lost = moods.lost,
+            "moods written"
+        );
         let _ = self.sink.stop().await;
         let _ = client
             .publish(
@@ -245,14 +254,30 @@ impl Service {
             .await;
         // Let the goodbye reach the broker before disconnecting.
         let flush = async {
-            while let Ok(event) = eventloop.poll().await {
-                if matches!(event, Event::Outgoing(rumqttc::Outgoing::Publish(_))) {
+            while let Some(event) = broker_events.next().await {
+                if matches!(
+                    event,
+                    BrokerEvent::Event(Event::Outgoing(rumqttc::Outgoing::Publish(_)))
+                ) {
                     break;
                 }
             }
         };
         let _ = tokio::time::timeout(Duration::from_secs(2), flush).await;
+        // A clean goodbye, so the broker does not also send the last will.
         let _ = client.disconnect().await;
+        let sent = async {
+            while let Some(event) = broker_events.next().await {
+                if matches!(
+                    event,
+                    BrokerEvent::Event(Event::Outgoing(rumqttc::Outgoing::Disconnect))
+                ) {
+                    break;
+                }
+            }
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(1), sent).await;
+        broker_events.close();
         Ok(())
     }
 
@@ -296,12 +321,12 @@ impl Service {
                     view.probabilities = *mood.probabilities.values();
                     // The companion's clock, not the device's: a Pi without a clock battery
                     // may be hours off, and the history lines moods up with picks.
-                    if let Err(e) =
-                        self.store
-                            .record_mood(&device, mood.emotion, mood.confidence, now)
-                    {
-                        warn!(error = %e, "cannot record the mood");
-                    }
+                    self.moods.record(MoodRecord {
+                        device: device.clone(),
+                        emotion: mood.emotion,
+                        confidence: mood.confidence,
+                        at_ms: now,
+                    });
                     if mood.emotion.is_some() {
                         self.mood_device = Some(device.clone());
                     }
@@ -619,7 +644,8 @@ mod tests {
         );
         let (sink, page) = WebSink::new(50);
         let (status, _) = watch::channel(Status::default());
-        let mut service = Service::new(config, store, recommender, AnySink::Web(sink), status);
+        let mut service =
+            Service::new(config, store, recommender, AnySink::Web(sink), status).expect("service");
         // Never connected: nothing is published without devices.
         let (client, _eventloop) =
             AsyncClient::new(rumqttc::MqttOptions::new("t", "127.0.0.1", 1), 8);

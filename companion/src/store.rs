@@ -289,24 +289,25 @@ impl Store {
         self.sql(r)
     }
 
-    /// Remembers a device's mood.
-    pub fn record_mood(
-        &self,
-        device: &str,
-        emotion: Option<Emotion>,
-        confidence: f32,
-        at_ms: u64,
-    ) -> Result<(), StoreError> {
-        let r = self.conn().execute(
-            "INSERT INTO moods (device, emotion, confidence, at_ms) VALUES (?1, ?2, ?3, ?4)",
-            params![
-                device,
-                emotion.map(Emotion::as_str),
-                confidence as f64,
-                at_ms as i64
-            ],
-        );
-        self.sql(r).map(drop)
+    /// Remembers moods, all in one transaction: one commit (one fsync) for a whole burst, so
+    /// a busy box spends its disk time on moods, not on commits. All or none are kept.
+    pub fn record_moods(&self, moods: &[MoodRecord]) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let tx = self.sql(conn.transaction())?;
+        {
+            let mut insert = self.sql(tx.prepare_cached(
+                "INSERT INTO moods (device, emotion, confidence, at_ms) VALUES (?1, ?2, ?3, ?4)",
+            ))?;
+            for mood in moods {
+                self.sql(insert.execute(params![
+                    mood.device,
+                    mood.emotion.map(Emotion::as_str),
+                    mood.confidence as f64,
+                    mood.at_ms as i64
+                ]))?;
+            }
+        }
+        self.sql(tx.commit())
     }
 
     /// The newest moods, newest first.
@@ -695,6 +696,26 @@ mod tests {
         }
         let store = Store::open(&path).expect("reopens");
         assert_eq!(store.recent_picks(10).expect("picks").len(), 1);
+    }
+
+    #[test]
+    fn a_burst_of_moods_is_kept_whole_and_read_back_newest_first() {
+        let store = Store::in_memory().expect("store");
+        let moods: Vec<MoodRecord> = [Some(Emotion::Happy), None, Some(Emotion::Sad)]
+            .into_iter()
+            .enumerate()
+            .map(|(i, emotion)| MoodRecord {
+                device: format!("box{i}"),
+                emotion,
+                confidence: 0.25 * i as f32,
+                at_ms: 1_000 + i as u64,
+            })
+            .collect();
+        store.record_moods(&moods).expect("record");
+        store.record_moods(&[]).expect("an empty burst is fine");
+        assert_eq!(store.mood_count().expect("count"), 3);
+        let back = store.recent_moods(10).expect("read");
+        assert_eq!(back, moods.into_iter().rev().collect::<Vec<_>>());
     }
 
     #[test]

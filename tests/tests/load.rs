@@ -3,6 +3,11 @@
 //! one must reach the companion's store; the companion's CPU time and peak memory are printed
 //! (the README records them).
 //!
+//! Halfway through, the test holds SQLite's write lock on the companion's store for
+//! [`DISK_STALL`], as a slow SD card or a busy disk would: 1,500 moods arrive meanwhile, more
+//! than Mosquitto queues for one client (`max_queued_messages`, 1,000), so a companion that
+//! stopped reading while its disk stalled would lose moods here.
+//!
 //! `XP_LOAD_SECONDS` shortens or lengthens the run (default 60).
 
 use std::sync::Arc;
@@ -18,6 +23,9 @@ use xpressify_tests::{Broker, KillOnDrop, free_port, launch, unique_name};
 
 const DEVICES: usize = 50;
 const HZ: u64 = 10;
+/// How long the store's disk stalls halfway through: under the store's 5 s busy timeout, so a
+/// writer waits it out rather than failing.
+const DISK_STALL: Duration = Duration::from_secs(3);
 
 /// (user + system CPU seconds, peak RSS in KiB) of process `pid`, from /proc.
 fn cpu_and_peak_rss(pid: u32) -> (f64, u64) {
@@ -138,6 +146,16 @@ fn fifty_devices_at_ten_hertz_lose_nothing() {
 
     let count = seconds * HZ;
     let started = Instant::now();
+    let stall = {
+        let store = store.clone();
+        std::thread::spawn(move || -> rusqlite::Result<()> {
+            std::thread::sleep(Duration::from_secs(seconds) / 2);
+            let disk = rusqlite::Connection::open(&store)?;
+            disk.execute_batch("BEGIN IMMEDIATE")?;
+            std::thread::sleep(DISK_STALL);
+            disk.execute_batch("ROLLBACK")
+        })
+    };
     let devices: Vec<_> = (0..DEVICES)
         .map(|i| {
             let topics = Topics::new(prefix.clone(), format!("load{i:02}")).expect("topics");
@@ -150,6 +168,10 @@ fn fifty_devices_at_ten_hertz_lose_nothing() {
         .map(|d| d.join().expect("device thread"))
         .collect();
     let took = started.elapsed();
+    stall
+        .join()
+        .expect("stall thread")
+        .expect("hold the store's write lock");
     for (i, n) in acked.iter().enumerate() {
         assert_eq!(
             *n, count,
@@ -175,10 +197,11 @@ fn fifty_devices_at_ten_hertz_lose_nothing() {
     let cpu = cpu_after - cpu_before;
     let behind = started.elapsed().as_secs_f64() - took.as_secs_f64();
     eprintln!(
-        "load: {DEVICES} devices × {HZ} Hz × {seconds} s = {total} moods in {:.1} s; companion \
-         stored {stored}, {behind:.1} s after the last; CPU {cpu:.1} s ({:.0} % of one core), \
-         peak RSS {:.1} MiB",
+        "load: {DEVICES} devices × {HZ} Hz × {seconds} s = {total} moods in {:.1} s, the disk \
+         stalled for {:.0} s halfway; companion stored {stored}, {behind:.1} s after the last; \
+         CPU {cpu:.1} s ({:.0} % of one core), peak RSS {:.1} MiB",
         took.as_secs_f64(),
+        DISK_STALL.as_secs_f64(),
         100.0 * cpu / took.as_secs_f64(),
         peak_kib as f64 / 1024.0
     );

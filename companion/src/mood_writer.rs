@@ -1,0 +1,190 @@
+//! Moods reach the store from a thread of their own, a burst per commit, so a slow disk never
+//! stops the companion reading from the broker.
+//!
+//! Every commit is an fsync (the store runs `synchronous=FULL`): a millisecond on an SSD,
+//! seconds on a Pi's SD card or a disk busy with other work. Were moods committed one by one
+//! in the MQTT event loop, such a stall would stop the companion reading; Mosquitto would then
+//! queue moods for it (1,000 per client by default, `max_queued_messages`) and drop QoS 1
+//! messages past that without a word. Here the event loop hands each mood over and reads on;
+//! the writer commits whatever gathered during its last commit in one transaction. A slow disk
+//! makes commits bigger, not moods lost. What waits meanwhile is held in memory (about 100
+//! bytes a mood: 50 devices at 10 Hz buffer 50 KB for each second of stall).
+
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use tracing::warn;
+
+use crate::store::{MoodRecord, Store};
+
+/// The most moods one transaction takes: bounds how long a commit holds the store's lock, which
+/// the HTTP API's readers share.
+const MOST_PER_COMMIT: usize = 4096;
+
+/// Tries for one burst before its moods are given up: a busy or briefly full disk gets a few
+/// seconds to recover.
+const TRIES: u32 = 4;
+
+/// What the writer did, for logs and tests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriterStats {
+    /// Moods committed.
+    pub stored: u64,
+    /// Transactions that committed them.
+    pub commits: u64,
+    /// Moods given up after every try failed.
+    pub lost: u64,
+}
+
+/// The handle the event loop keeps: cheap to call, never waits on the disk.
+pub struct MoodWriter {
+    sender: Option<mpsc::Sender<MoodRecord>>,
+    thread: Option<JoinHandle<WriterStats>>,
+}
+
+impl MoodWriter {
+    /// Starts the writer thread for `store`.
+    pub fn start(store: Arc<Store>) -> std::io::Result<MoodWriter> {
+        let (sender, receiver) = mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("mood-writer".into())
+            .spawn(move || write_until_closed(&store, &receiver))?;
+        Ok(MoodWriter {
+            sender: Some(sender),
+            thread: Some(thread),
+        })
+    }
+
+    /// Queues `mood` for the next commit.
+    pub fn record(&self, mood: MoodRecord) {
+        let sent = self.sender.as_ref().map(|s| s.send(mood));
+        if !matches!(sent, Some(Ok(()))) {
+            // Only if the thread is gone (it panicked, or `close` ran): say so, once a mood.
+            warn!("the mood writer has stopped; a mood was not recorded");
+        }
+    }
+
+    /// Commits every mood queued so far and stops the thread. Blocks for at most the last
+    /// commit's tries; the companion calls it once, at shutdown.
+    pub fn close(&mut self) -> WriterStats {
+        drop(self.sender.take());
+        match self.thread.take().map(JoinHandle::join) {
+            Some(Ok(stats)) => stats,
+            Some(Err(_)) => {
+                warn!("the mood writer panicked; moods queued at that time were not recorded");
+                WriterStats::default()
+            }
+            None => WriterStats::default(),
+        }
+    }
+}
+
+impl Drop for MoodWriter {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+/// The thread: waits for a mood, takes every other one already queued, commits them together.
+fn write_until_closed(store: &Store, receiver: &mpsc::Receiver<MoodRecord>) -> WriterStats {
+    let mut stats = WriterStats::default();
+    let mut burst = Vec::with_capacity(MOST_PER_COMMIT);
+    while let Ok(first) = receiver.recv() {
+        burst.push(first);
+        burst.extend(receiver.try_iter().take(MOST_PER_COMMIT - 1));
+        commit(store, &burst, &mut stats);
+        burst.clear();
+    }
+    stats
+}
+
+fn commit(store: &Store, burst: &[MoodRecord], stats: &mut WriterStats) {
+    let mut wait = Duration::from_millis(250);
+    for attempt in 1..=TRIES {
+        match store.record_moods(burst) {
+            Ok(()) => {
+                stats.stored += burst.len() as u64;
+                stats.commits += 1;
+                return;
+            }
+            Err(e) if attempt < TRIES => {
+                warn!(error = %e, moods = burst.len(), retry_in = ?wait, "cannot record moods yet");
+                std::thread::sleep(wait);
+                wait *= 2;
+            }
+            Err(e) => {
+                warn!(error = %e, moods = burst.len(), "cannot record moods; they are lost");
+                stats.lost += burst.len() as u64;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use xpressify_protocol::Emotion;
+
+    fn mood(i: usize) -> MoodRecord {
+        MoodRecord {
+            device: format!("box{}", i % 5),
+            emotion: Emotion::from_index(i % 7),
+            confidence: (i % 100) as f32 / 100.0,
+            at_ms: i as u64,
+        }
+    }
+
+    #[test]
+    fn every_mood_is_stored_by_close() {
+        let store = Arc::new(Store::in_memory().expect("store"));
+        let mut writer = MoodWriter::start(store.clone()).expect("writer");
+        for i in 0..1_000 {
+            writer.record(mood(i));
+        }
+        let stats = writer.close();
+        assert_eq!(stats.stored, 1_000);
+        assert_eq!(stats.lost, 0);
+        assert_eq!(store.mood_count().expect("count"), 1_000);
+        let newest = store.recent_moods(1).expect("read");
+        assert_eq!(newest, vec![mood(999)], "kept in the order they came");
+    }
+
+    /// The disk stalls (another connection holds SQLite's write lock): recording does not
+    /// wait, and what gathered meanwhile goes in a few big commits once the disk is free.
+    #[test]
+    fn a_stalled_disk_neither_blocks_the_caller_nor_loses_moods() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("companion.sqlite");
+        let store = Arc::new(Store::open(&path).expect("store"));
+        let blocker = rusqlite::Connection::open(&path).expect("second connection");
+        blocker
+            .execute_batch("BEGIN IMMEDIATE")
+            .expect("take the write lock");
+
+        let mut writer = MoodWriter::start(store.clone()).expect("writer");
+        let started = std::time::Instant::now();
+        for i in 0..10_000 {
+            writer.record(mood(i));
+        }
+        let handing_over = started.elapsed();
+        // The writer now waits in SQLite's busy handler (the store allows 5 s).
+        std::thread::sleep(Duration::from_millis(300));
+        blocker.execute_batch("ROLLBACK").expect("release the lock");
+
+        let stats = writer.close();
+        assert!(
+            handing_over < Duration::from_millis(250),
+            "recording waited on the disk: {handing_over:?}"
+        );
+        assert_eq!(stats.stored, 10_000);
+        assert_eq!(stats.lost, 0);
+        // The first commit may hold a few moods; everything else gathered during the stall.
+        assert!(
+            stats.commits <= 2 + 10_000 / MOST_PER_COMMIT as u64,
+            "{stats:?}"
+        );
+        assert_eq!(store.mood_count().expect("count"), 10_000);
+    }
+}

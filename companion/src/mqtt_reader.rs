@@ -1,0 +1,146 @@
+//! The broker is read on a thread of its own, so nothing the service waits on (a stalled disk
+//! under a pick, a slow sink) ever stops the companion reading.
+//!
+//! The service runs on one async thread and calls the store synchronously. Were it also the
+//! one polling rumqttc's event loop, every wait in it would stop the reading: Mosquitto then
+//! queues the companion's messages (1,000 by default, `max_queued_messages`) and drops QoS 1
+//! moods past that without a word, which `tests/tests/load.rs` shows with a 3-second disk
+//! stall. Here a thread polls the event loop in its own runtime, acknowledges as it reads
+//! (rumqttc does), reconnects with back-off, and hands every event to the service over an
+//! unbounded channel: a stall makes the service late, never lossy. What waits meanwhile is held
+//! in memory, a few hundred bytes a mood.
+
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use rumqttc::{ConnectionError, Event, EventLoop, Packet};
+use tokio::sync::mpsc;
+
+/// The first wait after the broker is lost; it doubles with each failure up to [`MOST_BACKOFF`]
+/// and starts again at a connection.
+const FIRST_BACKOFF: Duration = Duration::from_millis(500);
+
+/// The longest wait between tries, so a broker back after a long outage is found within it.
+const MOST_BACKOFF: Duration = Duration::from_secs(30);
+
+/// What the reader hands the service.
+#[derive(Debug)]
+pub enum BrokerEvent {
+    /// Something read from or written to the broker.
+    Event(Event),
+    /// The connection failed (or never came); the reader tries again after `retry_in`.
+    Lost {
+        /// Why, as rumqttc tells it.
+        error: ConnectionError,
+        /// How long the reader waits before it tries again.
+        retry_in: Duration,
+    },
+}
+
+/// The service's end of the reader: events in the order the broker gave them.
+pub struct MqttReader {
+    events: mpsc::UnboundedReceiver<BrokerEvent>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl MqttReader {
+    /// Starts polling `eventloop` on a new thread.
+    pub fn start(eventloop: EventLoop) -> std::io::Result<MqttReader> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let (sender, events) = mpsc::unbounded_channel();
+        let thread = std::thread::Builder::new()
+            .name("mqtt-reader".into())
+            .spawn(move || runtime.block_on(read_until_closed(eventloop, sender)))?;
+        Ok(MqttReader {
+            events,
+            thread: Some(thread),
+        })
+    }
+
+    /// The next event; `None` only if the reader thread has ended (it panicked).
+    pub async fn next(&mut self) -> Option<BrokerEvent> {
+        self.events.recv().await
+    }
+
+    /// Stops the reader thread and waits for it: it ends at once, even mid back-off.
+    pub fn close(&mut self) {
+        self.events.close();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for MqttReader {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+async fn read_until_closed(mut eventloop: EventLoop, sender: mpsc::UnboundedSender<BrokerEvent>) {
+    let mut backoff = FIRST_BACKOFF;
+    loop {
+        let event = tokio::select! {
+            () = sender.closed() => return,
+            event = eventloop.poll() => event,
+        };
+        let wait = match event {
+            Ok(event) => {
+                if matches!(event, Event::Incoming(Packet::ConnAck(_))) {
+                    backoff = FIRST_BACKOFF;
+                }
+                if sender.send(BrokerEvent::Event(event)).is_err() {
+                    return;
+                }
+                continue;
+            }
+            Err(error) => {
+                let retry_in = backoff;
+                backoff = (backoff * 2).min(MOST_BACKOFF);
+                if sender.send(BrokerEvent::Lost { error, retry_in }).is_err() {
+                    return;
+                }
+                retry_in
+            }
+        };
+        tokio::select! {
+            () = sender.closed() => return,
+            () = tokio::time::sleep(wait) => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// No broker on the port: the reader reports each failure with a doubling wait, and
+    /// closing it mid-wait returns at once.
+    #[tokio::test]
+    async fn an_absent_broker_is_retried_with_back_off_and_close_is_prompt() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let options = rumqttc::MqttOptions::new("reader-test", "127.0.0.1", port);
+        let (_client, eventloop) = rumqttc::AsyncClient::new(options, 8);
+        let mut reader = MqttReader::start(eventloop).expect("reader");
+        let mut waits = Vec::new();
+        while waits.len() < 2 {
+            match reader.next().await {
+                Some(BrokerEvent::Lost { retry_in, .. }) => waits.push(retry_in),
+                Some(BrokerEvent::Event(_)) => {}
+                None => panic!("the reader ended"),
+            }
+        }
+        assert_eq!(waits, [FIRST_BACKOFF, FIRST_BACKOFF * 2]);
+        let started = std::time::Instant::now();
+        reader.close();
+        assert!(
+            started.elapsed() < Duration::from_millis(500),
+            "close waited out the back-off"
+        );
+    }
+}
