@@ -46,13 +46,23 @@ pub struct MqttReader {
 impl MqttReader {
     /// Starts polling `eventloop` on a new thread.
     pub fn start(eventloop: EventLoop) -> std::io::Result<MqttReader> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
         let (sender, events) = mpsc::unbounded_channel();
+        // The runtime is built (and dropped) on the thread: a runtime may not be dropped
+        // inside the service's.
         let thread = std::thread::Builder::new()
             .name("mqtt-reader".into())
-            .spawn(move || runtime.block_on(read_until_closed(eventloop, sender)))?;
+            .spawn(move || {
+                match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(runtime) => runtime.block_on(read_until_closed(eventloop, sender)),
+                    // The channel closes with the thread, and the service stops with this.
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot start the broker reader's runtime")
+                    }
+                }
+            })?;
         Ok(MqttReader {
             events,
             thread: Some(thread),

@@ -225,7 +225,7 @@ impl Service {
                         self.connected = false;
                         self.publish_status();
                     }
-                    None => anyhow::bail!("the thread that reads the broker stopped"),
+                    None => anyhow::bail!("the thread that reads the broker stopped; its reason is logged above"),
                 },
                 Some(Control::Command(command)) = control.recv() => {
                     self.on_command(&client, command).await;
