@@ -1,14 +1,14 @@
-//! Moods reach the store from a thread of their own, a burst per commit, so a slow disk never
-//! stops the companion reading from the broker.
+//! Moods reach the store from a thread of their own, a burst per commit, so a slow disk costs
+//! bigger commits, not a service that falls behind.
 //!
-//! Every commit is an fsync (the store runs `synchronous=FULL`): a millisecond on an SSD,
-//! seconds on a Pi's SD card or a disk busy with other work. Were moods committed one by one
-//! in the MQTT event loop, such a stall would stop the companion reading; Mosquitto would then
-//! queue moods for it (1,000 per client by default, `max_queued_messages`) and drop QoS 1
-//! messages past that without a word. Here the event loop hands each mood over and reads on;
-//! the writer commits whatever gathered during its last commit in one transaction. A slow disk
-//! makes commits bigger, not moods lost. What waits meanwhile is held in memory (about 100
-//! bytes a mood: 50 devices at 10 Hz buffer 50 KB for each second of stall).
+//! Every commit is an fsync (the store runs `synchronous=FULL`): a millisecond on an SSD, far
+//! more on a Pi's SD card or a disk busy with other work. Committed one by one by the service,
+//! 50 devices at 10 Hz would ask for 500 fsyncs a second, more than an SD card gives: the
+//! service would fall ever further behind the broker, late with every pick and command. Here
+//! the service hands each mood over and goes on; the writer commits whatever gathered during
+//! its last commit in one transaction. What waits meanwhile is held in memory (about 100 bytes
+//! a mood: 50 KB for each second of stall at that rate). [`crate::mqtt_reader`] does the same
+//! for reading the broker.
 
 use std::sync::Arc;
 use std::sync::mpsc;
@@ -38,7 +38,7 @@ pub struct WriterStats {
     pub lost: u64,
 }
 
-/// The handle the event loop keeps: cheap to call, never waits on the disk.
+/// The handle the service keeps: cheap to call, never waits on the disk.
 pub struct MoodWriter {
     sender: Option<mpsc::Sender<MoodRecord>>,
     thread: Option<JoinHandle<WriterStats>>,

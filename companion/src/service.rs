@@ -117,7 +117,7 @@ struct Current {
 pub struct Service {
     config: CompanionConfig,
     store: Arc<Store>,
-    /// Moods go to the store through this, off the event loop (see [`crate::mood_writer`]).
+    /// Moods go to the store through this, off the service's task (see [`crate::mood_writer`]).
     moods: MoodWriter,
     recommender: Arc<Recommender>,
     sink: AnySink,
