@@ -13,15 +13,9 @@
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use rumqttc::{ConnectionError, Event, EventLoop, Packet};
+use rumqttc::{ConnectionError, Event, EventLoop, Outgoing, Packet};
 use tokio::sync::mpsc;
-
-/// The first wait after the broker is lost; it doubles with each failure up to [`MOST_BACKOFF`]
-/// and starts again at a connection.
-const FIRST_BACKOFF: Duration = Duration::from_millis(500);
-
-/// The longest wait between tries, so a broker back after a long outage is found within it.
-const MOST_BACKOFF: Duration = Duration::from_secs(30);
+use xpressify_protocol::client::{MAX_RECONNECT_WAIT, MIN_RECONNECT_WAIT};
 
 /// What the reader hands the service.
 #[derive(Debug)]
@@ -74,6 +68,19 @@ impl MqttReader {
         self.events.recv().await
     }
 
+    /// Waits, at most `limit`, until the event loop has written a packet that `sent` accepts:
+    /// how the service knows its goodbye left before it lets go of the connection.
+    pub async fn until_sent(&mut self, sent: impl Fn(&Outgoing) -> bool, limit: Duration) {
+        let wait = async {
+            while let Some(event) = self.next().await {
+                if matches!(&event, BrokerEvent::Event(Event::Outgoing(o)) if sent(o)) {
+                    break;
+                }
+            }
+        };
+        let _ = tokio::time::timeout(limit, wait).await;
+    }
+
     /// Stops the reader thread and waits for it: it ends at once, even mid back-off.
     pub fn close(&mut self) {
         self.events.close();
@@ -90,7 +97,7 @@ impl Drop for MqttReader {
 }
 
 async fn read_until_closed(mut eventloop: EventLoop, sender: mpsc::UnboundedSender<BrokerEvent>) {
-    let mut backoff = FIRST_BACKOFF;
+    let mut backoff = MIN_RECONNECT_WAIT;
     loop {
         let event = tokio::select! {
             () = sender.closed() => return,
@@ -99,7 +106,7 @@ async fn read_until_closed(mut eventloop: EventLoop, sender: mpsc::UnboundedSend
         let wait = match event {
             Ok(event) => {
                 if matches!(event, Event::Incoming(Packet::ConnAck(_))) {
-                    backoff = FIRST_BACKOFF;
+                    backoff = MIN_RECONNECT_WAIT;
                 }
                 if sender.send(BrokerEvent::Event(event)).is_err() {
                     return;
@@ -108,7 +115,7 @@ async fn read_until_closed(mut eventloop: EventLoop, sender: mpsc::UnboundedSend
             }
             Err(error) => {
                 let retry_in = backoff;
-                backoff = (backoff * 2).min(MOST_BACKOFF);
+                backoff = (backoff * 2).min(MAX_RECONNECT_WAIT);
                 if sender.send(BrokerEvent::Lost { error, retry_in }).is_err() {
                     return;
                 }
@@ -145,7 +152,7 @@ mod tests {
                 None => panic!("the reader ended"),
             }
         }
-        assert_eq!(waits, [FIRST_BACKOFF, FIRST_BACKOFF * 2]);
+        assert_eq!(waits, [MIN_RECONNECT_WAIT, MIN_RECONNECT_WAIT * 2]);
         let started = std::time::Instant::now();
         reader.close();
         assert!(

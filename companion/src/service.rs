@@ -253,30 +253,20 @@ impl Service {
             )
             .await;
         // Let the goodbye reach the broker before disconnecting.
-        let flush = async {
-            while let Some(event) = broker_events.next().await {
-                if matches!(
-                    event,
-                    BrokerEvent::Event(Event::Outgoing(rumqttc::Outgoing::Publish(_)))
-                ) {
-                    break;
-                }
-            }
-        };
-        let _ = tokio::time::timeout(Duration::from_secs(2), flush).await;
+        broker_events
+            .until_sent(
+                |o| matches!(o, rumqttc::Outgoing::Publish(_)),
+                Duration::from_secs(2),
+            )
+            .await;
         // A clean goodbye, so the broker does not also send the last will.
         let _ = client.disconnect().await;
-        let sent = async {
-            while let Some(event) = broker_events.next().await {
-                if matches!(
-                    event,
-                    BrokerEvent::Event(Event::Outgoing(rumqttc::Outgoing::Disconnect))
-                ) {
-                    break;
-                }
-            }
-        };
-        let _ = tokio::time::timeout(Duration::from_secs(1), sent).await;
+        broker_events
+            .until_sent(
+                |o| matches!(o, rumqttc::Outgoing::Disconnect),
+                Duration::from_secs(1),
+            )
+            .await;
         broker_events.close();
         Ok(())
     }

@@ -12,17 +12,13 @@ use anyhow::Context;
 use rumqttc::{AsyncClient, Event, EventLoop, LastWill, Packet, QoS};
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, info, warn};
+use xpressify_protocol::client::{MAX_RECONNECT_WAIT, MIN_RECONNECT_WAIT};
 use xpressify_protocol::discovery::{self, DeviceInfo};
 use xpressify_protocol::topics;
 use xpressify_protocol::{Availability, MoodEvent, NowPlaying, Topics};
 
 use crate::config::DeviceConfig;
 use crate::pipeline::Update;
-
-/// First wait after a failed connection; doubled per failure up to [`MAX_BACKOFF`].
-pub const MIN_BACKOFF: Duration = Duration::from_millis(500);
-/// Longest wait between reconnection attempts.
-pub const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 /// One device's connection to the broker.
 pub struct Session {
@@ -69,7 +65,7 @@ impl Session {
                 model: format!("Xpressify device ({})", std::env::consts::ARCH),
                 sw_version: env!("CARGO_PKG_VERSION").to_string(),
             },
-            backoff: MIN_BACKOFF,
+            backoff: MIN_RECONNECT_WAIT,
             connected: false,
             latest_mood: None,
             link: watch::Sender::new(false),
@@ -198,7 +194,7 @@ impl Session {
             Ok(Event::Incoming(Packet::ConnAck(_))) => {
                 info!(device_id = self.topics.device_id(), "connected to broker");
                 self.set_connected(true);
-                self.backoff = MIN_BACKOFF;
+                self.backoff = MIN_RECONNECT_WAIT;
                 publish(
                     &self.client,
                     self.topics.availability(),
@@ -265,7 +261,7 @@ impl Session {
                 }
                 self.set_connected(false);
                 tokio::time::sleep(self.backoff).await;
-                self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+                self.backoff = (self.backoff * 2).min(MAX_RECONNECT_WAIT);
             }
         }
         Ok(())

@@ -23,6 +23,14 @@ use crate::config::{ConfigError, MqttKeys};
 /// broker: `broker.max_payload_bytes`).
 pub const MAX_PACKET_BYTES: usize = 1 << 20;
 
+/// The first wait after a failed connection, in both binaries; doubled per failure up to
+/// [`MAX_RECONNECT_WAIT`] and reset when a connection is accepted.
+pub const MIN_RECONNECT_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// The longest wait between connection attempts, so a broker back after a long outage is
+/// found within it.
+pub const MAX_RECONNECT_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Options for `client_id` from the shared `[mqtt]` keys: checked, credentials set and, for
 /// `mqtts://`, the TLS transport built. The caller adds its last-will and anything else.
 pub fn mqtt_options(keys: &MqttKeys<'_>, client_id: &str) -> Result<MqttOptions, ConfigError> {
