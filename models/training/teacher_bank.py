@@ -74,6 +74,14 @@ def view_path(bank: Path, view: int) -> Path:
     return bank / f"view-{view:03d}.pt"
 
 
+def check_finished(bank: Path, views: int) -> None:
+    """Refuses a bank whose teacher_bank.py run stopped before its last view."""
+    missing = [v for v in range(views) if not view_path(bank, v).exists()]
+    if missing:
+        raise ValueError(f"{bank} has {views - len(missing)} of its {views} views: "
+                         "rerun its teacher_bank.py command to finish it")
+
+
 class TeacherBank:
     """A finished bank, held in memory, that hands out augmented faces with their teacher logits.
 
@@ -90,10 +98,7 @@ class TeacherBank:
         if len(index) != len(train_idx) or not torch.equal(index.sort().values, train_idx.sort().values):
             raise ValueError(f"{path} holds {len(index)} faces that are not this run's {len(train_idx)} "
                              f"Training faces: build a bank with the run's --split, --seed and --limit")
-        missing = [v for v in range(self.meta["views"]) if not view_path(path, v).exists()]
-        if missing:
-            raise ValueError(f"{path} has {self.meta['views'] - len(missing)} of its {self.meta['views']} views: "
-                             "rerun its teacher_bank.py command to finish it")
+        check_finished(path, self.meta["views"])
         views = [torch.load(view_path(path, v), weights_only=True) for v in range(self.meta["views"])]
         self.images = torch.stack([v["images"] for v in views])  # uint8 [V,N,48,48]
         self.logits = torch.stack([v["logits"] for v in views])  # float32 [V,N,7]
