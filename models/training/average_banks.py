@@ -1,7 +1,7 @@
 """An ensemble's teacher bank, made from the banks of its members without scoring anything again.
 
-    python models/training/teacher_bank.py --teacher $R/wide-ban-s2/best.pt --views 8 --out $B/ban-v8-s1
-    python models/training/average_banks.py $B/emotion-float-v8-s1 $B/ban-v8-s1 --out $B/pair-v8-s1
+    python models/training/teacher_bank.py --teacher <second teacher> --views 8 --out $B/second-v8-s1
+    python models/training/average_banks.py $B/emotion-float-v8-s1 $B/second-v8-s1 --out $B/pair-v8-s1
     python models/training/train.py --arch edge_late ... --teacher-bank $B/pair-v8-s1
 
 A student can only learn what its teacher knows, and an average of two nets' logits usually
@@ -25,7 +25,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from data import default_data_dir, load_fer2013  # noqa: E402
-from teacher_bank import META, check_finished, view_path  # noqa: E402
+from teacher_bank import META, read_finished_meta, view_path  # noqa: E402
 
 # What must be equal for two banks to hold the same views of the same faces.
 SAME_VIEWS = ("views", "faces", "split", "seed", "augment")
@@ -39,15 +39,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, required=True, help="the averaged bank's directory")
     p.add_argument("--data-dir", type=Path, default=None, help="shared/data (default: $XPRESSIFY_DATA_DIR or ../shared/data)")
     return p.parse_args(argv)
-
-
-def read_meta(bank: Path) -> dict:
-    path = bank / META
-    if not path.exists():
-        raise FileNotFoundError(f"{path} not found: is {bank} a bank built by teacher_bank.py?")
-    meta = json.loads(path.read_text())
-    check_finished(bank, meta["views"])
-    return meta
 
 
 def check_same_views(banks: list[Path], metas: list[dict]) -> torch.Tensor:
@@ -73,7 +64,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(f"--weights needs {len(args.banks)} non-negative numbers with a positive sum")
     weights = [w / sum(weights) for w in weights]
     try:
-        metas = [read_meta(b) for b in args.banks]
+        metas = [read_finished_meta(b) for b in args.banks]
         index = check_same_views(args.banks, metas)
     except (FileNotFoundError, ValueError) as e:
         sys.exit(str(e))

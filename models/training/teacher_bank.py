@@ -74,12 +74,19 @@ def view_path(bank: Path, view: int) -> Path:
     return bank / f"view-{view:03d}.pt"
 
 
-def check_finished(bank: Path, views: int) -> None:
-    """Refuses a bank whose teacher_bank.py run stopped before its last view."""
+def read_finished_meta(bank: Path) -> dict:
+    """A bank's bank.json, refusing a directory that is no bank or whose teacher_bank.py run
+    stopped before its last view: a student must never train on half a bank."""
+    meta_path = bank / META
+    if not meta_path.exists():
+        raise FileNotFoundError(f"{meta_path} not found: build the bank with teacher_bank.py --out {bank}")
+    meta = json.loads(meta_path.read_text())
+    views = meta["views"]
     missing = [v for v in range(views) if not view_path(bank, v).exists()]
     if missing:
         raise ValueError(f"{bank} has {views - len(missing)} of its {views} views: "
                          "rerun its teacher_bank.py command to finish it")
+    return meta
 
 
 class TeacherBank:
@@ -89,16 +96,12 @@ class TeacherBank:
     through the same `teacher` argument an online teacher comes through."""
 
     def __init__(self, path: Path, train_idx: torch.Tensor):
-        meta_path = path / META
-        if not meta_path.exists():
-            raise FileNotFoundError(f"{meta_path} not found: build the bank with teacher_bank.py --out {path}")
-        self.meta = json.loads(meta_path.read_text())
+        self.meta = read_finished_meta(path)
         self.path = path
         index = torch.load(path / "index.pt", weights_only=True)
         if len(index) != len(train_idx) or not torch.equal(index.sort().values, train_idx.sort().values):
             raise ValueError(f"{path} holds {len(index)} faces that are not this run's {len(train_idx)} "
                              f"Training faces: build a bank with the run's --split, --seed and --limit")
-        check_finished(path, self.meta["views"])
         views = [torch.load(view_path(path, v), weights_only=True) for v in range(self.meta["views"])]
         self.images = torch.stack([v["images"] for v in views])  # uint8 [V,N,48,48]
         self.logits = torch.stack([v["logits"] for v in views])  # float32 [V,N,7]
