@@ -100,9 +100,11 @@ def distillation_recipe(targs: dict) -> str:
     """The sentence on the teacher, when the shipped net was distilled (train.py --teacher)."""
     if not targs.get("teacher"):
         return ""
+    beta = targs.get("dkd_beta") or 0.0
+    loss = f"decoupled KD from the teacher (non-target part weighted {beta})" if beta else "the KL divergence to the teacher"
     return (f" Distilled from a teacher (`{Path(targs['teacher']).parent.name}`, its flip-averaged logits on "
-            f"every Training face): {targs.get('kd_weight')} of the loss is the KL divergence to the "
-            f"teacher at temperature {targs.get('kd_temperature')}, the rest the targets above.")
+            f"every Training face): {targs.get('kd_weight')} of the loss is {loss} "
+            f"at temperature {targs.get('kd_temperature')}, the rest the targets above.")
 
 
 def float_weights(path: Path) -> str:

@@ -49,3 +49,22 @@ def distillation_loss(student: torch.Tensor, teacher: torch.Tensor, temperature:
     t = temperature
     return F.kl_div(student.div(t).log_softmax(1), teacher.div(t).log_softmax(1), log_target=True,
                     reduction="batchmean") * t * t
+
+
+def decoupled_distillation_loss(student: torch.Tensor, teacher: torch.Tensor, labels: torch.Tensor,
+                                temperature: float, beta: float) -> torch.Tensor:
+    """Decoupled KD (Zhao et al. 2022): the KL term split into how sure the teacher is of the
+    labelled class (target part) and how it ranks the other classes (non-target part), with the
+    non-target part weighted by `beta`. Plain KD ties the two together, so a teacher confident
+    of the label all but silences what it knows about the other classes."""
+    t = temperature
+    target = F.one_hot(labels, student.shape[1]).bool()
+    ps, pt = student.div(t).softmax(1), teacher.div(t).softmax(1)
+    bs = torch.stack([ps.masked_fill(~target, 0).sum(1), ps.masked_fill(target, 0).sum(1)], 1).clamp_min(1e-8)
+    bt = torch.stack([pt.masked_fill(~target, 0).sum(1), pt.masked_fill(target, 0).sum(1)], 1).clamp_min(1e-8)
+    target_kd = (bt * (bt.log() - bs.log())).sum(1).mean()
+    # The labelled class is pushed out of both distributions, which then spread over the others.
+    others_s = student.div(t).masked_fill(target, -1e4).log_softmax(1)
+    others_t = teacher.div(t).masked_fill(target, -1e4).log_softmax(1)
+    non_target_kd = F.kl_div(others_s, others_t, log_target=True, reduction="batchmean")
+    return (target_kd + beta * non_target_kd) * t * t

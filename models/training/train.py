@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from data import Augment, default_data_dir, load_fer2013, split, to_input  # noqa: E402
-from distill import distillation_loss, load_teacher  # noqa: E402
+from distill import decoupled_distillation_loss, distillation_loss, load_teacher  # noqa: E402
 from nets import ARCHS, build, count_macs, count_params, deployed  # noqa: E402
 from teacher_bank import TeacherBank  # noqa: E402
 
@@ -60,6 +60,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "augmentation replaces --erasing and --blur")
     p.add_argument("--kd-weight", type=float, default=0.7, help="share of the loss taken from the teacher")
     p.add_argument("--kd-temperature", type=float, default=4.0, help="softening of teacher and student logits")
+    p.add_argument("--dkd-beta", type=float, default=0.0,
+                   help="decoupled KD: weight of the non-target classes' part (0 = plain KD)")
     p.add_argument("--ema", type=float, default=0.999, help="decay of the weight EMA (0 = off)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--threads", type=int, default=int(os.environ.get("XPRESSIFY_THREADS", os.cpu_count() or 1)))
@@ -231,7 +233,10 @@ def train_epoch(model: torch.nn.Module, data, train_idx: torch.Tensor, args: arg
                     t_logits = teacher(x).float()
         loss = torch.sum(-t * logits.log_softmax(1), 1).mean()
         if t_logits is not None:
-            kd = distillation_loss(logits, t_logits, args.kd_temperature)
+            if getattr(args, "dkd_beta", 0.0):  # swa.py passes the recipe of runs from before --dkd-beta
+                kd = decoupled_distillation_loss(logits, t_logits, y, args.kd_temperature, args.dkd_beta)
+            else:
+                kd = distillation_loss(logits, t_logits, args.kd_temperature)
             loss = (1 - args.kd_weight) * loss + args.kd_weight * kd
         opt.zero_grad(set_to_none=True)
         loss.backward()
