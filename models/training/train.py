@@ -178,6 +178,9 @@ def recipe_teacher(args: argparse.Namespace, device: torch.device,
     online = getattr(args, "teacher", None)
     if online is not None and bank is not None:
         raise ValueError("give --teacher or --teacher-bank, not both")
+    if getattr(args, "dkd_beta", 0.0) and (args.mixup or getattr(args, "cutmix", 0.0)):
+        raise ValueError("--dkd-beta cannot be combined with --mixup or --cutmix: "
+                         "decoupled KD needs each face's one label")
     if bank is not None:
         if args.mixup or getattr(args, "cutmix", 0.0):
             raise ValueError("--teacher-bank cannot be combined with --mixup or --cutmix: "
