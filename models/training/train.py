@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from data import Augment, default_data_dir, load_fer2013, split, to_input  # noqa: E402
-from distill import decoupled_distillation_loss, distillation_loss, load_teacher  # noqa: E402
+from distill import kd_loss, load_teacher  # noqa: E402
 from nets import ARCHS, build, count_macs, count_params, deployed  # noqa: E402
 from teacher_bank import TeacherBank  # noqa: E402
 
@@ -178,11 +178,12 @@ def recipe_teacher(args: argparse.Namespace, device: torch.device,
     online = getattr(args, "teacher", None)
     if online is not None and bank is not None:
         raise ValueError("give --teacher or --teacher-bank, not both")
-    if getattr(args, "dkd_beta", 0.0) and (args.mixup or getattr(args, "cutmix", 0.0)):
+    mixes = args.mixup or getattr(args, "cutmix", 0.0)
+    if getattr(args, "dkd_beta", 0.0) and mixes:
         raise ValueError("--dkd-beta cannot be combined with --mixup or --cutmix: "
                          "decoupled KD needs each face's one label")
     if bank is not None:
-        if args.mixup or getattr(args, "cutmix", 0.0):
+        if mixes:
             raise ValueError("--teacher-bank cannot be combined with --mixup or --cutmix: "
                              "its logits belong to unmixed faces")
         teacher = TeacherBank(Path(bank), train_idx)
@@ -204,6 +205,7 @@ def train_epoch(model: torch.nn.Module, data, train_idx: torch.Tensor, args: arg
     the augmented faces."""
     model.train()
     cutmix_p = getattr(args, "cutmix", 0.0)  # swa.py passes the recipe of runs from before --cutmix
+    distillation = kd_loss(args.kd_temperature, getattr(args, "dkd_beta", 0.0))  # ... and before --dkd-beta
     perm = train_idx[torch.randperm(len(train_idx), generator=g)]
     steps = (len(train_idx) + args.batch_size - 1) // args.batch_size
     # Running sums stay on the device: reading them every step would stall a GPU.
@@ -236,10 +238,7 @@ def train_epoch(model: torch.nn.Module, data, train_idx: torch.Tensor, args: arg
                     t_logits = teacher(x).float()
         loss = torch.sum(-t * logits.log_softmax(1), 1).mean()
         if t_logits is not None:
-            if getattr(args, "dkd_beta", 0.0):  # swa.py passes the recipe of runs from before --dkd-beta
-                kd = decoupled_distillation_loss(logits, t_logits, y, args.kd_temperature, args.dkd_beta)
-            else:
-                kd = distillation_loss(logits, t_logits, args.kd_temperature)
+            kd = distillation(logits, t_logits, y)
             loss = (1 - args.kd_weight) * loss + args.kd_weight * kd
         opt.zero_grad(set_to_none=True)
         loss.backward()
