@@ -24,15 +24,19 @@ import torch.nn.functional as F
 from torch import nn
 
 from nets import FlipAveraged, build, fuse
-from onnx_teacher import OnnxModule
+from onnx_teacher import OnnxModule, OrtTeacher
 
 
-def load_teacher(path: Path, device: torch.device) -> nn.Module:
-    """The teacher at `path` (a `best.pt` or a float `.onnx`), in eval mode on `device`."""
+def load_teacher(path: Path, device: torch.device, onnxruntime: bool = False) -> nn.Module:
+    """The teacher at `path` (a `best.pt` or a float `.onnx`), in eval mode on `device`; an
+    ONNX teacher on the CPU is run by onnxruntime when `onnxruntime` is set (OrtTeacher)."""
     if not path.exists():
         raise FileNotFoundError(f"teacher {path} not found: give a run's best.pt or models/emotion-float.onnx")
-    if path.suffix == ".onnx":
-        teacher: nn.Module = OnnxModule(path)
+    if path.suffix == ".onnx" and onnxruntime and device.type == "cpu":
+        teacher: nn.Module = OrtTeacher(path)
+        what = "ONNX graph in onnxruntime"
+    elif path.suffix == ".onnx":
+        teacher = OnnxModule(path)
         what = "ONNX graph"
     else:
         ck = torch.load(path, map_location="cpu", weights_only=False)

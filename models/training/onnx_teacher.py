@@ -111,6 +111,34 @@ class OnnxModule(nn.Module):
         raise ValueError(f"unsupported operator {op}")
 
 
+class OrtTeacher(nn.Module):
+    """The float graph of `path` run by onnxruntime, for scoring on the CPU.
+
+    The node-by-node interpreter above is what a GPU needs; on a CPU, onnxruntime runs the same
+    graph about twice as fast (emotion-float.onnx on two AMD EPYC cores, 2026-12-03: 2,048
+    augmented faces in 15 s against 33 s) with the same logits (to 2e-6), and a teacher bank
+    spends nearly all its time there. CPU only; it uses the threads torch was given, and takes and returns float32
+    tensors like OnnxModule."""
+
+    def __init__(self, path: Path):
+        super().__init__()
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = torch.get_num_threads()
+        options.inter_op_num_threads = 1
+        self.path = str(path)
+        self.session = ort.InferenceSession(self.path, options, providers=["CPUExecutionProvider"])
+        self.input_name = self.session.get_inputs()[0].name
+
+    @torch.no_grad()
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.device.type != "cpu":
+            raise ValueError(f"{self.path}: onnxruntime scores on the CPU, not on {x.device}")
+        out = self.session.run(None, {self.input_name: x.float().contiguous().numpy()})[0]
+        return torch.from_numpy(out)
+
+
 def _slice(x: torch.Tensor, starts, ends, axes=None, steps=None) -> torch.Tensor:
     """ONNX Slice; a step of -1 over a whole axis (the mirror image) becomes a flip."""
     starts, ends = starts.tolist(), ends.tolist()
