@@ -151,7 +151,7 @@ def main(argv: list[str] | None = None) -> None:
 
     aug = recipe_augment(recipe)
     try:
-        teacher = recipe_teacher(recipe, device, train_idx)
+        teacher = recipe_teacher(recipe, device, train_idx, bf16)
     except (ValueError, FileNotFoundError) as e:
         sys.exit(f"error: {e}")
     g = torch.Generator().manual_seed(recipe.seed * 1000 + 500 + start_epoch)
