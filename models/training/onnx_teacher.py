@@ -117,8 +117,8 @@ class OrtTeacher(nn.Module):
     The node-by-node interpreter above is what a GPU needs; on a CPU, onnxruntime runs the same
     graph about twice as fast (emotion-float.onnx on two AMD EPYC cores, 2026-12-03: 2,048
     augmented faces in 15 s against 33 s) with the same logits (to 2e-6), and a teacher bank
-    spends nearly all its time there. CPU only; it uses the threads torch was given, and takes and returns float32
-    tensors like OnnxModule."""
+    spends nearly all its time there. CPU only; it uses the threads torch was given, and takes
+    and returns float32 tensors like OnnxModule."""
 
     def __init__(self, path: Path):
         super().__init__()

@@ -58,8 +58,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"], help="as train.py --precision")
     p.add_argument("--engine", default="auto", choices=["auto", "torch", "onnxruntime"],
-                   help="what runs an ONNX teacher: auto picks onnxruntime on the CPU in fp32 (about 3x faster "
-                        "there, the same logits) and torch otherwise")
+                   help="what runs an ONNX teacher: auto picks onnxruntime on the CPU in fp32 (about twice as "
+                        "fast there, the same logits) and torch otherwise")
     p.add_argument("--data-dir", type=Path, default=None, help="shared/data (default: $XPRESSIFY_DATA_DIR or ../shared/data)")
     p.add_argument("--out", type=Path, default=None,
                    help="bank directory (default: /var/cache/xpressify/banks/<teacher>-v<views>-s<seed>)")
