@@ -27,12 +27,26 @@ from nets import FlipAveraged, build, fuse
 from onnx_teacher import OnnxModule, OrtTeacher
 
 
-def load_teacher(path: Path, device: torch.device, onnxruntime: bool = False) -> nn.Module:
-    """The teacher at `path` (a `best.pt` or a float `.onnx`), in eval mode on `device`; an
-    ONNX teacher on the CPU is run by onnxruntime when `onnxruntime` is set (OrtTeacher)."""
+# What can run an ONNX teacher (load_teacher's `engine`, teacher_bank.py's --engine).
+TEACHER_ENGINES = ("auto", "torch", "onnxruntime")
+
+
+def load_teacher(path: Path, device: torch.device, bf16: bool, engine: str = "auto") -> nn.Module:
+    """The teacher at `path` (a `best.pt` or a float `.onnx`), in eval mode on `device`.
+
+    `engine` says what runs an ONNX teacher: onnxruntime (OrtTeacher) is about twice as fast as
+    torch on the CPU but runs only there and only in fp32, so `auto` picks it exactly then and
+    asking for it elsewhere is an error rather than a silent fallback. A `best.pt` always runs in
+    torch."""
+    if engine not in TEACHER_ENGINES:
+        raise ValueError(f"unknown teacher engine {engine!r}: use {', '.join(TEACHER_ENGINES)}")
+    ort_fits = device.type == "cpu" and not bf16
+    if engine == "onnxruntime" and not ort_fits:
+        raise ValueError("onnxruntime scores the teacher on the CPU in fp32: use --device cpu --precision fp32, "
+                         "or leave the engine on auto")
     if not path.exists():
         raise FileNotFoundError(f"teacher {path} not found: give a run's best.pt or models/emotion-float.onnx")
-    if path.suffix == ".onnx" and onnxruntime and device.type == "cpu":
+    if path.suffix == ".onnx" and engine != "torch" and ort_fits:
         teacher: nn.Module = OrtTeacher(path)
         what = "ONNX graph in onnxruntime"
     elif path.suffix == ".onnx":

@@ -38,7 +38,7 @@ from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from data import Augment, default_data_dir, load_fer2013, split, to_input  # noqa: E402
-from distill import load_teacher  # noqa: E402
+from distill import TEACHER_ENGINES, load_teacher  # noqa: E402
 
 DEFAULT_BANKS = Path(os.environ.get("XPRESSIFY_BANKS_DIR", "/var/cache/xpressify/banks"))
 META = "bank.json"
@@ -57,7 +57,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=int(os.environ.get("XPRESSIFY_THREADS", os.cpu_count() or 1)))
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"], help="as train.py --precision")
-    p.add_argument("--engine", default="auto", choices=["auto", "torch", "onnxruntime"],
+    p.add_argument("--engine", default="auto", choices=TEACHER_ENGINES,
                    help="what runs an ONNX teacher: auto picks onnxruntime on the CPU in fp32 (about twice as "
                         "fast there, the same logits) and torch otherwise")
     p.add_argument("--data-dir", type=Path, default=None, help="shared/data (default: $XPRESSIFY_DATA_DIR or ../shared/data)")
@@ -154,16 +154,16 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(args.threads)
     device = pick_device(args.device)
     bf16 = use_bf16(args.precision, device)
-    if args.engine == "onnxruntime" and (device.type != "cpu" or bf16):
-        sys.exit("--engine onnxruntime scores on the CPU in fp32: add --device cpu --precision fp32, "
-                 "or leave --engine auto")
+    try:
+        teacher = load_teacher(args.teacher, device, bf16, engine=args.engine)
+    except (ValueError, FileNotFoundError) as e:
+        sys.exit(f"teacher_bank: {e}")
     out = args.out or DEFAULT_BANKS / f"{args.teacher.stem}-v{args.views}-s{args.seed}"
     out.mkdir(parents=True, exist_ok=True)
 
     data = load_fer2013(args.data_dir or default_data_dir())
     train_idx = split(data, args.split, args.seed)["train"]
     train_idx = train_idx[: args.limit] if args.limit else train_idx
-    teacher = load_teacher(args.teacher, device, onnxruntime=args.engine != "torch" and not bf16)
     aug = Augment(blur_p=args.blur, erase_p=args.erasing, mirror=False)
     recipe = {"teacher": str(args.teacher), "teacher_sha256": file_sha256(args.teacher), "views": args.views,
               "faces": len(train_idx), "split": args.split, "seed": args.seed, "augment": asdict(aug),

@@ -192,7 +192,7 @@ def recipe_teacher(args: argparse.Namespace, device: torch.device, train_idx: to
         return teacher
     if online is None:
         return None
-    return load_teacher(Path(online), device, onnxruntime=not bf16)
+    return load_teacher(Path(online), device, bf16)
 
 
 def train_epoch(model: torch.nn.Module, data, train_idx: torch.Tensor, args: argparse.Namespace,
