@@ -488,7 +488,9 @@ pub fn binary(name: &str) -> anyhow::Result<PathBuf> {
             manifest,
             // The root manifest is also the `xpressify` package: without --workspace, --bin
             // would look only there. --workspace also unifies features as `cargo test
-            // --workspace` does, so the dependencies built for the tests are reused.
+            // --workspace` does, so the dependencies built for the tests are reused, as long
+            // as no dev-dependency turns on a feature of a crate the binaries use (proptest
+            // in Cargo.toml once made this build compile tract a second time).
             "--workspace",
             "--bin",
             name,
