@@ -9,8 +9,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 frames=${1:-12}
 host_target=${CARGO_TARGET_DIR:-/var/cache/xpressify/target}
-cargo build --release --locked -p xpressify-device --target-dir "$host_target" --quiet
-x86="$host_target/release/xpressify-device"
+# The x86 reference is the dev-profile binary, built as the tests build it (tests/src/lib.rs,
+# `binary`): after `cargo test --workspace` nothing is compiled here, where a release build
+# would compile tract once more (about 6 minutes on two cores). Its dependencies are optimised
+# (Cargo.toml, profile.dev.package."*") and Rust never fuses or reorders float operations at
+# any opt-level, so its output is the release binary's.
+cargo build --locked --workspace --bin xpressify-device --target-dir "$host_target" --quiet
+x86="$host_target/debug/xpressify-device"
 # shellcheck source=cross/env.sh
 source cross/env.sh
 version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)

@@ -73,42 +73,54 @@ fn logits_match_the_x86_reference() {
     }
     let text = std::fs::read_to_string(&reference_path).expect("models/reference-logits.json");
     let doc: Value = serde_json::from_str(&text).expect("reference is JSON");
-    for model in MODELS {
-        let entry = &doc["models"][model];
-        assert_eq!(
-            entry["fingerprint"].as_str(),
-            Some(fingerprint(&models_dir().join(model)).as_str()),
-            "{model} changed since the reference was made; remake it on x86-64 with \
-             XPRESSIFY_UPDATE_GOLDEN=1 cargo test -p xpressify-device --test reference_logits"
-        );
-        let expected: Vec<[f32; 7]> =
-            serde_json::from_value(entry["logits"].clone()).expect("logits in the reference");
-        let got = logits(model, faces_to_check());
-        assert!(
-            expected.len() >= got.len(),
-            "the reference has too few faces"
-        );
-        let expected = &expected[..got.len()];
-        let mut worst = 0f32;
-        for (i, (g, e)) in got.iter().zip(expected).enumerate() {
-            assert_eq!(
-                argmax(g),
-                argmax(e),
-                "{model}, face {i}: class differs from the reference"
-            );
-            for (a, b) in g.iter().zip(e) {
-                worst = worst.max((a - b).abs());
+    // One thread per model: under qemu each face costs seconds, and the models are independent.
+    std::thread::scope(|scope| {
+        let doc = &doc;
+        let checks = MODELS.map(|model| scope.spawn(move || check_model(doc, model)));
+        for check in checks {
+            if let Err(panic) = check.join() {
+                std::panic::resume_unwind(panic);
             }
         }
-        eprintln!(
-            "{model} on {}, {} faces: largest logit difference from the {} reference {worst:.2e}",
-            std::env::consts::ARCH,
-            got.len(),
-            doc["made_on"].as_str().unwrap_or("?")
+    });
+}
+
+/// Compares `model`'s logits with its entry in the reference document.
+fn check_model(doc: &Value, model: &str) {
+    let entry = &doc["models"][model];
+    assert_eq!(
+        entry["fingerprint"].as_str(),
+        Some(fingerprint(&models_dir().join(model)).as_str()),
+        "{model} changed since the reference was made; remake it on x86-64 with \
+         XPRESSIFY_UPDATE_GOLDEN=1 cargo test -p xpressify-device --test reference_logits"
+    );
+    let expected: Vec<[f32; 7]> =
+        serde_json::from_value(entry["logits"].clone()).expect("logits in the reference");
+    let got = logits(model, faces_to_check());
+    assert!(
+        expected.len() >= got.len(),
+        "the reference has too few faces"
+    );
+    let expected = &expected[..got.len()];
+    let mut worst = 0f32;
+    for (i, (g, e)) in got.iter().zip(expected).enumerate() {
+        assert_eq!(
+            argmax(g),
+            argmax(e),
+            "{model}, face {i}: class differs from the reference"
         );
-        assert!(
-            worst <= TOLERANCE,
-            "{model}: logits differ by up to {worst} (allowed {TOLERANCE})"
-        );
+        for (a, b) in g.iter().zip(e) {
+            worst = worst.max((a - b).abs());
+        }
     }
+    eprintln!(
+        "{model} on {}, {} faces: largest logit difference from the {} reference {worst:.2e}",
+        std::env::consts::ARCH,
+        got.len(),
+        doc["made_on"].as_str().unwrap_or("?")
+    );
+    assert!(
+        worst <= TOLERANCE,
+        "{model}: logits differ by up to {worst} (allowed {TOLERANCE})"
+    );
 }
