@@ -5,7 +5,8 @@
 # full 3,589-face accuracy tests are skipped by
 # default: under emulation the int8 model alone takes over half an hour of CPU. Run them with
 #   XP_FULL_ACCURACY=1 cross/test.sh
-# Extra arguments go to cargo, e.g. `cross/test.sh --test reference_logits`.
+# Arguments choose the test targets in place of `--lib --bins --tests`, e.g.
+#   cross/test.sh --test reference_logits
 #
 # Cargo runs test binaries one after another, and most of these hold one test that keeps one
 # core busy for minutes under emulation; here they run XP_TEST_JOBS at a time (default: one
@@ -24,6 +25,8 @@ export XP_PIPELINE_FACES="${XP_PIPELINE_FACES:-48}"
 export XP_REFERENCE_FACES="${XP_REFERENCE_FACES:-64}"
 [ "${XP_FULL_ACCURACY:-0}" = 1 ] && skip=()
 jobs=${XP_TEST_JOBS:-$(nproc)}
+targets=(--lib --bins --tests)
+[ $# -gt 0 ] && targets=("$@")
 
 # Build every test binary; cargo's JSON names each executable and its package's manifest. Only
 # artifacts built with the test profile flag are test binaries (the device's own binary, which
@@ -32,19 +35,17 @@ list=$(mktemp)
 logs=$(mktemp -d)
 trap 'rm -rf "$list" "$logs"' EXIT
 "$XP_CARGO" test --profile pi --locked --target "$XP_TARGET" -p xpressify-protocol \
-  -p xpressify-device --lib --bins --tests --no-run --message-format=json-render-diagnostics "$@" |
+  -p xpressify-device "${targets[@]}" --no-run --message-format=json-render-diagnostics |
   sed -n 's/.*"manifest_path":"\([^"]*\)".*"profile":{[^}]*"test":true}.*"executable":"\([^"]*\)".*/\1 \2/p' \
     > "$list"
 [ -s "$list" ] || { echo "cross/test.sh: cargo built no test binaries" >&2; exit 1; }
 
-# One test binary under qemu, as cargo would run it: from its package's directory, with the
-# package's variables. Its output goes to a log, printed whole when it ends.
+# One test binary under qemu, as cargo would run it: from its package's directory, with
+# CARGO_MANIFEST_DIR set. Its output goes to a log, printed whole when it ends.
 run_one() {
-  local manifest=$1 exe=$2 log
+  local manifest=$1 exe=$2 log dir start=$SECONDS status=0
   log="$logs/$(basename "$exe")"
-  local dir start status=0
   dir=$(dirname "$manifest")
-  start=$SECONDS
   (cd "$dir" && CARGO_MANIFEST_DIR="$dir" $CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER \
     "$exe" "${@:3}") > "$log" 2>&1 || status=$?
   {
