@@ -21,5 +21,3 @@ export CC_aarch64_unknown_linux_gnu=aarch64-linux-gnu-gcc
 export AR_aarch64_unknown_linux_gnu=aarch64-linux-gnu-ar
 # Separate from the host's target dir, outside the clone, so builds are incremental.
 export CARGO_TARGET_DIR=${XP_CROSS_TARGET_DIR:-/var/cache/xpressify/target-aarch64}
-# bindgen (v4l's kernel headers) must parse the aarch64 headers, not the host's.
-export BINDGEN_EXTRA_CLANG_ARGS_aarch64_unknown_linux_gnu="--target=aarch64-linux-gnu --sysroot=/usr/aarch64-linux-gnu -I/usr/aarch64-linux-gnu/include"
