@@ -11,9 +11,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use xpressify_device::analyze::FAST_MODEL;
 use xpressify_device::classify::{EmotionClassifier, FACE_PIXELS, FaceCrop};
 use xpressify_device::fer2013::{self, Split};
+use xpressify_device::models::EMOTION_FAST;
 
 fn faces(n: usize) -> Vec<FaceCrop> {
     match fer2013::load(&fer2013::default_path(), Split::PrivateTest) {
@@ -32,7 +32,7 @@ fn models_to_time() -> Vec<(PathBuf, Vec<usize>)> {
         .iter()
         .map(|f| (models.join(f), vec![1, 8]))
         .collect();
-    list.push((models.join(FAST_MODEL), vec![1]));
+    list.push((models.join(EMOTION_FAST.name), vec![1]));
     if let Ok(extra) = std::env::var("XPRESSIFY_BENCH_MODELS") {
         list.extend(
             extra

@@ -71,6 +71,11 @@ impl EmotionClassifier {
         Self::from_bytes(&bytes, path)
     }
 
+    /// As [`EmotionClassifier::load`], from a file or a model built into the binary.
+    pub fn load_file(file: &crate::models::ModelFile) -> Result<Self, ModelError> {
+        Self::from_bytes(&file.read()?, &file.label())
+    }
+
     /// As [`EmotionClassifier::load`], from bytes already read; `path` names it in errors.
     pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Self, ModelError> {
         let load = |e: TractError| ModelError::Load {

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use tract_onnx::prelude::*;
 
 use crate::classify::{FACE_SIDE, FaceCrop, ModelError};
+use crate::models::{DETECTOR, ModelFile};
 
 /// One detected face, in frame pixels.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -54,8 +55,9 @@ impl FaceBox {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DetectorConfig {
-    /// The YuNet ONNX file.
-    pub model: PathBuf,
+    /// The YuNet ONNX file; unset, the copy built into the binary.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<PathBuf>,
     /// Detector input width in pixels, a multiple of 32.
     pub input_width: u32,
     /// Detector input height in pixels, a multiple of 32.
@@ -79,7 +81,7 @@ pub struct DetectorConfig {
 impl Default for DetectorConfig {
     fn default() -> Self {
         DetectorConfig {
-            model: PathBuf::from("models/face_detection_yunet_2026may.onnx"),
+            model: None,
             input_width: 320,
             input_height: 256,
             score_threshold: 0.6,
@@ -177,11 +179,9 @@ impl FaceDetector {
     /// Loads the model and plans it for `config.input_width × config.input_height` (and
     /// `follow_input` squared).
     pub fn load(config: &DetectorConfig) -> Result<Self, ModelError> {
-        let path: &Path = &config.model;
-        let bytes = std::fs::read(path).map_err(|source| ModelError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let file = ModelFile::configured(config.model.as_deref(), &DETECTOR);
+        let bytes = file.read()?;
+        let path: &Path = &file.label();
         let load = |e: TractError| ModelError::Load {
             path: path.to_path_buf(),
             message: format!("{e:#}"),

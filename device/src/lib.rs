@@ -12,6 +12,7 @@ pub mod demo_face;
 pub mod display;
 pub mod face;
 pub mod fer2013;
+pub mod models;
 pub mod mood;
 pub mod mqtt;
 pub mod panels;

@@ -6,7 +6,7 @@
 
 pub mod music;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::Context;
 
@@ -43,8 +43,6 @@ pub fn prepare(
     device.display.panel = "st7789-320x240".into();
     device.display.png_path = workdir.join("screen.png");
     device.buttons.enabled = false;
-    device.detector.model = shipped_model(&device.detector.model);
-    device.classifier.models_dir = shipped_model(&device.classifier.models_dir);
 
     let companion = &mut config.companion;
     let music = workdir.join("music");
@@ -59,20 +57,6 @@ pub fn prepare(
     companion.http.listen = options.http.clone();
     config.validate()?;
     Ok(tracks)
-}
-
-/// A relative model path that does not exist from here is looked up in the source tree the
-/// binary was built from, so `cargo run -- demo` works from any folder of a checkout.
-fn shipped_model(path: &Path) -> PathBuf {
-    if path.is_absolute() || path.exists() {
-        return path.to_path_buf();
-    }
-    let built_from = Path::new(env!("CARGO_MANIFEST_DIR")).join(path);
-    if built_from.exists() {
-        built_from
-    } else {
-        path.to_path_buf()
-    }
 }
 
 /// A loopback port nobody listens on now (the OS's choice).

@@ -26,12 +26,9 @@ fn classify(files: &[&Path], env: &[(&str, String)]) -> Output {
     cmd.output().expect("run classify")
 }
 
-/// Writes PrivateTest face `index` as a camera-like frame to `path`.
-fn write_face_frame(path: &Path, index: usize) {
-    face_frame(index)
-        .expect("frame from FER2013")
-        .save(path)
-        .expect("write frame");
+/// Writes a camera-like frame with one face to `path`.
+fn write_face_frame(path: &Path) {
+    face_frame().save(path).expect("write frame");
 }
 
 fn no_panic(out: &Output) {
@@ -43,7 +40,7 @@ fn no_panic(out: &Output) {
 fn bad_files_get_error_lines_and_the_good_ones_are_still_done() {
     let dir = tempfile::tempdir().expect("tempdir");
     let good = dir.path().join("face.png");
-    write_face_frame(&good, 3);
+    write_face_frame(&good);
     let corrupt = dir.path().join("corrupt.jpg");
     std::fs::write(&corrupt, b"\xff\xd8\xff\xe0 this is not really a JPEG").expect("write");
     let missing = dir.path().join("missing.png");
@@ -91,10 +88,47 @@ fn bad_files_get_error_lines_and_the_good_ones_are_still_done() {
 }
 
 #[test]
+fn it_runs_from_any_folder_on_its_built_in_models() {
+    // A user's folder: no config file, no models/ beside it, no variables.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let good = dir.path().join("face.png");
+    write_face_frame(&good);
+    let out = Command::new(binary("xpressify-device").expect("binary"))
+        .args(["classify", "face.png"])
+        .current_dir(dir.path())
+        .env_remove("XPRESSIFY_CONFIG")
+        .output()
+        .expect("run classify");
+    no_panic(&out);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The same line as with the shipped files named by path: the built-in models are those.
+    let from_files = Command::new(binary("xpressify-device").expect("binary"))
+        .args(["classify", "face.png"])
+        .current_dir(dir.path())
+        .env(
+            "XPRESSIFY__DETECTOR__MODEL",
+            format!("{}/face_detection_yunet_2026may.onnx", models()),
+        )
+        .env("XPRESSIFY__CLASSIFIER__MODELS_DIR", models())
+        .output()
+        .expect("run classify");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&from_files.stdout)
+    );
+    let line: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON line");
+    assert_eq!(line["faces"].as_array().map(Vec::len), Some(1), "{line}");
+}
+
+#[test]
 fn a_missing_model_stops_the_start_naming_the_file() {
     let dir = tempfile::tempdir().expect("tempdir");
     let good = dir.path().join("face.png");
-    write_face_frame(&good, 3);
+    write_face_frame(&good);
     let out = classify(
         &[&good],
         &[(
@@ -113,7 +147,7 @@ fn a_missing_model_stops_the_start_naming_the_file() {
 fn a_model_of_the_wrong_shape_is_refused() {
     let dir = tempfile::tempdir().expect("tempdir");
     let good = dir.path().join("face.png");
-    write_face_frame(&good, 3);
+    write_face_frame(&good);
     // The face detector is a fine ONNX model, but not a [N,1,48,48] → [N,7] classifier.
     let wrong = format!("{}/face_detection_yunet_2026may.onnx", models());
     let out = classify(&[&good], &[("XPRESSIFY__CLASSIFIER__MODEL", wrong.clone())]);
