@@ -50,23 +50,23 @@ enum Command {
     /// The box: broker, camera → mood → MQTT, mood → music → speaker or web page, until
     /// Ctrl-C or SIGTERM.
     Run {
-        /// Stop by itself after this many seconds.
-        #[arg(long, value_name = "SECONDS")]
-        duration: Option<f64>,
+        /// Stop by itself after this long: 90 (seconds), 30s, 2m, 1h30m.
+        #[arg(long, value_name = "DURATION", value_parser = xpressify_protocol::duration::parse_arg)]
+        duration: Option<std::time::Duration>,
     },
     /// Everything on a machine without camera, broker or YouTube key: a drawn face acts
     /// emotions, the real pipeline reads them, music comes from a generated catalogue,
     /// and the web page shows it all. Logs every mood change and pick.
     Demo {
-        /// Stop by itself after this many seconds.
-        #[arg(long, value_name = "SECONDS")]
-        duration: Option<f64>,
+        /// Stop by itself after this long: 90 (seconds), 30s, 2m, 1h30m.
+        #[arg(long, value_name = "DURATION", value_parser = xpressify_protocol::duration::parse_arg)]
+        duration: Option<std::time::Duration>,
         /// Where to serve the web page.
         #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:8080")]
         http: String,
-        /// Seconds the face holds each expression.
-        #[arg(long, value_name = "SECONDS", default_value_t = 12.0)]
-        hold: f32,
+        /// How long the face holds each expression: 12 (seconds), 12s, 1m; 1 s to 1 h.
+        #[arg(long, value_name = "DURATION", default_value = "12s", value_parser = xpressify_protocol::duration::parse_arg)]
+        hold: Duration,
         /// Keep the demo's music, store and screen here instead of a temporary folder.
         #[arg(long, value_name = "DIR")]
         workdir: Option<PathBuf>,
@@ -99,7 +99,7 @@ fn try_main() -> anyhow::Result<()> {
         .init();
     let mut config = BoxConfig::load(cli.config.as_deref())?;
     match cli.command {
-        Command::Run { duration } => run_box(config, seconds(duration)?),
+        Command::Run { duration } => run_box(config, duration),
         Command::Demo {
             duration,
             http,
@@ -107,9 +107,10 @@ fn try_main() -> anyhow::Result<()> {
             workdir,
         } => {
             anyhow::ensure!(
-                hold.is_finite() && (1.0..=3600.0).contains(&hold),
-                "--hold {hold}: use 1 to 3600 seconds"
+                (Duration::from_secs(1)..=Duration::from_secs(3600)).contains(&hold),
+                "--hold {hold:?}: use 1 s to 1 h, e.g. --hold 12s"
             );
+            let hold = hold.as_secs_f32();
             let temp;
             let workdir = match workdir {
                 Some(dir) => dir,
@@ -136,7 +137,7 @@ fn try_main() -> anyhow::Result<()> {
                 workdir.join("music").display(),
                 config.companion.http.listen
             );
-            run_box(config, seconds(duration)?)
+            run_box(config, duration)
         }
         Command::PrintConfig => {
             print!(
@@ -146,14 +147,6 @@ fn try_main() -> anyhow::Result<()> {
             Ok(())
         }
     }
-}
-
-fn seconds(s: Option<f64>) -> anyhow::Result<Option<Duration>> {
-    s.map(|s| {
-        Duration::try_from_secs_f64(s)
-            .map_err(|_| anyhow::anyhow!("--duration {s}: expected a number of seconds ≥ 0"))
-    })
-    .transpose()
 }
 
 /// Broker first (so both halves connect at once), then the device on its own thread and the

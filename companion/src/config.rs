@@ -67,8 +67,10 @@ pub struct MusicConfig {
     /// `match` the mood or `lift` it.
     pub policy: Policy,
     /// Seconds a mood must hold before music starts from silence.
+    #[serde(deserialize_with = "xpressify_protocol::duration::seconds_f64")]
     pub start_after_s: f64,
     /// Seconds a changed mood must hold before the playing track is cut.
+    #[serde(deserialize_with = "xpressify_protocol::duration::seconds_f64")]
     pub switch_after_s: f64,
     /// How many recent picks are never repeated.
     pub avoid_recent: u32,
@@ -170,6 +172,7 @@ pub struct MqttConfig {
     /// Broker password; empty for none. Never logged.
     pub password: String,
     /// Seconds between keep-alive pings.
+    #[serde(deserialize_with = "xpressify_protocol::duration::seconds_u16")]
     pub keep_alive_s: u16,
     /// PEM CA certificate(s) to trust for `mqtts://`; empty uses the system's roots.
     pub ca_file: String,

@@ -46,9 +46,9 @@ enum Command {
     /// Print every device's messages as JSON lines, checked against the contract; refused
     /// payloads are counted and logged. Runs until Ctrl-C.
     Watch {
-        /// Stop by itself after this many seconds.
-        #[arg(long, value_name = "SECONDS")]
-        duration: Option<f64>,
+        /// Stop by itself after this long: 90 (seconds), 30s, 2m, 1h30m.
+        #[arg(long, value_name = "DURATION", value_parser = xpressify_protocol::duration::parse_arg)]
+        duration: Option<std::time::Duration>,
     },
     /// Time mood event → pick on a cache hit, on a temporary store, and print the figures as
     /// JSON (median, p95, max in ms; cache misses; peak RSS).
@@ -113,13 +113,7 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 /// Watches until Ctrl-C, SIGTERM or the duration, then reports the junk count.
-fn watch(config: &CompanionConfig, duration: Option<f64>) -> anyhow::Result<()> {
-    let duration = duration
-        .map(|s| {
-            std::time::Duration::try_from_secs_f64(s)
-                .map_err(|_| anyhow::anyhow!("--duration {s}: expected a number of seconds ≥ 0"))
-        })
-        .transpose()?;
+fn watch(config: &CompanionConfig, duration: Option<std::time::Duration>) -> anyhow::Result<()> {
     let junk = runtime()?.block_on(xpressify_companion::watch::watch(
         config,
         &mut std::io::stdout(),

@@ -31,6 +31,7 @@ pub struct ButtonsConfig {
     /// the pull-down on).
     pub pull_up: bool,
     /// How long a level must hold to count, in milliseconds.
+    #[serde(deserialize_with = "xpressify_protocol::duration::millis_u64")]
     pub debounce_ms: u64,
     /// BCM pin of a status LED, lit while the camera delivers frames and the broker is
     /// connected; 0 for none.

@@ -62,6 +62,7 @@ pub struct CameraConfig {
     #[serde(rename = "loop")]
     pub looping: bool,
     /// For `demo`: seconds the face holds each expression.
+    #[serde(deserialize_with = "xpressify_protocol::duration::seconds_f32")]
     pub demo_hold_s: f32,
 }
 
@@ -96,6 +97,7 @@ pub struct MqttConfig {
     /// Broker password; empty for none. Never logged.
     pub password: String,
     /// Seconds between keep-alive pings; the broker declares the device offline after 1.5×.
+    #[serde(deserialize_with = "xpressify_protocol::duration::seconds_u16")]
     pub keep_alive_s: u16,
     /// PEM CA certificate(s) to trust for `mqtts://`; empty uses the system's roots.
     pub ca_file: String,

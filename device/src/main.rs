@@ -47,9 +47,9 @@ enum Command {
     /// Connect to the broker, mark the device online and announce it to Home Assistant;
     /// stays connected (re-announcing when Home Assistant restarts) until Ctrl-C.
     Announce {
-        /// Stop by itself after this many seconds.
-        #[arg(long, value_name = "SECONDS")]
-        duration: Option<f64>,
+        /// Stop by itself after this long: 90 (seconds), 30s, 2m, 1h30m.
+        #[arg(long, value_name = "DURATION", value_parser = xpressify_protocol::duration::parse_arg)]
+        duration: Option<std::time::Duration>,
     },
     /// The daemon: read frames, recognise the mood and publish it over MQTT (with
     /// availability, Home Assistant discovery and periodic probabilities) until Ctrl-C,
@@ -105,9 +105,9 @@ struct RenderArgs {
     /// Confidence of the mood, 0 to 1.
     #[arg(long, default_value_t = 0.87)]
     confidence: f32,
-    /// How long the mood has held, in seconds.
-    #[arg(long, value_name = "SECONDS", default_value_t = 12)]
-    held: u64,
+    /// How long the mood has held: 12 (seconds), 12s, 3m.
+    #[arg(long, value_name = "DURATION", default_value = "12s", value_parser = xpressify_protocol::duration::parse_arg)]
+    held: std::time::Duration,
     /// How far a long title has scrolled, in pixels.
     #[arg(long, value_name = "PIXELS", default_value_t = 0)]
     scroll: u32,
@@ -221,13 +221,7 @@ fn round4(v: f32) -> f64 {
 }
 
 /// Runs the MQTT session alone: online, discovery, last-will.
-fn announce(config: &DeviceConfig, duration: Option<f64>) -> anyhow::Result<()> {
-    let duration = duration
-        .map(|s| {
-            std::time::Duration::try_from_secs_f64(s)
-                .map_err(|_| anyhow::anyhow!("--duration {s}: expected a number of seconds ≥ 0"))
-        })
-        .transpose()?;
+fn announce(config: &DeviceConfig, duration: Option<std::time::Duration>) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -292,7 +286,7 @@ fn screen_state(args: &RenderArgs, mood: Option<Emotion>) -> ScreenState {
     ScreenState {
         mood,
         confidence: args.confidence,
-        held: std::time::Duration::from_secs(args.held),
+        held: args.held,
         now_playing: args.now_playing.clone(),
         scroll_px: args.scroll,
         marks: StatusMarks {

@@ -26,12 +26,15 @@ pub enum FacePolicy {
 pub struct TrackerConfig {
     /// Time constant of the exponential moving average, in seconds: a reading's weight
     /// falls to 1/e after this long.
+    #[serde(deserialize_with = "xpressify_protocol::duration::seconds_f32")]
     pub smoothing_s: f32,
     /// How far (in probability) a new mood must lead the announced one.
     pub margin: f32,
     /// How long, in seconds, the new mood must keep that lead before it is announced.
+    #[serde(deserialize_with = "xpressify_protocol::duration::seconds_f32")]
     pub dwell_s: f32,
     /// Seconds without a face before the mood becomes "no face".
+    #[serde(deserialize_with = "xpressify_protocol::duration::seconds_f32")]
     pub no_face_timeout_s: f32,
     /// Several faces: follow the largest, or the majority.
     pub policy: FacePolicy,

@@ -280,6 +280,13 @@ fn insert(table: &mut Table, path: &[String], value: Value) -> Result<(), String
     Ok(())
 }
 
+/// `raw` as a TOML string when it is a duration with a unit.
+fn duration_text(raw: &str) -> Result<Value, ()> {
+    crate::duration::parse(raw)
+        .map(|_| Value::String(raw.trim().to_string()))
+        .map_err(|_| ())
+}
+
 fn typed_value(default: Option<&Value>, raw: &str) -> Result<Value, String> {
     let parse_toml = |s: &str| -> Option<Value> {
         toml::from_str::<Table>(&format!("v = {s}"))
@@ -288,15 +295,19 @@ fn typed_value(default: Option<&Value>, raw: &str) -> Result<Value, String> {
     };
     match default {
         Some(Value::String(_)) => Ok(Value::String(raw.to_string())),
+        // A duration key also takes a number with a unit ("30s"): passed on as text, for
+        // the key's own deserializer (crate::duration) to read; any other key refuses it there.
         Some(Value::Integer(_)) => raw
             .trim()
             .parse::<i64>()
             .map(Value::Integer)
+            .or_else(|_| duration_text(raw))
             .map_err(|_| format!("expected an integer, got {raw:?}")),
         Some(Value::Float(_)) => raw
             .trim()
             .parse::<f64>()
             .map(Value::Float)
+            .or_else(|_| duration_text(raw))
             .map_err(|_| format!("expected a number, got {raw:?}")),
         Some(Value::Boolean(_)) => match raw.trim().to_ascii_lowercase().as_str() {
             "true" | "1" | "yes" | "on" => Ok(Value::Boolean(true)),

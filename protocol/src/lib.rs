@@ -15,6 +15,7 @@ pub mod client;
 mod command;
 pub mod config;
 pub mod discovery;
+pub mod duration;
 mod emotion;
 mod error;
 mod mood;

@@ -79,3 +79,71 @@ fn print_config_shows_overrides_and_masks_the_password() {
     assert!(out.contains("device_id = \"kitchen\""), "{out}");
     assert!(!out.contains("hunter2"), "password leaked: {out}");
 }
+
+#[test]
+fn durations_are_read_as_people_write_them() {
+    // Flags: a number of seconds or a number with a unit; a bad one names the flag and shows
+    // examples, and nothing starts.
+    for (bin, args) in [
+        ("xpressify", &["demo", "--duration"][..]),
+        ("xpressify", &["run", "--duration"][..]),
+        ("xpressify-device", &["announce", "--duration"][..]),
+        ("xpressify-companion", &["watch", "--duration"][..]),
+    ] {
+        let mut bad = args.to_vec();
+        bad.push("30x");
+        let (ok, _, err) = run(bin, &bad, &[]);
+        assert!(!ok, "{bin} {bad:?} was accepted");
+        assert!(
+            err.contains("--duration") && err.contains("30x") && err.contains("1h30m"),
+            "{bin} {bad:?}: {err}"
+        );
+    }
+    let (ok, _, err) = run("xpressify", &["demo", "--hold", "0.5s"], &[]);
+    assert!(!ok);
+    assert!(err.contains("--hold") && err.contains("12s"), "{err}");
+
+    // Config keys: their own unit as a bare number, or any unit as text; in a file and in a
+    // variable alike.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("device.toml");
+    std::fs::write(
+        &file,
+        "[mood]\ndwell_s = \"1500ms\"\n[buttons]\ndebounce_ms = \"0.04s\"\n",
+    )
+    .expect("write");
+    let path = file.to_str().unwrap_or_default();
+    let (ok, out, err) = run(
+        "xpressify-device",
+        &["--config", path, "print-config"],
+        &[("XPRESSIFY__MQTT__KEEP_ALIVE_S", "1m")],
+    );
+    assert!(ok, "{err}");
+    for line in ["dwell_s = 1.5", "debounce_ms = 40", "keep_alive_s = 60"] {
+        assert!(out.lines().any(|l| l == line), "no {line:?} in:\n{out}");
+    }
+    let (ok, out, err) = run(
+        "xpressify-companion",
+        &["print-config"],
+        &[("XPRESSIFY__MUSIC__START_AFTER_S", "2m")],
+    );
+    assert!(ok, "{err}");
+    assert!(
+        out.lines().any(|l| l == "start_after_s = 120.0"),
+        "no start_after_s = 120.0 in:\n{out}"
+    );
+    for value in ["soon", "-3s"] {
+        let (ok, _, err) = run(
+            "xpressify-device",
+            &["print-config"],
+            &[("XPRESSIFY__MOOD__DWELL_S", value)],
+        );
+        assert!(!ok, "dwell_s = {value:?} was accepted");
+        assert!(err.contains("XPRESSIFY__MOOD__DWELL_S"), "{err}");
+    }
+    // A file's bad duration names the key and shows what would do.
+    std::fs::write(&file, "[mood]\ndwell_s = \"a while\"\n").expect("write");
+    let (ok, _, err) = run("xpressify-device", &["--config", path, "print-config"], &[]);
+    assert!(!ok);
+    assert!(err.contains("dwell_s") && err.contains("30s"), "{err}");
+}

@@ -37,7 +37,7 @@ fn the_demo_runs_the_whole_box_on_its_own() {
     let http = free_port().expect("port");
     let dir = tempfile::tempdir().expect("tempdir");
     let mut cmd = Command::new(binary("xpressify").expect("binary"));
-    cmd.args(["demo", "--duration", "50", "--hold", "8", "--http"])
+    cmd.args(["demo", "--duration", "50s", "--hold", "8s", "--http"])
         .arg(format!("127.0.0.1:{http}"))
         .arg("--workdir")
         .arg(dir.path())

@@ -29,8 +29,10 @@ pub struct HomeAssistantConfig {
     /// (e.g. `http://192.168.1.20:8080`); empty: only YouTube picks can play.
     pub media_base_url: String,
     /// Seconds between state polls.
+    #[serde(deserialize_with = "xpressify_protocol::duration::seconds_f64")]
     pub poll_s: f64,
     /// Seconds before a request is abandoned.
+    #[serde(deserialize_with = "xpressify_protocol::duration::seconds_f64")]
     pub timeout_s: f64,
 }
 

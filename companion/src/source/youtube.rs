@@ -37,10 +37,12 @@ pub struct YoutubeConfig {
     /// Language to prefer when the mapping names none (ISO 639-1); empty: any.
     pub relevance_language: String,
     /// Hours a cached answer is reused.
+    #[serde(deserialize_with = "xpressify_protocol::duration::hours_u32")]
     pub cache_ttl_h: u32,
     /// Requests allowed per quota day (100 units each; the default quota is 10,000 units).
     pub daily_budget: u32,
     /// Seconds before a request is abandoned.
+    #[serde(deserialize_with = "xpressify_protocol::duration::seconds_f64")]
     pub timeout_s: f64,
     /// Retries after a server error or timeout, with doubling back-off.
     pub retries: u32,
