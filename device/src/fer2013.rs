@@ -76,6 +76,35 @@ pub fn default_path() -> PathBuf {
     dir.join("fer2013").join("fer2013.u8.gz")
 }
 
+/// The variable that makes a missing data set fail the tests that need it instead of skipping
+/// them: CI sets `XPRESSIFY_REQUIRE_DATA=1`, so there every data test runs.
+pub const REQUIRE_DATA_VAR: &str = "XPRESSIFY_REQUIRE_DATA";
+
+/// For the tests that read FER2013: its path when the file is there. When it is not (a
+/// person's clone, without `../shared`), writes one line to the terminal naming the skipped
+/// `test` and returns `None`; with `XPRESSIFY_REQUIRE_DATA=1` it panics instead, naming the
+/// file, so a CI run without the data fails.
+pub fn path_for_test(test: &str) -> Option<PathBuf> {
+    let path = default_path();
+    if path.is_file() {
+        return Some(path);
+    }
+    let required = std::env::var(REQUIRE_DATA_VAR).is_ok_and(|v| v == "1");
+    assert!(
+        !required,
+        "{test}: FER2013 is required ({REQUIRE_DATA_VAR}=1) but {} is missing",
+        path.display()
+    );
+    // Straight to the terminal: cargo test hides what a passing test prints through eprintln!.
+    use std::io::Write;
+    let _ = writeln!(
+        std::io::stderr(),
+        "skipped {test}: no FER2013 at {} (set XPRESSIFY_DATA_DIR to run it)",
+        path.display()
+    );
+    None
+}
+
 /// All faces of `split`, in file order.
 pub fn load(path: &Path, split: Split) -> Result<Vec<Sample>, DataError> {
     let io = |source| DataError::Io {

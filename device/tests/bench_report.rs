@@ -1,22 +1,21 @@
 //! The benchmark mode times every stage on real frames with the real models.
 
-use std::path::Path;
-
 use xpressify_device::analyze::{Analyzer, ClassifierConfig};
 use xpressify_device::bench;
 use xpressify_device::face::DetectorConfig;
+use xpressify_device::fer2013;
 
 #[test]
 fn reports_every_stage_on_real_frames() {
-    let repo = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
+    if fer2013::path_for_test("reports_every_stage_on_real_frames").is_none() {
+        return;
+    }
     let analyzer = Analyzer::load(
         &DetectorConfig {
-            model: repo.join("models/face_detection_yunet_2026may.onnx"),
             full_scan_every: 2,
             ..DetectorConfig::default()
         },
         &ClassifierConfig {
-            models_dir: repo.join("models"),
             ..ClassifierConfig::default()
         },
     )

@@ -4,22 +4,17 @@
 //! hand with `cargo test --workspace --test demo_face -- --ignored --nocapture`) finds the
 //! drawing parameters for `demo_face::expression`.
 
-use std::path::Path;
-
 use xpressify_device::analyze::{Analyzer, ClassifierConfig};
 use xpressify_device::demo_face::{Expression, Mouth, SEQUENCE, frame, frame_with};
 use xpressify_device::face::DetectorConfig;
 use xpressify_protocol::Emotion;
 
 fn analyzer() -> Analyzer {
-    let repo = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
     Analyzer::load(
         &DetectorConfig {
-            model: repo.join("models/face_detection_yunet_2026may.onnx"),
             ..DetectorConfig::default()
         },
         &ClassifierConfig {
-            models_dir: repo.join("models"),
             ..ClassifierConfig::default()
         },
     )

@@ -3,8 +3,6 @@
 //! the crop must be the face, and the emotions must agree with the labels about as often as
 //! the model does on the original crops.
 
-use std::path::Path;
-
 use image::{Rgb, RgbImage, imageops};
 use xpressify_device::analyze::{Analyzer, ClassifierConfig};
 use xpressify_device::classify::{FaceCrop, argmax};
@@ -19,10 +17,6 @@ fn faces() -> usize {
         .and_then(|v| v.parse().ok())
         .filter(|&n: &usize| n > 0)
         .unwrap_or(240)
-}
-
-fn repo() -> &'static Path {
-    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
 }
 
 /// Places `face` (48×48) at `size`×`size` pixels, position and brightness varied by `k`.
@@ -57,6 +51,9 @@ fn correlation(a: &FaceCrop, b: &FaceCrop) -> f64 {
 
 #[test]
 fn pipeline_finds_and_classifies_faces_in_frames() {
+    if fer2013::path_for_test("pipeline_finds_and_classifies_faces_in_frames").is_none() {
+        return;
+    }
     let samples: Vec<Sample> = fer2013::load(&fer2013::default_path(), Split::PrivateTest)
         .expect("FER2013 from ../shared/data")
         .into_iter()
@@ -64,11 +61,9 @@ fn pipeline_finds_and_classifies_faces_in_frames() {
         .take(faces())
         .collect();
     let detector = DetectorConfig {
-        model: repo().join("models/face_detection_yunet_2026may.onnx"),
         ..DetectorConfig::default()
     };
     let classifier = ClassifierConfig {
-        models_dir: repo().join("models"),
         ..ClassifierConfig::default()
     };
     let analyzer = Analyzer::load(&detector, &classifier).expect("models load");

@@ -183,22 +183,11 @@ impl Drop for Broker {
     }
 }
 
-/// A 640×480 frame holding FER2013 PrivateTest face `index` at 200×200, its top left at
-/// (220, 140): one steady face for the tests that run the binaries on files.
-pub fn face_frame(index: usize) -> anyhow::Result<image::RgbImage> {
-    let samples = xpressify_device::fer2013::load(
-        &xpressify_device::fer2013::default_path(),
-        xpressify_device::fer2013::Split::PrivateTest,
-    )
-    .context("FER2013 from ../shared/data")?;
-    let sample = samples
-        .get(index)
-        .with_context(|| format!("PrivateTest has no face {index}"))?;
-    Ok(xpressify_device::bench::face_on_background(
-        &sample.face,
-        200,
-        (220, 140),
-    ))
+/// A 640×480 frame with one steady face, for the tests that run the binaries on files: the
+/// demo camera's drawn face, happy, centred near (320, 250) and about 200 px tall. It needs no
+/// data set, so these tests run on any clone.
+pub fn face_frame() -> image::RgbImage {
+    xpressify_device::demo_face::frame(xpressify_protocol::Emotion::Happy, 0)
 }
 
 /// A spawned binary that is killed when the test ends, passed or failed, so no process

@@ -24,10 +24,7 @@ fn files_become_a_retained_mood() {
     let topics = Topics::new(unique_name("xp"), unique_name("dev")).expect("valid");
     let dir = tempfile::tempdir().expect("tempdir");
     let file = dir.path().join("face.png");
-    face_frame(10)
-        .expect("frame")
-        .save(&file)
-        .expect("write frame");
+    face_frame().save(&file).expect("write frame");
 
     // What the same models say about this frame, one shot.
     let out = Command::new(binary("xpressify-device").expect("binary"))
@@ -146,8 +143,7 @@ fn a_broker_restart_loses_nothing_the_device_knows() {
     let mut broker = Broker::start().expect("a broker of this test's own");
     let topics = Topics::new(unique_name("xp"), unique_name("dev")).expect("valid");
     let dir = tempfile::tempdir().expect("tempdir");
-    face_frame(10)
-        .expect("frame")
+    face_frame()
         .save(dir.path().join("face.png"))
         .expect("write frame");
     let mut sub = broker.subscriber(&[topics.mood()]).expect("subscriber");

@@ -37,8 +37,7 @@ impl Chain {
         let dir = tempfile::tempdir().expect("tempdir");
         let frames = dir.path().join("frames");
         std::fs::create_dir(&frames).expect("mkdir");
-        face_frame(10)
-            .expect("frame")
+        face_frame()
             .save(frames.join("face.png"))
             .expect("write frame");
         let topics = Topics::new(unique_name("xp"), unique_name("dev")).expect("topics");
