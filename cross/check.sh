@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Proves the packaged aarch64 device behaves as the x86-64 build: the .deb holds what it
-# should, its binary's `--version` runs, and `classify` with the packaged config and models
-# on camera-like frames (built from FER2013 PrivateTest faces) prints the same JSON lines
-# under qemu-aarch64 as natively. Needs cross/build.sh and cross/deb.sh first; builds the
-# x86 binary itself.
+# Proves the packaged aarch64 binaries behave as the x86-64 build: each of the three .debs
+# (xpressify, xpressify-device, xpressify-companion) holds what it should, its config is
+# valid as shipped and its binary's `--version` runs; `classify` with the packaged config and
+# the built-in models on camera-like frames (built from FER2013 PrivateTest faces) prints the
+# same JSON lines under qemu-aarch64 as natively. Needs cross/build.sh and cross/deb.sh first;
+# builds the x86 binary itself.
 #   cross/check.sh [FRAMES]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,7 +24,7 @@ qemu=(qemu-aarch64-static -cpu cortex-a72)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-for name in xpressify-device xpressify-companion; do
+for name in xpressify xpressify-device xpressify-companion; do
   deb="$CARGO_TARGET_DIR/debian/${name}_${version}_arm64.deb"
   [ -f "$deb" ] || { echo "cross/check.sh: $deb missing: run cross/build.sh and cross/deb.sh" >&2; exit 1; }
   [ "$(dpkg-deb -f "$deb" Architecture)" = arm64 ]
@@ -33,25 +34,28 @@ for name in xpressify-device xpressify-companion; do
   done
   file_type=$(od -An -tx1 -j18 -N2 "$work/$name/usr/bin/$name" | tr -d ' ')
   [ "$file_type" = b700 ] || { echo "cross/check.sh: /usr/bin/$name is not an aarch64 ELF" >&2; exit 1; }
+  # The packaged config is valid as shipped (each binary checks it before printing it).
+  "${qemu[@]}" "$work/$name/usr/bin/$name" --config "$work/$name/etc/xpressify/${name#xpressify-}.toml" \
+    print-config >/dev/null
+  for f in copyright LICENSES.md; do
+    [ -f "$work/$name/usr/share/doc/$name/$f" ] || { echo "cross/check.sh: $deb lacks its $f" >&2; exit 1; }
+  done
   echo "$name: $(stat -c %s "$deb") bytes packaged; $("${qemu[@]}" "$work/$name/usr/bin/$name" --version) under qemu"
 done
 root="$work/xpressify-device"
 arm="$root/usr/bin/xpressify-device"
-for f in emotion.onnx emotion-float.onnx emotion-fast.onnx face_detection_yunet_2026may.onnx; do
-  cmp -s "models/$f" "$root/usr/share/xpressify/models/$f" || { echo "cross/check.sh: packaged $f differs" >&2; exit 1; }
-done
-# The packaged config, with its /usr/share paths pointed into the unpacked package.
-sed "s|/usr/share/xpressify|$root/usr/share/xpressify|" "$root/etc/xpressify/device.toml" > "$work/device.toml"
+cmp -s models/LICENSE.yunet.txt "$root/usr/share/doc/xpressify-device/LICENSE.yunet.txt" ||
+  { echo "cross/check.sh: the package lacks the detector's licence" >&2; exit 1; }
 [ "$("$x86" --version)" = "$("${qemu[@]}" "$arm" --version)" ]
 
 # Camera-like frames; `bench --rounds 0` writes them and times a single warm-up pass.
 "$x86" bench --frames "$frames" --rounds 0 --save-frames "$work/frames" >/dev/null
-# The float model (x86's `auto` choice), the int8 model (the Pi's) and the fast model, on both.
+# The float model (x86's `auto` choice), the int8 model (the Pi's) and the fast model, on both,
+# with the packaged config; the detector is the one built into each binary.
 for model in emotion-float.onnx emotion.onnx emotion-fast.onnx; do
   export XPRESSIFY__CLASSIFIER__MODEL="models/$model"
   "$x86" classify --config config/device.toml "$work"/frames/*.jpg > "$work/x86.jsonl"
-  XPRESSIFY__CLASSIFIER__MODEL="$root/usr/share/xpressify/models/$model" \
-    "${qemu[@]}" "$arm" classify --config "$work/device.toml" "$work"/frames/*.jpg > "$work/arm.jsonl"
+  "${qemu[@]}" "$arm" classify --config "$root/etc/xpressify/device.toml" "$work"/frames/*.jpg > "$work/arm.jsonl"
   faces=$(grep -o '"emotion"' "$work/x86.jsonl" | wc -l)
   if ! cmp -s "$work/x86.jsonl" "$work/arm.jsonl"; then
     echo "cross/check.sh: classify with $model differs between x86-64 and aarch64:" >&2
@@ -60,3 +64,14 @@ for model in emotion-float.onnx emotion.onnx emotion-fast.onnx; do
   fi
   echo "classify with $model: identical output on x86-64 and aarch64 ($frames frames, $faces faces)"
 done
+unset XPRESSIFY__CLASSIFIER__MODEL
+# From another folder with no config at all, the aarch64 binary runs its built-in int8 model:
+# the same lines as the file above.
+(cd "$work" && "${qemu[@]}" "$arm" classify frames/*.jpg) > "$work/arm-built-in.jsonl"
+(cd "$work" && XPRESSIFY__CLASSIFIER__MODEL="$OLDPWD/models/emotion.onnx" "$x86" classify frames/*.jpg) > "$work/x86-int8.jsonl"
+if ! cmp -s "$work/x86-int8.jsonl" "$work/arm-built-in.jsonl"; then
+  echo "cross/check.sh: aarch64's built-in models differ from models/ (run from $work, no config):" >&2
+  diff "$work/x86-int8.jsonl" "$work/arm-built-in.jsonl" >&2 || true
+  exit 1
+fi
+echo "classify from another folder with no config: aarch64's built-in models give the same output"

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Packages the aarch64 binaries built by cross/build.sh as one .deb each (dpkg-deb, no extra
-# tools): the binary, the models (device), a default config in /etc/xpressify/ (a conffile,
-# kept on upgrade), a systemd unit, and a `xpressify` system user in the groups the hardware
-# needs. Output: target dir's debian/*.deb.
+# tools): the binary (the models are built into it), a default config in /etc/xpressify/ (a
+# conffile, kept on upgrade), a systemd unit, the docs and licences, and a `xpressify` system
+# user in the groups the hardware needs. Three packages: `xpressify`, the one-box speaker most
+# people install, and `xpressify-device` + `xpressify-companion` for split installs.
+# Output: target dir's debian/*.deb.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=cross/env.sh
@@ -20,6 +22,8 @@ package() { # name description config extra-groups
   install -Dm644 "config/$config" "$root/etc/xpressify/$config"
   install -Dm644 "cross/systemd/$name.service" "$root/lib/systemd/system/$name.service"
   install -Dm644 README.md "$root/usr/share/doc/$name/README.md"
+  install -Dm644 LICENSE "$root/usr/share/doc/$name/copyright"
+  install -Dm644 LICENSES.md "$root/usr/share/doc/$name/LICENSES.md"
   mkdir -p "$root/DEBIAN"
   cat > "$root/DEBIAN/control" <<CONTROL
 Package: $name
@@ -52,13 +56,13 @@ PRERM
 }
 
 root=$(package xpressify-device "Xpressify device: camera -> emotion -> mood over MQTT" device.toml "video i2c spi gpio")
-for f in emotion.onnx emotion-float.onnx emotion-fast.onnx emotion.json face_detection_yunet_2026may.onnx LICENSE.yunet.txt MODEL.md; do
-  install -Dm644 "models/$f" "$root/usr/share/xpressify/models/$f"
-done
-# The packaged config finds the models where the package puts them.
-sed -i 's|^models_dir = "models"|models_dir = "/usr/share/xpressify/models"|;
-        s|^model = "models/face_detection|model = "/usr/share/xpressify/models/face_detection|' \
-  "$root/etc/xpressify/device.toml"
+# The models are built into the binary; their card and the detector's licence go with it.
+models_doc() { # package root
+  for f in LICENSE.yunet.txt MODEL.md; do
+    install -Dm644 "models/$f" "$2/usr/share/doc/$1/$f"
+  done
+}
+models_doc xpressify-device "$root"
 dpkg-deb --root-owner-group --build "$root" "$out/xpressify-device_${version}_arm64.deb"
 rm -rf "$root"
 
@@ -66,5 +70,11 @@ root=$(package xpressify-companion "Xpressify companion: moods become music, wit
 # The speaker sink plays through mpv; the web page and Home Assistant sinks need nothing.
 echo "Recommends: mpv" >> "$root/DEBIAN/control"
 dpkg-deb --root-owner-group --build "$root" "$out/xpressify-companion_${version}_arm64.deb"
+rm -rf "$root"
+
+root=$(package xpressify "Xpressify box: camera -> mood -> music, with its own MQTT broker and web page" xpressify.toml "video i2c spi gpio audio")
+models_doc xpressify "$root"
+echo "Recommends: mpv" >> "$root/DEBIAN/control"
+dpkg-deb --root-owner-group --build "$root" "$out/xpressify_${version}_arm64.deb"
 rm -rf "$root"
 ls -l "$out"/*.deb

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the protocol and device crates' tests built for aarch64 under qemu. reference_logits
+# Runs the protocol, device and one-box crates' tests built for aarch64 under qemu. reference_logits
 # checks the three shipped models on the first 64 PrivateTest faces (XP_REFERENCE_FACES; 256
 # on x86) against logits made on x86-64 (same class for every face, logits within 1e-4). The
 # full 3,589-face accuracy tests are skipped by
@@ -34,8 +34,10 @@ targets=(--lib --bins --tests)
 list=$(mktemp)
 logs=$(mktemp -d)
 trap 'rm -rf "$list" "$logs"' EXIT
+# The one-box package is selected too: its own tests are few, but with it the features of the
+# shared crates are those cross/build.sh built, so nothing is compiled again.
 "$XP_CARGO" test --profile pi --locked --target "$XP_TARGET" -p xpressify-protocol \
-  -p xpressify-device "${targets[@]}" --no-run --message-format=json-render-diagnostics |
+  -p xpressify-device -p xpressify "${targets[@]}" --no-run --message-format=json-render-diagnostics |
   sed -n 's/.*"manifest_path":"\([^"]*\)".*"profile":{[^}]*"test":true}.*"executable":"\([^"]*\)".*/\1 \2/p' \
     > "$list"
 [ -s "$list" ] || { echo "cross/test.sh: cargo built no test binaries" >&2; exit 1; }
