@@ -1,10 +1,10 @@
-"""Render the ablation table of MODEL.md ("Each part of the recipe turned off (or on) in turn")
+"""Render the ablation table of EXPERIMENTS.md ("Each part of the recipe turned off (or on) in turn")
 from the figures in models/eval/ablations, so that the card states what the files hold.
 
     python models/training/compare.py --out models/eval/ablations --merge --run $R/abl-tiny-mixup-s1
     python models/training/evaluate.py --out /tmp/ablations --model ...   # every run's ONNX
     cp /tmp/ablations/metrics.json models/eval/ablations/
-    python models/training/ablations.py --card models/MODEL.md --base abl-tiny-base --base abl-edge-base
+    python models/training/ablations.py --card models/EXPERIMENTS.md --base abl-tiny-base --base abl-edge-base
 
 Each row is a train.py run; it is named by the flags that set it apart from its net's base run
 (the recipe), so the table says exactly what was turned off or on. One table per net (`--base`
@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--dir", type=Path, default=EVAL, help="compare.json and metrics.json of the runs")
     p.add_argument("--base", action="append", default=None,
                    help="a run that has the whole recipe, one per net (default: abl-tiny-base)")
-    p.add_argument("--card", type=Path, default=None, help="MODEL.md to update in place")
+    p.add_argument("--card", type=Path, default=None, help="EXPERIMENTS.md to update in place")
     args = p.parse_args(argv)
     rows = json.load(open(args.dir / "compare.json"))
     metrics = json.load(open(args.dir / "metrics.json"))

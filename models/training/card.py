@@ -1,10 +1,14 @@
-"""Write models/MODEL.md and models/emotion.json from evaluate.py's metrics.
+"""Write models/MODEL.md, models/emotion.json and the generated part of models/EXPERIMENTS.md
+from evaluate.py's metrics.
 
     python models/training/card.py --metrics models/eval/metrics.json \
         --latency-int8-ms 9.1 --latency-float-ms 1.9 [--status "..."]
 
 emotion.json is what programs read (the device names the model in its MQTT messages from it;
-the Rust accuracy test checks tract against its numbers); MODEL.md is the same for people.
+the Rust accuracy test checks tract against its numbers); MODEL.md is the same for people: what
+ships and what it scores. The architectures compared and the SWA epochs go into EXPERIMENTS.md,
+between its `<!-- card -->` and `<!-- /card -->` lines; the rest of that file is written by hand
+and by ablations.py.
 Latencies come from the device's criterion benchmark (`cargo bench --workspace --bench classifier`).
 """
 
@@ -20,6 +24,7 @@ from nets import ARCHS, count_macs, count_params, deployed  # noqa: E402
 
 EMOTIONS = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
 MODELS = Path(__file__).resolve().parents[1]
+EXPERIMENTS_BEGIN, EXPERIMENTS_END = "<!-- card -->", "<!-- /card -->"
 
 
 def pct(v: float) -> str:
@@ -160,7 +165,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--single-pass-metrics", type=Path, default=None,
                    help="evaluate.py's metrics of the shipped weights exported without --flip-average "
                         "(latency: --latency single-int8=MS --latency single-float=MS)")
-    p.add_argument("--notes", type=Path, default=None,
+    p.add_argument("--notes", type=Path, default=None,  # e.g. "The fast model", "What it still misses"
                    help="a Markdown file with what each part of the recipe bought, put in the card")
     args = p.parse_args(argv)
     m = json.load(open(args.metrics))
@@ -277,6 +282,7 @@ Per face in tract 0.23, one thread, this project's 2-core x86-64 build machine (
 `cargo bench --workspace --bench classifier`, batch 1): int8 {args.latency_int8_ms:.2f} ms,
 float {args.latency_float_ms:.2f} ms. On x86 tract runs int8 convolutions without integer kernels,
 so the device uses the float model there; on aarch64 tract has integer kernels for the int8 model.
+Whole frames, with detection, are in [docs/performance.md](../docs/performance.md).
 
 ## Compared with the paper and a common alternative
 
@@ -286,8 +292,6 @@ so the device uses the float model there; on aarch64 tract has integer kernels f
 | `fer` Python package (mini-Xception) | FER2013 PrivateTest | about 65.6 % |
 | **this model, int8** | FER2013 PrivateTest | **{pct(q['accuracy'])}** |
 
-{comparison}
-{swa_text}
 {notes}
 ## Limits
 FER2013 faces are web photos of mostly frontal, adult faces; labels are noisy (the FER2013 label
@@ -296,7 +300,14 @@ recognised worst. The model sees only a 48×48 grey crop: it knows nothing of co
 or the person's usual expression. It is meant to steer music, not to judge people.
 """
     (MODELS / "MODEL.md").write_text(card)
-    print(f"wrote {MODELS / 'MODEL.md'} and {MODELS / 'emotion.json'}")
+    experiments = MODELS / "EXPERIMENTS.md"
+    text = experiments.read_text()
+    start, end = text.find(EXPERIMENTS_BEGIN), text.find(EXPERIMENTS_END)
+    if start < 0 or end < start:
+        sys.exit(f"{experiments} has no {EXPERIMENTS_BEGIN} … {EXPERIMENTS_END} block to replace")
+    block = comparison.rstrip() + "\n\n" + swa_text.rstrip()
+    experiments.write_text(text[: start + len(EXPERIMENTS_BEGIN)] + "\n" + block.rstrip() + "\n" + text[end:])
+    print(f"wrote {MODELS / 'MODEL.md'}, {MODELS / 'emotion.json'} and {experiments}'s generated part")
 
 
 if __name__ == "__main__":
