@@ -1,6 +1,6 @@
 //! `xpressify-device bench`: per-stage latency of the vision loop on real frames — decode
 //! (MJPEG, as a camera delivers), detect, classify, track — frames per second and peak
-//! memory, on one thread. The numbers in the README come from here.
+//! memory, on one thread. The figures in docs/performance.md come from here.
 
 use std::time::{Duration, Instant};
 

@@ -64,11 +64,7 @@ impl EmotionClassifier {
     /// Loads `path` (an ONNX model with input `[N,1,48,48]` float in [0,1] and output `[N,7]`
     /// logits in FER order), checks those shapes and optimises it.
     pub fn load(path: &Path) -> Result<Self, ModelError> {
-        let bytes = std::fs::read(path).map_err(|source| ModelError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        Self::from_bytes(&bytes, path)
+        Self::load_file(&crate::models::ModelFile::Path(path.to_path_buf()))
     }
 
     /// As [`EmotionClassifier::load`], from a file or a model built into the binary.

@@ -1,7 +1,7 @@
 //! Load: 50 simulated devices publish a changing mood at 10 Hz each for 60 s, at QoS 1,
 //! through Mosquitto to one `xpressify-companion`. Every message is a state change, and every
 //! one must reach the companion's store; the companion's CPU time and peak memory are printed
-//! (the README records them).
+//! (docs/performance.md records them).
 //!
 //! Halfway through, the test holds SQLite's write lock on the companion's store for
 //! [`DISK_STALL`], as a slow SD card or a busy disk would: 1,500 moods arrive meanwhile, more
