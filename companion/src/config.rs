@@ -146,6 +146,19 @@ pub struct HttpConfig {
     /// The token every control and settings change must carry (`Authorization: Bearer …`);
     /// empty: one is generated at first start, kept in the store and printed once.
     pub token: String,
+    /// Host names (besides IP addresses, `localhost` and this machine's name) that the page
+    /// may be opened by, e.g. `["music.home.arpa"]`; `["*"]` for any (behind a proxy that
+    /// checks them). Other names get `421`: this stops DNS rebinding.
+    pub allowed_hosts: Vec<String>,
+    /// Open connections at most; one more is answered `503` and closed.
+    pub max_connections: u32,
+    /// Open connections from one IP address at most.
+    pub max_connections_per_client: u32,
+    /// Open `/api/events` streams (pages) at most.
+    pub max_event_streams: u32,
+    /// Seconds a request head may take to arrive, and an idle connection may stay open.
+    #[serde(deserialize_with = "xpressify_protocol::duration::seconds_f64")]
+    pub header_timeout_s: f64,
 }
 
 impl Default for HttpConfig {
@@ -153,6 +166,22 @@ impl Default for HttpConfig {
         HttpConfig {
             listen: "127.0.0.1:8080".into(),
             token: String::new(),
+            allowed_hosts: Vec::new(),
+            max_connections: 256,
+            max_connections_per_client: 32,
+            max_event_streams: 64,
+            header_timeout_s: 10.0,
+        }
+    }
+}
+
+impl HttpConfig {
+    /// The server's connection limits (checked by [`CompanionConfig::validate`]).
+    pub fn limits(&self) -> crate::http::serve::Limits {
+        crate::http::serve::Limits {
+            max_connections: self.max_connections as usize,
+            max_per_client: self.max_connections_per_client as usize,
+            header_timeout: Duration::from_secs_f64(self.header_timeout_s.clamp(0.1, 3600.0)),
         }
     }
 }
@@ -180,6 +209,9 @@ pub struct MqttConfig {
     pub client_cert_file: String,
     /// The client certificate's PEM private key.
     pub client_key_file: String,
+    /// Devices remembered at most; a new one past this replaces the one heard least recently
+    /// among those offline, and is ignored while every one is online.
+    pub max_devices: u32,
 }
 
 impl Default for MqttConfig {
@@ -194,6 +226,7 @@ impl Default for MqttConfig {
             ca_file: String::new(),
             client_cert_file: String::new(),
             client_key_file: String::new(),
+            max_devices: 64,
         }
     }
 }
@@ -272,6 +305,48 @@ impl CompanionConfig {
             return Err(ConfigError::invalid(
                 "http.token",
                 "at least 12 characters, no spaces (or empty to have one generated)",
+            ));
+        }
+        if !(1..=4096).contains(&self.mqtt.max_devices) {
+            return Err(ConfigError::invalid(
+                "mqtt.max_devices",
+                "must be 1 to 4096",
+            ));
+        }
+        let h = &self.http;
+        for (key, value, max) in [
+            ("http.max_connections", h.max_connections, 16_384),
+            (
+                "http.max_connections_per_client",
+                h.max_connections_per_client,
+                16_384,
+            ),
+            ("http.max_event_streams", h.max_event_streams, 16_384),
+        ] {
+            if !(1..=max).contains(&value) {
+                return Err(ConfigError::invalid(key, format!("must be 1 to {max}")));
+            }
+        }
+        if h.max_connections_per_client > h.max_connections {
+            return Err(ConfigError::invalid(
+                "http.max_connections_per_client",
+                "must not exceed http.max_connections",
+            ));
+        }
+        if !(0.1..=3600.0).contains(&h.header_timeout_s) {
+            return Err(ConfigError::invalid(
+                "http.header_timeout_s",
+                "must be 0.1 s to 1 h, e.g. \"10s\"",
+            ));
+        }
+        if let Some(bad) = h
+            .allowed_hosts
+            .iter()
+            .find(|n| n.is_empty() || n.contains(['/', ':', ' ']))
+        {
+            return Err(ConfigError::invalid(
+                "http.allowed_hosts",
+                format!("{bad:?}: a host name without scheme or port, e.g. \"music.home.arpa\""),
             ));
         }
         Ok(())

@@ -102,16 +102,28 @@ pub async fn run(
                 "xpressify: generated the web control token (shown only now; set http.token to choose one): {token}"
             );
         }
-        let app = crate::http::router(crate::http::AppState {
-            token: token.into(),
-            store: store.clone(),
-            recommender: recommender.clone(),
-            status: status_rx,
-            control: control_tx,
-            web_player,
-            catalogue,
-        });
-        let server = tokio::spawn(async move { axum::serve(listener, app).await });
+        let hosts = crate::http::guard::HostCheck::new(
+            &config.http.allowed_hosts,
+            crate::http::guard::HostCheck::machine_hostname().as_deref(),
+        );
+        let limits = config.http.limits();
+        let event_streams = Arc::new(tokio::sync::Semaphore::new(
+            config.http.max_event_streams as usize,
+        ));
+        let app = crate::http::router(
+            crate::http::AppState {
+                token: token.into(),
+                store: store.clone(),
+                recommender: recommender.clone(),
+                status: status_rx,
+                control: control_tx,
+                web_player,
+                catalogue,
+                event_streams,
+            },
+            hosts,
+        );
+        let server = tokio::spawn(crate::http::serve::serve(listener, app, limits));
         let service = crate::service::Service::new(config, store, recommender, sink, status_tx)
             .context("starting the thread that writes moods")?;
         let result = service.run(control_rx, stop_when).await;

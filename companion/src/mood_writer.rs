@@ -7,8 +7,10 @@
 //! service would fall ever further behind the broker, late with every pick and command. Here
 //! the service hands each mood over and goes on; the writer commits whatever gathered during
 //! its last commit in one transaction. What waits meanwhile is held in memory (about 100 bytes
-//! a mood: 50 KB for each second of stall at that rate). [`crate::mqtt_reader`] does the same
-//! for reading the broker.
+//! a mood: 50 KB for each second of stall at that rate), up to [`MOST_QUEUED`] moods (10 MB,
+//! over three minutes of that load); past that a disk that does not come back costs moods,
+//! counted as lost, never the box's memory. [`crate::mqtt_reader`] does the same for reading
+//! the broker.
 
 use std::sync::Arc;
 use std::sync::mpsc;
@@ -23,6 +25,9 @@ use crate::store::{MoodRecord, Store};
 /// the HTTP API's readers share.
 const MOST_PER_COMMIT: usize = 4096;
 
+/// The most moods waiting for the disk.
+pub const MOST_QUEUED: usize = 100_000;
+
 /// Tries for one burst before its moods are given up: a busy or briefly full disk gets a few
 /// seconds to recover.
 const TRIES: u32 = 4;
@@ -34,35 +39,53 @@ pub struct WriterStats {
     pub stored: u64,
     /// Transactions that committed them.
     pub commits: u64,
-    /// Moods given up after every try failed.
+    /// Moods given up: every try failed, or the queue was full.
     pub lost: u64,
 }
 
 /// The handle the service keeps: cheap to call, never waits on the disk.
 pub struct MoodWriter {
-    sender: Option<mpsc::Sender<MoodRecord>>,
+    sender: Option<mpsc::SyncSender<MoodRecord>>,
     thread: Option<JoinHandle<WriterStats>>,
+    /// Moods refused because [`MOST_QUEUED`] were waiting.
+    overflowed: u64,
 }
 
 impl MoodWriter {
     /// Starts the writer thread for `store`.
     pub fn start(store: Arc<Store>) -> std::io::Result<MoodWriter> {
-        let (sender, receiver) = mpsc::channel();
+        Self::with_capacity(store, MOST_QUEUED)
+    }
+
+    /// As [`MoodWriter::start`], holding at most `capacity` moods for the disk.
+    pub fn with_capacity(store: Arc<Store>, capacity: usize) -> std::io::Result<MoodWriter> {
+        let (sender, receiver) = mpsc::sync_channel(capacity);
         let thread = std::thread::Builder::new()
             .name("mood-writer".into())
             .spawn(move || write_until_closed(&store, &receiver))?;
         Ok(MoodWriter {
             sender: Some(sender),
             thread: Some(thread),
+            overflowed: 0,
         })
     }
 
-    /// Queues `mood` for the next commit.
-    pub fn record(&self, mood: MoodRecord) {
-        let sent = self.sender.as_ref().map(|s| s.send(mood));
-        if !matches!(sent, Some(Ok(()))) {
+    /// Queues `mood` for the next commit; never waits.
+    pub fn record(&mut self, mood: MoodRecord) {
+        match self.sender.as_ref().map(|s| s.try_send(mood)) {
+            Some(Ok(())) => {}
+            Some(Err(mpsc::TrySendError::Full(_))) => {
+                self.overflowed += 1;
+                if self.overflowed.is_power_of_two() {
+                    warn!(
+                        lost = self.overflowed,
+                        queued = MOST_QUEUED,
+                        "the disk is far behind: moods are being dropped"
+                    );
+                }
+            }
             // Only if the thread is gone (it panicked, or `close` ran): say so, once a mood.
-            warn!("the mood writer has stopped; a mood was not recorded");
+            _ => warn!("the mood writer has stopped; a mood was not recorded"),
         }
     }
 
@@ -70,8 +93,12 @@ impl MoodWriter {
     /// commit's tries; the companion calls it once, at shutdown.
     pub fn close(&mut self) -> WriterStats {
         drop(self.sender.take());
+        let overflowed = std::mem::take(&mut self.overflowed);
         match self.thread.take().map(JoinHandle::join) {
-            Some(Ok(stats)) => stats,
+            Some(Ok(stats)) => WriterStats {
+                lost: stats.lost + overflowed,
+                ..stats
+            },
             Some(Err(_)) => {
                 warn!("the mood writer panicked; moods queued at that time were not recorded");
                 WriterStats::default()
@@ -134,6 +161,33 @@ mod tests {
             confidence: (i % 100) as f32 / 100.0,
             at_ms: i as u64,
         }
+    }
+
+    /// The disk never comes back: the queue stops growing at its bound and the rest are
+    /// counted as lost.
+    #[test]
+    fn a_full_queue_drops_and_counts_instead_of_growing() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("companion.sqlite");
+        let store = Arc::new(Store::open(&path).expect("store"));
+        let blocker = rusqlite::Connection::open(&path).expect("second connection");
+        blocker
+            .execute_batch("BEGIN IMMEDIATE")
+            .expect("take the write lock");
+        let mut writer = MoodWriter::with_capacity(store.clone(), 100).expect("writer");
+        // The first mood takes the writer into its commit, where it waits for the lock.
+        writer.record(mood(0));
+        std::thread::sleep(Duration::from_millis(200));
+        for i in 1..1_000 {
+            writer.record(mood(i));
+        }
+        blocker.execute_batch("ROLLBACK").expect("release the lock");
+        let stats = writer.close();
+        assert_eq!(
+            (stats.stored, stats.lost),
+            (1 + 100, 1_000 - 1 - 100),
+            "the one in the commit and a full queue are kept, the rest dropped"
+        );
     }
 
     #[test]

@@ -6,16 +6,41 @@
 //! queues the companion's messages (1,000 by default, `max_queued_messages`) and drops QoS 1
 //! moods past that without a word, which `tests/tests/load.rs` shows with a 3-second disk
 //! stall. Here a thread polls the event loop in its own runtime, acknowledges as it reads
-//! (rumqttc does), reconnects with back-off, and hands every event to the service over an
-//! unbounded channel: a stall makes the service late, never lossy. What waits meanwhile is held
-//! in memory, a few hundred bytes a mood.
+//! (rumqttc does), reconnects with back-off, and hands every event to the service: a stall
+//! makes the service late, never lossy. What waits meanwhile is held in memory, a few hundred
+//! bytes a mood, up to [`QUEUE_BYTES`] of incoming messages (tens of thousands of moods,
+//! minutes of a busy house); past that, incoming messages are dropped and counted
+//! ([`MqttReader::dropped`]) rather than let a flood on the LAN take the box's memory.
+//! Connection events are never dropped.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use rumqttc::{ConnectionError, Event, EventLoop, Outgoing, Packet};
 use tokio::sync::mpsc;
 use xpressify_protocol::client::{MAX_RECONNECT_WAIT, MIN_RECONNECT_WAIT};
+
+/// Bytes of incoming messages that may wait for the service at most.
+pub const QUEUE_BYTES: usize = 16 * 1024 * 1024;
+
+/// What an incoming message costs the queue: its payload, its topic and the event around them.
+fn cost(event: &BrokerEvent) -> usize {
+    match event {
+        BrokerEvent::Event(Event::Incoming(Packet::Publish(p))) => {
+            p.payload.len() + p.topic.len() + 128
+        }
+        _ => 0,
+    }
+}
+
+/// The queue's fill, shared by the reader thread and the service.
+#[derive(Default)]
+struct Fill {
+    bytes: AtomicUsize,
+    dropped: AtomicU64,
+}
 
 /// What the reader hands the service.
 #[derive(Debug)]
@@ -35,12 +60,24 @@ pub enum BrokerEvent {
 pub struct MqttReader {
     events: mpsc::UnboundedReceiver<BrokerEvent>,
     thread: Option<JoinHandle<()>>,
+    fill: Arc<Fill>,
 }
 
 impl MqttReader {
     /// Starts polling `eventloop` on a new thread.
     pub fn start(eventloop: EventLoop) -> std::io::Result<MqttReader> {
+        Self::with_budget(eventloop, QUEUE_BYTES)
+    }
+
+    /// As [`MqttReader::start`], holding at most `budget` bytes of incoming messages.
+    pub fn with_budget(eventloop: EventLoop, budget: usize) -> std::io::Result<MqttReader> {
         let (sender, events) = mpsc::unbounded_channel();
+        let fill = Arc::new(Fill::default());
+        let queue = Queue {
+            sender,
+            fill: fill.clone(),
+            budget,
+        };
         // The runtime is built (and dropped) on the thread: a runtime may not be dropped
         // inside the service's.
         let thread = std::thread::Builder::new()
@@ -50,7 +87,7 @@ impl MqttReader {
                     .enable_all()
                     .build()
                 {
-                    Ok(runtime) => runtime.block_on(read_until_closed(eventloop, sender)),
+                    Ok(runtime) => runtime.block_on(read_until_closed(eventloop, queue)),
                     // The channel closes with the thread, and the service stops with this.
                     Err(e) => {
                         tracing::error!(error = %e, "cannot start the broker reader's runtime")
@@ -60,12 +97,20 @@ impl MqttReader {
         Ok(MqttReader {
             events,
             thread: Some(thread),
+            fill,
         })
     }
 
     /// The next event; `None` only if the reader thread has ended (it panicked).
     pub async fn next(&mut self) -> Option<BrokerEvent> {
-        self.events.recv().await
+        let event = self.events.recv().await?;
+        self.fill.bytes.fetch_sub(cost(&event), Ordering::AcqRel);
+        Some(event)
+    }
+
+    /// Incoming messages dropped so far because [`QUEUE_BYTES`] were waiting.
+    pub fn dropped(&self) -> u64 {
+        self.fill.dropped.load(Ordering::Relaxed)
     }
 
     /// Waits, at most `limit`, until the event loop has written a packet that `sent` accepts:
@@ -96,7 +141,44 @@ impl Drop for MqttReader {
     }
 }
 
-async fn read_until_closed(mut eventloop: EventLoop, sender: mpsc::UnboundedSender<BrokerEvent>) {
+/// The reader's end: a channel whose incoming messages are counted against a budget.
+struct Queue {
+    sender: mpsc::UnboundedSender<BrokerEvent>,
+    fill: Arc<Fill>,
+    budget: usize,
+}
+
+impl Queue {
+    /// Hands `event` over, or drops it when it is a message over the budget; `Err` when the
+    /// service has gone.
+    fn send(&self, event: BrokerEvent) -> Result<(), ()> {
+        let cost = cost(&event);
+        if cost > 0 {
+            let before = self.fill.bytes.fetch_add(cost, Ordering::AcqRel);
+            if before + cost > self.budget {
+                self.fill.bytes.fetch_sub(cost, Ordering::AcqRel);
+                let dropped = self.fill.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+                if dropped.is_power_of_two() {
+                    tracing::warn!(
+                        dropped,
+                        queued_bytes = before,
+                        "the service is far behind the broker: incoming messages are being dropped"
+                    );
+                }
+                return Ok(());
+            }
+        }
+        self.sender.send(event).map_err(|_| {
+            self.fill.bytes.fetch_sub(cost, Ordering::AcqRel);
+        })
+    }
+
+    async fn closed(&self) {
+        self.sender.closed().await
+    }
+}
+
+async fn read_until_closed(mut eventloop: EventLoop, sender: Queue) {
     let mut backoff = MIN_RECONNECT_WAIT;
     loop {
         let event = tokio::select! {
@@ -132,6 +214,60 @@ async fn read_until_closed(mut eventloop: EventLoop, sender: mpsc::UnboundedSend
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn publish(bytes: usize) -> BrokerEvent {
+        BrokerEvent::Event(Event::Incoming(Packet::Publish(rumqttc::Publish::new(
+            "xp/dev/mood",
+            rumqttc::QoS::AtLeastOnce,
+            vec![b'x'; bytes],
+        ))))
+    }
+
+    /// A flood the service cannot keep up with stops at the byte budget; connection events
+    /// still pass, and reading frees the budget again.
+    #[test]
+    fn a_flood_past_the_budget_is_dropped_and_counted() {
+        let (sender, events) = mpsc::unbounded_channel();
+        let fill = Arc::new(Fill::default());
+        let one = cost(&publish(200));
+        let queue = Queue {
+            sender,
+            fill: fill.clone(),
+            budget: 2 * one,
+        };
+        for _ in 0..10 {
+            queue.send(publish(200)).expect("service there");
+        }
+        let connack = rumqttc::ConnAck::new(rumqttc::ConnectReturnCode::Success, false);
+        queue
+            .send(BrokerEvent::Event(Event::Incoming(Packet::ConnAck(
+                connack,
+            ))))
+            .expect("service there");
+        assert_eq!(fill.dropped.load(Ordering::Relaxed), 8);
+        assert_eq!(fill.bytes.load(Ordering::Relaxed), 2 * one);
+        let mut reader = MqttReader {
+            events,
+            thread: None,
+            fill: fill.clone(),
+        };
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        let mut kinds = Vec::new();
+        rt.block_on(async {
+            for _ in 0..3 {
+                kinds.push(matches!(
+                    reader.next().await,
+                    Some(BrokerEvent::Event(Event::Incoming(Packet::Publish(_))))
+                ));
+            }
+        });
+        assert_eq!(kinds, [true, true, false], "two messages, then the ConnAck");
+        assert_eq!(fill.bytes.load(Ordering::Relaxed), 0);
+        queue.send(publish(200)).expect("service there");
+        assert_eq!(reader.dropped(), 8, "room again after reading");
+    }
 
     /// No broker on the port: the reader reports each failure with a doubling wait, and
     /// closing it mid-wait returns at once.

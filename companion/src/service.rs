@@ -6,9 +6,11 @@
 //! whatever this task waits on, the companion goes on reading.
 //!
 //! The music follows the newest mood of any online device (a household has one speaker);
-//! `now_playing` is published, retained, for every device seen, so each display shows it.
-//! Junk payloads are counted and logged, never fatal; a broker that is down is retried with
-//! back-off while playback goes on.
+//! `now_playing` is published, retained, for every device known, so each display shows it.
+//! A device becomes known only by a valid mood or an `online` availability message, and at
+//! most `mqtt.max_devices` are kept (see [`Service::admit`]), so made-up ids on the LAN cost
+//! bounded memory and work. Junk payloads are counted and logged, never fatal; a broker that
+//! is down is retried with back-off while playback goes on.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -56,6 +58,8 @@ pub struct DeviceView {
     pub since_ms: u64,
     /// The seven probabilities behind it, in FER order (all 0 with no face).
     pub probabilities: [f32; 7],
+    /// When the companion last heard a valid message from it (ms since the epoch).
+    pub heard_ms: u64,
 }
 
 /// How much of the day's YouTube budget is left.
@@ -94,8 +98,10 @@ pub struct Status {
     pub sink: String,
     /// The newest problem worth showing a person (no music, sink failing…).
     pub problem: Option<String>,
-    /// Refused payloads per channel.
+    /// Refused payloads per channel (`devices`: new devices ignored, `mqtt.max_devices`).
     pub refused: BTreeMap<String, u64>,
+    /// Incoming messages dropped because the service fell too far behind the broker.
+    pub dropped: u64,
 }
 
 /// A request from the HTTP API.
@@ -133,6 +139,8 @@ pub struct Service {
     status: watch::Sender<Status>,
     problem: Option<String>,
     refused: BTreeMap<String, u64>,
+    /// Messages the broker reader dropped (see [`crate::mqtt_reader::QUEUE_BYTES`]).
+    dropped: u64,
     connected: bool,
 }
 
@@ -164,6 +172,7 @@ impl Service {
             status,
             problem: None,
             refused: BTreeMap::new(),
+            dropped: 0,
             connected: false,
         })
     }
@@ -210,6 +219,7 @@ impl Service {
                         self.publish_status();
                     }
                     Some(BrokerEvent::Event(Event::Incoming(Packet::Publish(p)))) => {
+                        self.dropped = broker_events.dropped();
                         if let Some((device, channel)) = topics::parse(&prefix, &p.topic) {
                             self.on_message(&client, device, channel, &p.payload).await;
                         }
@@ -288,27 +298,22 @@ impl Service {
         payload: &[u8],
     ) {
         let now = now_ms();
-        let known = self.devices.contains_key(&device);
-        let view = self
-            .devices
-            .entry(device.clone())
-            .or_insert_with(|| DeviceView {
-                id: device.clone(),
-                online: true,
-                emotion: None,
-                confidence: 0.0,
-                since_ms: 0,
-                probabilities: [0.0; 7],
-            });
         match channel {
             Channel::Mood => match MoodEvent::decode(payload) {
                 Ok(mood) if mood.device_id == device => {
-                    if view.emotion != mood.emotion || view.since_ms == 0 {
-                        view.since_ms = now;
+                    if !self.admit(client, &device, now).await {
+                        return;
                     }
-                    view.emotion = mood.emotion;
-                    view.confidence = mood.confidence;
-                    view.probabilities = *mood.probabilities.values();
+                    if let Some(view) = self.devices.get_mut(&device) {
+                        if view.emotion != mood.emotion || view.since_ms == 0 {
+                            view.since_ms = now;
+                        }
+                        view.emotion = mood.emotion;
+                        view.confidence = mood.confidence;
+                        view.probabilities = *mood.probabilities.values();
+                        // A mood is sent only while the device runs.
+                        view.online = true;
+                    }
                     // The companion's clock, not the device's: a Pi without a clock battery
                     // may be hours off, and the history lines moods up with picks.
                     self.moods.record(MoodRecord {
@@ -330,7 +335,16 @@ impl Service {
                 Err(e) => self.refuse(channel, &device, e),
             },
             Channel::Availability => match Availability::decode(payload) {
-                Ok(a) => view.online = a == Availability::Online,
+                Ok(a) => {
+                    let online = a == Availability::Online;
+                    // An unknown device saying it is offline has nothing to show.
+                    if (online || self.devices.contains_key(&device))
+                        && self.admit(client, &device, now).await
+                        && let Some(view) = self.devices.get_mut(&device)
+                    {
+                        view.online = online;
+                    }
+                }
                 Err(e) => self.refuse(channel, &device, e),
             },
             Channel::Command => match Command::decode(payload) {
@@ -342,11 +356,65 @@ impl Service {
             },
             Channel::Probabilities | Channel::NowPlaying => {}
         }
-        if !known {
-            // A new device: give it the current state for its display.
-            self.publish_now_playing(client).await;
-        }
         self.publish_status();
+    }
+
+    /// Makes `device` known, after a valid message from it; `false` when it cannot be.
+    ///
+    /// A known device is only marked as heard. A new one gets the current `now_playing` for
+    /// its display (it alone: the others have it). Past `mqtt.max_devices`, the offline
+    /// device heard least recently is forgotten (its retained `now_playing` cleared); when
+    /// every device is online the newcomer is ignored and counted (`refused.devices`), so a
+    /// flood of made-up ids can neither grow the table nor push out the household's boxes.
+    async fn admit(&mut self, client: &AsyncClient, device: &str, now: u64) -> bool {
+        if let Some(view) = self.devices.get_mut(device) {
+            view.heard_ms = now;
+            return true;
+        }
+        if self.devices.len() >= self.config.mqtt.max_devices as usize {
+            let oldest_offline = self
+                .devices
+                .values()
+                .filter(|d| !d.online)
+                .min_by_key(|d| d.heard_ms)
+                .map(|d| d.id.clone());
+            let Some(old) = oldest_offline else {
+                let ignored = self.refused.entry("devices".into()).or_default();
+                *ignored += 1;
+                if ignored.is_power_of_two() {
+                    warn!(
+                        %device,
+                        ignored = *ignored,
+                        max_devices = self.config.mqtt.max_devices,
+                        "a new device was ignored: every known one is online (mqtt.max_devices)"
+                    );
+                }
+                return false;
+            };
+            self.devices.remove(&old);
+            info!(device = %old, "forgot an offline device to make room (mqtt.max_devices)");
+            if let Ok(topics) = Topics::new(&self.config.mqtt.prefix, &old) {
+                // An empty retained message deletes the retained one.
+                let _ = client
+                    .publish(topics.now_playing(), QoS::AtLeastOnce, true, Vec::new())
+                    .await;
+            }
+        }
+        self.devices.insert(
+            device.to_string(),
+            DeviceView {
+                id: device.to_string(),
+                online: true,
+                emotion: None,
+                confidence: 0.0,
+                since_ms: 0,
+                probabilities: [0.0; 7],
+                heard_ms: now,
+            },
+        );
+        // A new device: give it the current state for its display.
+        self.publish_now_playing_to(client, device).await;
+        true
     }
 
     fn player(&self) -> Player {
@@ -547,23 +615,20 @@ impl Service {
         })
     }
 
-    /// Publishes `now_playing` (retained) to every device heard.
+    /// Publishes `now_playing` (retained) to every device known.
     async fn publish_now_playing(&self, client: &AsyncClient) {
         let Some(payload) = self.now_playing().map(|n| n.encode()) else {
             return;
         };
         for device in self.devices.keys() {
-            let Ok(topics) = Topics::new(&self.config.mqtt.prefix, device) else {
-                continue;
-            };
-            let _ = client
-                .publish(
-                    topics.now_playing(),
-                    QoS::AtLeastOnce,
-                    true,
-                    payload.clone(),
-                )
-                .await;
+            publish_retained_now_playing(client, &self.config.mqtt.prefix, device, &payload).await;
+        }
+    }
+
+    /// Publishes `now_playing` (retained) to `device` alone.
+    async fn publish_now_playing_to(&self, client: &AsyncClient, device: &str) {
+        if let Some(payload) = self.now_playing().map(|n| n.encode()) {
+            publish_retained_now_playing(client, &self.config.mqtt.prefix, device, &payload).await;
         }
     }
 
@@ -588,6 +653,7 @@ impl Service {
             sink: self.sink.name().to_string(),
             problem: self.problem.clone(),
             refused: self.refused.clone(),
+            dropped: self.dropped,
         };
         self.status.send_if_modified(|s| {
             if *s == status {
@@ -600,12 +666,93 @@ impl Service {
     }
 }
 
+async fn publish_retained_now_playing(
+    client: &AsyncClient,
+    prefix: &str,
+    device: &str,
+    payload: &[u8],
+) {
+    if let Ok(topics) = Topics::new(prefix, device) {
+        let _ = client
+            .publish(
+                topics.now_playing(),
+                QoS::AtLeastOnce,
+                true,
+                payload.to_vec(),
+            )
+            .await;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::mapping::Mapping;
     use crate::sink::WebSink;
     use crate::source::LocalCatalogue;
+
+    /// Only valid messages make a device known, at most `mqtt.max_devices` are kept, an
+    /// offline one makes room, and a newcomer is ignored while all are online.
+    #[tokio::test]
+    async fn devices_are_admitted_by_valid_messages_within_the_cap() {
+        let store = Arc::new(Store::in_memory().expect("store"));
+        let mut config = CompanionConfig::default();
+        config.mqtt.max_devices = 3;
+        let recommender = Arc::new(
+            Recommender::new(
+                store.clone(),
+                None,
+                None,
+                Mapping::default(),
+                config.recommend_options(),
+                Some(5),
+            )
+            .expect("recommender"),
+        );
+        let (sink, _page) = WebSink::new(50);
+        let (status, _) = watch::channel(Status::default());
+        let mut service =
+            Service::new(config, store, recommender, AnySink::Web(sink), status).expect("service");
+        // Room for every publish without a broker reading them.
+        let (client, _eventloop) =
+            AsyncClient::new(rumqttc::MqttOptions::new("t", "127.0.0.1", 1), 1000);
+        let online = Availability::Online.encode();
+        let offline = Availability::Offline.encode();
+        let ids = |s: &Service| s.devices.keys().cloned().collect::<Vec<_>>();
+
+        // Junk, a mismatched mood and an unknown device's goodbye register nothing.
+        service
+            .on_message(&client, "junk".into(), Channel::Availability, b"maybe")
+            .await;
+        service
+            .on_message(&client, "junk".into(), Channel::Mood, b"{}")
+            .await;
+        service
+            .on_message(&client, "gone".into(), Channel::Availability, &offline)
+            .await;
+        assert!(service.devices.is_empty(), "{:?}", ids(&service));
+        assert_eq!(service.refused.get("availability"), Some(&1));
+
+        for id in ["a", "b", "c"] {
+            service
+                .on_message(&client, id.into(), Channel::Availability, &online)
+                .await;
+        }
+        service
+            .on_message(&client, "b".into(), Channel::Availability, &offline)
+            .await;
+        // Full: the offline one makes room.
+        service
+            .on_message(&client, "d".into(), Channel::Availability, &online)
+            .await;
+        assert_eq!(ids(&service), ["a", "c", "d"]);
+        // Full and all online: the newcomer is ignored and counted.
+        service
+            .on_message(&client, "e".into(), Channel::Availability, &online)
+            .await;
+        assert_eq!(ids(&service), ["a", "c", "d"]);
+        assert_eq!(service.refused.get("devices"), Some(&1));
+    }
 
     #[tokio::test]
     async fn a_sink_that_fails_every_pick_is_left_alone_for_a_while() {

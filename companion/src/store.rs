@@ -536,14 +536,30 @@ impl Store {
         self.sql(r).map(drop)
     }
 
-    /// Feedback counts per kind for a pick, for the history.
-    pub fn feedback_for(&self, pick_id: i64) -> Result<Vec<(String, u32)>, StoreError> {
+    /// The feedback of every pick from `first_pick` on, counted by kind, in one query: what
+    /// the history shows beside the newest picks.
+    pub fn feedback_since_pick(
+        &self,
+        first_pick: i64,
+    ) -> Result<std::collections::HashMap<i64, Vec<(String, u32)>>, StoreError> {
         let conn = self.conn();
         let mut stmt = self.sql(conn.prepare(
-            "SELECT kind, COUNT(*) FROM feedback WHERE pick_id = ?1 GROUP BY kind ORDER BY kind",
+            "SELECT pick_id, kind, COUNT(*) FROM feedback WHERE pick_id >= ?1 \
+             GROUP BY pick_id, kind ORDER BY pick_id, kind",
         ))?;
-        let rows = self.sql(stmt.query_map([pick_id], |r| Ok((r.get(0)?, r.get(1)?))))?;
-        rows.map(|r| self.sql(r)).collect()
+        let rows = self.sql(stmt.query_map([first_pick], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, u32>(2)?,
+            ))
+        }))?;
+        let mut out: std::collections::HashMap<i64, Vec<(String, u32)>> = Default::default();
+        for row in rows {
+            let (pick, kind, count) = self.sql(row)?;
+            out.entry(pick).or_default().push((kind, count));
+        }
+        Ok(out)
     }
 
     /// Cached search results (JSON) for a query key, if fetched at or after `fresh_since_ms`.

@@ -4,7 +4,7 @@
 //! | method and path          | what                                                     |
 //! |--------------------------|----------------------------------------------------------|
 //! | `GET /api/status`        | mood, now playing, devices, YouTube's state, problems     |
-//! | `GET /api/history`       | newest moods, picks, corrections (`?limit=N`, ≤ 5000)    |
+//! | `GET /api/history`       | newest moods, picks, corrections (`?limit=N`, ≤ 2000)    |
 //! | `GET /api/mapping`       | the emotion → music table and policy                      |
 //! | `PUT /api/mapping`       | replace it (validated, saved in the store)                |
 //! | `POST /api/command`      | `{"command":"skip"}` etc., as on MQTT                     |
@@ -15,10 +15,14 @@
 //! | `POST /api/mood-feedback`| "that's not my mood": `{"device","detected","actual"}`    |
 //! | `GET /`                  | the web page (its assets are inside the binary)           |
 //!
-//! Reading is open to the LAN; every request that changes something (`PUT`, `POST`) must carry
+//! Reading is open to the LAN (to requests whose `Host` is the box's, see [`guard`]); every request that changes something (`PUT`, `POST`) must carry
 //! the control token as `Authorization: Bearer <token>` (config `http.token`, or the one
 //! generated at first start), else it gets `401`. Errors are JSON `{"error": "..."}` with a
-//! 4xx/5xx status. No secret (API key, token) is ever part of an answer.
+//! 4xx/5xx status. No secret (API key, token) is ever part of an answer. Connections are
+//! bounded by [`serve`]; event streams by `http.max_event_streams` (one more gets `503`).
+
+pub mod guard;
+pub mod serve;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -56,6 +60,8 @@ pub struct AppState {
     pub catalogue: Option<PathBuf>,
     /// The control token.
     pub token: Arc<str>,
+    /// One permit per open `/api/events` stream (`http.max_event_streams`).
+    pub event_streams: Arc<tokio::sync::Semaphore>,
 }
 
 /// The store key of a generated control token.
@@ -114,8 +120,8 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// The router with every route.
-pub fn router(state: AppState) -> Router {
+/// The router with every route, behind the `Host` check and the security headers.
+pub fn router(state: AppState, hosts: guard::HostCheck) -> Router {
     Router::new()
         .route("/api/status", get(status))
         .route("/api/history", get(history))
@@ -131,7 +137,7 @@ pub fn router(state: AppState) -> Router {
             get(|| {
                 asset(
                     "text/html; charset=utf-8",
-                    include_str!("../web/index.html"),
+                    include_str!("../../web/index.html"),
                 )
             }),
         )
@@ -140,15 +146,25 @@ pub fn router(state: AppState) -> Router {
             get(|| {
                 asset(
                     "text/javascript; charset=utf-8",
-                    include_str!("../web/app.js"),
+                    include_str!("../../web/app.js"),
                 )
             }),
         )
         .route(
             "/style.css",
-            get(|| asset("text/css; charset=utf-8", include_str!("../web/style.css"))),
+            get(|| {
+                asset(
+                    "text/css; charset=utf-8",
+                    include_str!("../../web/style.css"),
+                )
+            }),
         )
         .with_state(state)
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::new(hosts),
+            guard::check_host,
+        ))
+        .layer(axum::middleware::from_fn(guard::security_headers))
 }
 
 /// A page asset from inside the binary; revalidated on every load so an upgrade shows at once.
@@ -170,13 +186,24 @@ enum Topic {
     Player,
 }
 
-/// `status` and `player` events: the current ones at once, then one per change.
+/// `status` and `player` events: the current ones at once, then one per change. Each stream
+/// holds one of `http.max_event_streams` permits until the client goes.
 async fn events(
     State(s): State<AppState>,
-) -> axum::response::sse::Sse<
-    impl futures_util::Stream<Item = Result<axum::response::sse::Event, std::convert::Infallible>>,
+) -> Result<
+    axum::response::sse::Sse<
+        impl futures_util::Stream<Item = Result<axum::response::sse::Event, std::convert::Infallible>>,
+    >,
+    ApiError,
 > {
     use axum::response::sse::{Event, KeepAlive, Sse};
+    let permit = s.event_streams.clone().try_acquire_owned().map_err(|_| {
+        ApiError(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too many open event streams (http.max_event_streams); close a page and try again"
+                .into(),
+        )
+    })?;
     let status = s.status.clone();
     let player = s.web_player.as_ref().map(WebPlayerHandle::subscribe);
     let first: Vec<Topic> = if player.is_some() {
@@ -185,8 +212,8 @@ async fn events(
         vec![Topic::Status]
     };
     let stream = futures_util::stream::unfold(
-        (status, player, first),
-        |(mut status, mut player, mut pending)| async move {
+        (status, player, first, permit),
+        |(mut status, mut player, mut pending, permit)| async move {
             let topic = match pending.pop() {
                 Some(t) => t,
                 None => {
@@ -212,10 +239,10 @@ async fn events(
                 }
             }
             .unwrap_or_default();
-            Some((Ok(event), (status, player, pending)))
+            Some((Ok(event), (status, player, pending, permit)))
         },
     );
-    Sse::new(stream).keep_alive(KeepAlive::default())
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }
 
 async fn mood_feedback(
@@ -262,25 +289,41 @@ struct History {
     corrections: Vec<MoodCorrection>,
 }
 
+/// The most rows of each kind one history request reads.
+pub const HISTORY_LIMIT: usize = 2000;
+
+/// `GET /api/history`: a handful of queries whatever the limit, run off the async threads so a
+/// slow read never holds up the service or the other requests.
 async fn history(
     State(s): State<AppState>,
     Query(p): Query<HistoryParams>,
 ) -> Result<Json<History>, ApiError> {
-    let limit = p.limit.unwrap_or(50).clamp(1, 5000);
-    let internal =
-        |e: crate::store::StoreError| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
-    let moods = s.store.recent_moods(limit).map_err(internal)?;
-    let mut picks = Vec::new();
-    for pick in s.store.recent_picks(limit).map_err(internal)? {
-        let feedback = s.store.feedback_for(pick.id).map_err(internal)?;
-        picks.push(PickView { pick, feedback });
-    }
-    let corrections = s.store.recent_mood_corrections(limit).map_err(internal)?;
-    Ok(Json(History {
-        moods,
-        picks,
-        corrections,
-    }))
+    let limit = p.limit.unwrap_or(50).clamp(1, HISTORY_LIMIT);
+    let store = s.store.clone();
+    let read = move || -> Result<History, crate::store::StoreError> {
+        let moods = store.recent_moods(limit)?;
+        let picks = store.recent_picks(limit)?;
+        let first = picks.iter().map(|p| p.id).min().unwrap_or(i64::MAX);
+        let mut feedback = store.feedback_since_pick(first)?;
+        let picks = picks
+            .into_iter()
+            .map(|pick| PickView {
+                feedback: feedback.remove(&pick.id).unwrap_or_default(),
+                pick,
+            })
+            .collect();
+        let corrections = store.recent_mood_corrections(limit)?;
+        Ok(History {
+            moods,
+            picks,
+            corrections,
+        })
+    };
+    tokio::task::spawn_blocking(read)
+        .await
+        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+        .map(Json)
+        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
 }
 
 async fn get_mapping(State(s): State<AppState>) -> Json<Mapping> {

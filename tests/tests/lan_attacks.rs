@@ -1,0 +1,641 @@
+//! Attacks from the LAN (issue 39), each against the real `xpressify-companion` on loopback
+//! with a real Mosquitto, asserting what survives: memory, answer time, the household's own
+//! device and commands. The attacker's connections come from 127.0.0.2, another machine as far
+//! as the companion can tell; the household's from 127.0.0.1.
+//!
+//! Each test prints the figures that docs/reliability.md records.
+
+use std::io::{Read, Write};
+use std::net::{IpAddr, SocketAddr, TcpStream};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use rumqttc::{Client, Event, MqttOptions, Packet, QoS};
+use serde_json::Value;
+use xpressify_protocol::{Availability, Topics};
+use xpressify_tests::api::Api;
+use xpressify_tests::fakes::FakeYoutube;
+use xpressify_tests::{Broker, KillOnDrop, free_port, launch, unique_name};
+
+const TOKEN: &str = "lan-attacks-token-0123";
+const WAIT: Duration = Duration::from_secs(30);
+
+fn mood(device: &str, emotion: &str) -> String {
+    format!(
+        r#"{{"schema":1,"device_id":"{device}","emotion":"{emotion}","confidence":0.9,"probabilities":[0.1,0.0,0.1,0.5,0.2,0.0,0.1],"faces":1,"timestamp_ms":1,"seq":1,"model":{{"name":"m","version":"1"}}}}"#
+    )
+}
+
+/// A `/proc/PID/status` field in MiB (`VmRSS`, `VmHWM`).
+fn memory_mib(pid: u32, field: &str) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map(|kb| kb / 1024.0)
+        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
+}
+
+fn open_files(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+/// The companion under systemd's default file limit (`LimitNOFILE=1024`, set with
+/// `prlimit`), on `broker`, with `env` on top of the tests' usual settings.
+struct Companion {
+    process: KillOnDrop,
+    api: Api,
+    port: u16,
+    topics: Topics,
+    _dir: tempfile::TempDir,
+}
+
+impl Companion {
+    fn start(broker: &Broker, fake: &FakeYoutube, env: &[(&str, &str)]) -> Companion {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let topics = Topics::new(unique_name("xp"), unique_name("home")).expect("topics");
+        let port = free_port().expect("port");
+        let inner = launch::companion(
+            &broker.url,
+            topics.prefix(),
+            &dir.path().join("companion.sqlite"),
+            port,
+            TOKEN,
+            fake,
+        )
+        .expect("companion binary");
+        let mut cmd = Command::new("prlimit");
+        cmd.arg("--nofile=1024:1024")
+            .arg("--")
+            .arg(inner.get_program());
+        cmd.args(inner.get_args());
+        for (k, v) in inner.get_envs() {
+            match v {
+                Some(v) => cmd.env(k, v),
+                None => cmd.env_remove(k),
+            };
+        }
+        cmd.env("RUST_LOG", "error")
+            .env("XPRESSIFY__MUSIC__SWITCH_AFTER_S", "1");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let process = KillOnDrop(cmd.spawn().expect("spawn prlimit … xpressify-companion"));
+        let api = Api::new(port, Some(TOKEN)).expect("client");
+        api.wait_for("the companion", "/api/status", WAIT, |s| {
+            s["broker_connected"] == true
+        })
+        .expect("connected");
+        Companion {
+            process,
+            api,
+            port,
+            topics,
+            _dir: dir,
+        }
+    }
+
+    fn pid(&self) -> u32 {
+        self.process.0.id()
+    }
+
+    /// The household's device says `emotion`; waits until music for it plays.
+    fn play_for(&self, broker: &Broker, emotion: &str) -> Value {
+        broker
+            .publish(
+                &self.topics.mood(),
+                mood(self.topics.device_id(), emotion).as_bytes(),
+                true,
+            )
+            .expect("publish mood");
+        self.api
+            .wait_for(&format!("music for {emotion}"), "/api/status", WAIT, |s| {
+                s["now_playing"]["mood"] == emotion && s["now_playing"]["state"] == "playing"
+            })
+            .expect("playing")
+    }
+
+    /// `GET /api/status` from the household: its answer time and size.
+    fn timed_status(&self) -> (Duration, usize) {
+        let started = Instant::now();
+        let (code, head, body) = raw_request(
+            self.port,
+            "GET /api/status HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+        );
+        assert_eq!(code, 200, "{head}\n{body}");
+        (started.elapsed(), body.len())
+    }
+}
+
+/// Publishes every `(topic, payload)` at QoS 1 from one client, in order, and waits for all
+/// the broker's acknowledgements.
+fn flood(broker: &Broker, messages: &[(String, Vec<u8>)]) {
+    let mut opts = MqttOptions::new(unique_name("attacker"), broker.host.clone(), broker.port);
+    opts.set_inflight(100);
+    let (client, mut connection) = Client::new(opts, 200);
+    let total = messages.len();
+    let acks = std::thread::spawn(move || {
+        let mut acked = 0;
+        for event in connection.iter() {
+            match event {
+                Ok(Event::Incoming(Packet::PubAck(_))) => {
+                    acked += 1;
+                    if acked == total {
+                        break;
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => panic!("the attacker's connection failed: {e}"),
+            }
+        }
+    });
+    for (topic, payload) in messages {
+        client
+            .publish(topic.clone(), QoS::AtLeastOnce, false, payload.clone())
+            .expect("publish");
+    }
+    acks.join().expect("every message acknowledged");
+    let _ = client.disconnect();
+}
+
+/// Made-up device ids (issue 39, 1): 4,000 `online` messages from ids nobody owns and 2,000
+/// junk moods from more. Before, every id became a device and each new one re-published
+/// `now_playing` to all: 2,000 took the box from 68 MB to 722 MB. Now the table stops at
+/// `mqtt.max_devices`, a newcomer gets `now_playing` alone, and the household's device keeps
+/// steering the music.
+#[test]
+fn made_up_device_ids_cost_bounded_memory_and_work() {
+    xpressify_companion::install_tls();
+    let broker = Broker::get().expect("broker");
+    let fake = FakeYoutube::start().expect("fake youtube");
+    let companion = Companion::start(&broker, &fake, &[]);
+    companion.play_for(&broker, "happy");
+    let prefix = companion.topics.prefix().to_string();
+    let mut now_playing = broker
+        .subscriber(&[format!("{prefix}/+/now_playing")])
+        .expect("subscriber");
+    now_playing.messages(Duration::from_millis(300)); // the retained one
+    let before = now_playing.messages(Duration::ZERO).len();
+    let rss_before = memory_mib(companion.pid(), "VmRSS");
+
+    let online = Availability::Online.encode();
+    let mut messages: Vec<(String, Vec<u8>)> = (0..4_000)
+        .map(|i| {
+            let t = Topics::new(prefix.clone(), format!("fake{i:04}")).expect("topics");
+            (t.availability(), online.clone())
+        })
+        .collect();
+    messages.extend((0..2_000).map(|i| {
+        let t = Topics::new(prefix.clone(), format!("junk{i:04}")).expect("topics");
+        (t.mood(), b"{\"schema\":1,\"emotion\":".to_vec())
+    }));
+    let started = Instant::now();
+    flood(&broker, &messages);
+    // The household's device changes its mood after the flood: once the music follows it,
+    // every message before it was handled.
+    companion.play_for(&broker, "sad");
+    let handled_in = started.elapsed();
+
+    let status = companion.api.get("/api/status").expect("status");
+    let devices = status["devices"].as_array().expect("devices");
+    let rss_after = memory_mib(companion.pid(), "VmRSS");
+    let peak = memory_mib(companion.pid(), "VmHWM");
+    let (answer, size) = companion.timed_status();
+    let published = now_playing.messages(Duration::from_millis(500)).len() - before;
+    println!(
+        "6,000 made-up ids: handled in {:.1} s; RSS {rss_before:.1} → {rss_after:.1} MiB (peak {peak:.1}); {} devices kept, {} ignored; {} junk refused; {published} now_playing messages; /api/status {size} bytes in {:.1} ms",
+        handled_in.as_secs_f64(),
+        devices.len(),
+        status["refused"]["devices"],
+        status["refused"]["mood"],
+        answer.as_secs_f64() * 1000.0
+    );
+    assert_eq!(devices.len(), 64, "mqtt.max_devices (default 64)");
+    assert!(
+        devices
+            .iter()
+            .any(|d| d["id"] == companion.topics.device_id() && d["emotion"] == "sad"),
+        "the household's device was pushed out: {status}"
+    );
+    assert!(
+        devices
+            .iter()
+            .all(|d| !d["id"].as_str().unwrap_or("").starts_with("junk")),
+        "a junk payload registered a device"
+    );
+    // Mosquitto may itself drop some of a flood for a slow reader; most must have come.
+    let junk = status["refused"]["mood"].as_u64().unwrap_or(0);
+    assert!((1_000..=2_000).contains(&junk), "{junk} junk moods refused");
+    assert!(
+        rss_after - rss_before < 40.0,
+        "memory grew by {:.1} MiB",
+        rss_after - rss_before
+    );
+    // One now_playing for each of the 63 devices let in, and each of the 64 for the new song,
+    // not one per device for every newcomer (63 × 64 / 2 = 2,016).
+    assert!(published <= 63 + 64 + 8, "{published} now_playing messages");
+    assert!(size < 64 * 1024, "/api/status is {size} bytes");
+    assert!(
+        answer < Duration::from_secs(1),
+        "/api/status took {answer:?}"
+    );
+}
+
+/// Connects to the companion on loopback from `source` (127.0.0.2 plays another machine).
+fn connect_from(
+    rt: &tokio::runtime::Runtime,
+    source: IpAddr,
+    port: u16,
+) -> std::io::Result<TcpStream> {
+    rt.block_on(async {
+        let socket = tokio::net::TcpSocket::new_v4()?;
+        socket.bind(SocketAddr::new(source, 0))?;
+        let stream = socket
+            .connect(SocketAddr::from(([127, 0, 0, 1], port)))
+            .await?;
+        let stream = stream.into_std()?;
+        stream.set_nonblocking(false)?;
+        Ok(stream)
+    })
+}
+
+/// One request on a fresh connection from 127.0.0.1; its status code, head and body.
+fn raw_request(port: u16, request: &str) -> (u16, String, String) {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    stream.write_all(request.as_bytes()).expect("send");
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    split_answer(&answer)
+}
+
+fn split_answer(answer: &[u8]) -> (u16, String, String) {
+    let text = String::from_utf8_lossy(answer).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let code = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (code, head.to_string(), body.to_string())
+}
+
+/// What arrives on `stream` within `limit`: `Some(bytes)` (empty: closed) or `None` (it hung).
+fn read_within(stream: &mut TcpStream, limit: Duration) -> Option<Vec<u8>> {
+    stream.set_read_timeout(Some(limit)).expect("timeout");
+    let mut buf = vec![0u8; 4096];
+    match stream.read(&mut buf) {
+        Ok(n) => Some(buf[..n].to_vec()),
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ) =>
+        {
+            None
+        }
+        Err(_) => Some(Vec::new()), // reset: closed
+    }
+}
+
+/// Idle connections (issue 39, 2): 1,100 half-sent requests from one machine, under the
+/// 1,024-file limit. Before, the companion accepted and kept them all: the API, the broker
+/// connection and the rest starved ("Too many open files"). Now that machine gets 32
+/// connections, the others are answered `503` or closed, the held ones are closed after
+/// `http.header_timeout_s`, and the household's requests and moods pass all along.
+#[test]
+fn half_sent_requests_do_not_starve_the_box() {
+    xpressify_companion::install_tls();
+    let broker = Broker::get().expect("broker");
+    let fake = FakeYoutube::start().expect("fake youtube");
+    let companion = Companion::start(
+        &broker,
+        &fake,
+        &[("XPRESSIFY__HTTP__HEADER_TIMEOUT_S", "3s")],
+    );
+    companion.play_for(&broker, "happy");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let attacker: IpAddr = [127, 0, 0, 2].into();
+    let files_before = open_files(companion.pid());
+
+    let started = Instant::now();
+    let mut held = Vec::new();
+    for _ in 0..1_100 {
+        match connect_from(&rt, attacker, companion.port) {
+            Ok(mut s) => {
+                let _ = s.write_all(b"GET /api/status HTTP/1.1\r\nHost: 127.0.0.1\r\n");
+                held.push(s);
+            }
+            Err(e) => panic!("connect {} failed: {e}", held.len()),
+        }
+    }
+    let opened_in = started.elapsed();
+    std::thread::sleep(Duration::from_millis(500));
+
+    // The household is answered meanwhile, and its moods still arrive.
+    let (answer, _) = companion.timed_status();
+    companion.play_for(&broker, "sad");
+    let files_during = open_files(companion.pid());
+    // One more from the attacker is answered, not hung.
+    let mut extra = connect_from(&rt, attacker, companion.port).expect("connect");
+    let _ = extra.write_all(b"GET /api/status HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+    let refused = read_within(&mut extra, Duration::from_secs(3)).expect("the refusal hung");
+    let (code, head, body) = split_answer(&refused);
+
+    // After the header timeout every held connection is closed (or was refused).
+    let deadline = Instant::now() + Duration::from_secs(8);
+    let mut hung = 0;
+    for s in &mut held {
+        let left = deadline
+            .saturating_duration_since(Instant::now())
+            .max(Duration::from_millis(10));
+        if read_within(s, left).is_none() {
+            hung += 1;
+        }
+    }
+    let files_after = open_files(companion.pid());
+    drop(held);
+    println!(
+        "1,100 half-sent requests from one address (opened in {:.1} s): /api/status answered in {:.1} ms meanwhile; open files {files_before} → {files_during} → {files_after}; one more answered {code}; {hung} still open after the header timeout",
+        opened_in.as_secs_f64(),
+        answer.as_secs_f64() * 1000.0
+    );
+    assert!(
+        answer < Duration::from_secs(1),
+        "/api/status took {answer:?}"
+    );
+    // 32 held, and at most 64 refusals being answered.
+    assert!(
+        files_during < files_before + 32 + 64 + 8,
+        "{files_before} → {files_during} open files"
+    );
+    assert_eq!(code, 503, "{head}\n{body}");
+    assert!(
+        body.contains("http.max_connections") || body.contains("connections"),
+        "{body}"
+    );
+    assert_eq!(hung, 0, "{hung} connections outlived http.header_timeout_s");
+    companion.api.get("/api/status").expect("still answering");
+}
+
+/// A kept-alive connection that goes quiet is closed after `http.header_timeout_s`, like one
+/// that never sent its head.
+#[test]
+fn an_idle_kept_alive_connection_is_closed() {
+    xpressify_companion::install_tls();
+    let broker = Broker::get().expect("broker");
+    let fake = FakeYoutube::start().expect("fake youtube");
+    let companion = Companion::start(
+        &broker,
+        &fake,
+        &[("XPRESSIFY__HTTP__HEADER_TIMEOUT_S", "2s")],
+    );
+    let mut stream = TcpStream::connect(("127.0.0.1", companion.port)).expect("connect");
+    stream
+        .write_all(b"GET /api/mapping HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .expect("send");
+    let first = read_within(&mut stream, Duration::from_secs(5)).expect("an answer");
+    assert!(
+        first.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&first)
+    );
+    let quiet = Instant::now();
+    // Drain the rest of the answer, then wait for the close.
+    loop {
+        match read_within(&mut stream, Duration::from_secs(6)) {
+            Some(b) if b.is_empty() => break,
+            Some(_) => continue,
+            None => panic!("an idle connection stayed open for 6 s"),
+        }
+    }
+    let closed_after = quiet.elapsed();
+    assert!(
+        closed_after >= Duration::from_millis(1500),
+        "closed after {closed_after:?}"
+    );
+}
+
+/// DNS rebinding (issue 39, 6) and the page's headers: a request naming another host is
+/// refused; addresses, `localhost` and `http.allowed_hosts` are answered, with a CSP that
+/// forbids framing, `nosniff` and no referrer.
+#[test]
+fn a_rebound_name_reads_nothing_and_the_page_cannot_be_framed() {
+    xpressify_companion::install_tls();
+    let broker = Broker::get().expect("broker");
+    let fake = FakeYoutube::start().expect("fake youtube");
+    let companion = Companion::start(
+        &broker,
+        &fake,
+        &[("XPRESSIFY__HTTP__ALLOWED_HOSTS", r#"["music.home.arpa"]"#)],
+    );
+    let get = |path: &str, host: &str| {
+        raw_request(
+            companion.port,
+            &format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"),
+        )
+    };
+    for host in [
+        "evil.example",
+        "evil.example:8080",
+        "127.0.0.1.evil.example",
+    ] {
+        for path in ["/api/history", "/api/status", "/"] {
+            let (code, head, body) = get(path, host);
+            assert_eq!(code, 421, "{host}{path}: {head}");
+            assert!(!body.contains("moods"), "{body}");
+            assert!(body.contains("http.allowed_hosts"), "{body}");
+        }
+    }
+    let port = companion.port;
+    for host in [
+        format!("127.0.0.1:{port}"),
+        format!("localhost:{port}"),
+        "music.home.arpa".to_string(),
+        format!("[::1]:{port}"),
+    ] {
+        let (code, head, _) = get("/api/history", &host);
+        assert_eq!(code, 200, "{host}: {head}");
+    }
+    let (code, head, _) = get("/", &format!("127.0.0.1:{port}"));
+    assert_eq!(code, 200, "{head}");
+    let head = head.to_ascii_lowercase();
+    for want in [
+        "frame-ancestors 'none'",
+        "x-frame-options: deny",
+        "x-content-type-options: nosniff",
+        "referrer-policy: no-referrer",
+        "content-security-policy: default-src 'self'",
+    ] {
+        assert!(head.contains(want), "no {want:?} in\n{head}");
+    }
+}
+
+/// Event streams are capped (`http.max_event_streams`): one more is answered `503` at once,
+/// and a slot comes back when a page goes.
+#[test]
+fn event_streams_are_capped_and_answered() {
+    xpressify_companion::install_tls();
+    let broker = Broker::get().expect("broker");
+    let fake = FakeYoutube::start().expect("fake youtube");
+    let companion = Companion::start(
+        &broker,
+        &fake,
+        &[("XPRESSIFY__HTTP__MAX_EVENT_STREAMS", "3")],
+    );
+    let open = || {
+        let mut s = TcpStream::connect(("127.0.0.1", companion.port)).expect("connect");
+        s.write_all(b"GET /api/events HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            .expect("send");
+        let first = read_within(&mut s, Duration::from_secs(5)).expect("an answer");
+        (s, split_answer(&first).0)
+    };
+    let mut streams = Vec::new();
+    for _ in 0..3 {
+        let (s, code) = open();
+        assert_eq!(code, 200);
+        streams.push(s);
+    }
+    let (_, code) = open();
+    assert_eq!(code, 503, "a fourth stream");
+    drop(streams.pop());
+    // The server notices the closed stream at its next event or keep-alive.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, code) = open();
+        if code == 200 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the slot never came back");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+/// A year of picks in the store, each with feedback, as `/api/history` reads them.
+fn fill_history(store_path: &std::path::Path, picks: usize) {
+    use xpressify_companion::store::{PickRecord, Store};
+    use xpressify_protocol::{Emotion, Track};
+    let store = Store::open(store_path).expect("store");
+    for i in 0..picks {
+        let pick = store
+            .record_pick(PickRecord {
+                id: 0,
+                device: "kitchen".into(),
+                mood: Emotion::from_index(i % 7).unwrap_or(Emotion::Neutral),
+                query: format!("query {i}"),
+                variant: "v".into(),
+                genre: String::new(),
+                artist_arm: String::new(),
+                track: Track::Youtube {
+                    video_id: format!("{i:011}"),
+                },
+                title: format!("Song {i}"),
+                artist: "Band".into(),
+                at_ms: 1_000 + i as u64,
+            })
+            .expect("pick");
+        store
+            .record_feedback(pick.id, "like", 2_000 + i as u64)
+            .expect("feedback");
+    }
+}
+
+/// History readers (issue 39, 5): 8 clients reading `/api/history` as fast as they can from a
+/// store of 5,000 picks. Before, each read made one query per pick on the service's thread
+/// (0.66 s, 1.5 MB), and 8 in parallel delayed a command by 6 s. Now each read is a few
+/// queries off the async threads, capped at 2,000 rows, and commands pass.
+#[test]
+fn history_readers_do_not_hold_up_commands() {
+    xpressify_companion::install_tls();
+    let broker = Broker::get().expect("broker");
+    let fake = FakeYoutube::start().expect("fake youtube");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store_path = dir.path().join("companion.sqlite");
+    fill_history(&store_path, 5_000);
+    let store_env = store_path.display().to_string();
+    let companion = Companion::start(&broker, &fake, &[("XPRESSIFY__STORE__PATH", &store_env)]);
+    companion.play_for(&broker, "happy");
+
+    let one = Instant::now();
+    let (code, _, body) = raw_request(
+        companion.port,
+        "GET /api/history?limit=5000 HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+    );
+    let alone = one.elapsed();
+    assert_eq!(code, 200);
+    let history: Value = serde_json::from_str(&body).expect("JSON");
+    let picks = history["picks"].as_array().expect("picks");
+    assert_eq!(picks.len(), 2_000, "the limit is capped");
+    let filled: Vec<_> = picks
+        .iter()
+        .filter(|p| p["title"].as_str().is_some_and(|t| t.starts_with("Song ")))
+        .collect();
+    assert!(
+        filled.len() >= 1_990,
+        "{} of the stored picks",
+        filled.len()
+    );
+    assert!(
+        filled
+            .iter()
+            .all(|p| p["feedback"] == serde_json::json!([["like", 1]])),
+        "each pick's feedback"
+    );
+
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let port = companion.port;
+    let readers: Vec<_> = (0..8)
+        .map(|_| {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut reads = 0u32;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let (code, _, _) = raw_request(
+                        port,
+                        "GET /api/history?limit=2000 HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+                    );
+                    assert_eq!(code, 200);
+                    reads += 1;
+                }
+                reads
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let mut slowest = Duration::ZERO;
+    for _ in 0..5 {
+        let started = Instant::now();
+        let (code, _) = companion.api.call(
+            reqwest::Method::POST,
+            "/api/command",
+            Some(serde_json::json!({"command": "like"})),
+        );
+        assert_eq!(code, 202);
+        let (status_code, _) = companion
+            .api
+            .call(reqwest::Method::GET, "/api/status", None);
+        assert_eq!(status_code, 200);
+        slowest = slowest.max(started.elapsed());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let reads: u32 = readers.into_iter().map(|r| r.join().expect("reader")).sum();
+    println!(
+        "history of 5,000 picks: one read of 2,000 in {:.0} ms ({} KB); with 8 readers ({reads} reads), a command and a status answered in {:.0} ms at worst",
+        alone.as_secs_f64() * 1000.0,
+        body.len() / 1024,
+        slowest.as_secs_f64() * 1000.0
+    );
+    assert!(
+        slowest < Duration::from_secs(1),
+        "a command took {slowest:?}"
+    );
+}
