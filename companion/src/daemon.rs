@@ -59,6 +59,9 @@ pub async fn run(
             Some(c)
         };
         let catalogue = local.as_ref().map(|c| c.folder().to_path_buf());
+        let media = local
+            .as_ref()
+            .map(|c| Arc::new(crate::http::media::MediaFiles::new(c)));
         let mapping = config.mapping().map_err(anyhow::Error::msg)?;
         let recommender = Arc::new(Recommender::new(
             store.clone(),
@@ -118,7 +121,7 @@ pub async fn run(
                 status: status_rx,
                 control: control_tx,
                 web_player,
-                catalogue,
+                media,
                 event_streams,
             },
             hosts,

@@ -19,8 +19,12 @@ impl Api {
         Ok(Api {
             base: format!("http://127.0.0.1:{port}"),
             token: token.map(str::to_string),
+            // A fresh connection per call: the runtime below runs only inside `call`, so a
+            // pooled connection would never see the companion close it when idle
+            // (`http.header_timeout_s`) and would fail the next request.
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(10))
+                .pool_max_idle_per_host(0)
                 .build()?,
             rt: tokio::runtime::Builder::new_current_thread()
                 .enable_all()

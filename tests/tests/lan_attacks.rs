@@ -639,3 +639,116 @@ fn history_readers_do_not_hold_up_commands() {
         "a command took {slowest:?}"
     );
 }
+
+/// `/media` (issue 39, 4): only catalogue entries, inside the folder, streamed, with ranges.
+/// Before, any file under the folder was served (the catalogue itself, a stray file, a link
+/// to `/etc/hostname`), each read whole into memory (five GETs of a 200 MB file: +1 GB), and
+/// `Range` was ignored.
+#[test]
+fn media_serves_catalogue_entries_only_streamed_with_ranges() {
+    xpressify_companion::install_tls();
+    let broker = Broker::get().expect("broker");
+    let fake = FakeYoutube::start().expect("fake youtube");
+    let music = tempfile::tempdir().expect("tempdir");
+    let folder = music.path();
+    // Letters, so the answers read back as text byte for byte.
+    let tone: Vec<u8> = (0..10_000u32).map(|i| b'a' + (i % 26) as u8).collect();
+    std::fs::write(folder.join("tone.wav"), &tone).expect("tone");
+    const BIG: u64 = 200 * 1024 * 1024;
+    std::fs::File::create(folder.join("big.wav"))
+        .and_then(|f| f.set_len(BIG))
+        .expect("a 200 MB (sparse) file");
+    std::fs::write(folder.join("private.txt"), "the wifi password").expect("private");
+    std::os::unix::fs::symlink("/etc/hostname", folder.join("hostname.wav")).expect("symlink");
+    std::fs::write(
+        folder.join("catalogue.toml"),
+        "[[track]]\nfile = \"tone.wav\"\ntitle = \"Tone\"\nmoods = [\"happy\"]\n\n\
+         [[track]]\nfile = \"big.wav\"\ntitle = \"Big\"\nmoods = [\"happy\"]\n\n\
+         [[track]]\nfile = \"hostname.wav\"\ntitle = \"Host\"\nmoods = [\"happy\"]\n",
+    )
+    .expect("catalogue");
+    let folder_env = folder.display().to_string();
+    let companion = Companion::start(&broker, &fake, &[("XPRESSIFY__LOCAL__FOLDER", &folder_env)]);
+    let port = companion.port;
+    let get = |path: &str, extra: &str| {
+        raw_request(
+            port,
+            &format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n{extra}Connection: close\r\n\r\n"),
+        )
+    };
+    for path in [
+        "/media/catalogue.toml",
+        "/media/private.txt",
+        "/media/hostname.wav",
+        "/media/..%2Fcompanion.sqlite",
+        "/media/%2Fetc%2Fhostname",
+    ] {
+        let (code, head, body) = get(path, "");
+        assert_eq!(code, 404, "{path}: {head}\n{body}");
+        assert!(!body.contains("wifi"), "{body}");
+    }
+    let (code, head, body) = get("/media/tone.wav", "Range: bytes=100-199\r\n");
+    assert_eq!(code, 206, "{head}");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("content-range: bytes 100-199/10000"),
+        "{head}"
+    );
+    let (_, _, whole) = get("/media/tone.wav", "");
+    assert_eq!(
+        whole.as_bytes(),
+        &tone[..],
+        "the whole file without a range"
+    );
+    assert_eq!(body.as_bytes(), &tone[100..200]);
+
+    // Five listeners of the 200 MB file, each taking 1 MB and then holding on.
+    let rss_before = memory_mib(companion.pid(), "VmRSS");
+    let mut listeners = Vec::new();
+    for _ in 0..5 {
+        let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        s.write_all(b"GET /media/big.wav HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            .expect("send");
+        let mut got = 0usize;
+        while got < 1 << 20 {
+            match read_within(&mut s, Duration::from_secs(10)) {
+                Some(b) if !b.is_empty() => got += b.len(),
+                _ => panic!("the file stopped after {got} bytes"),
+            }
+        }
+        listeners.push(s);
+    }
+    std::thread::sleep(Duration::from_secs(1));
+    let rss_held = memory_mib(companion.pid(), "VmRSS");
+    // And one listener takes it all.
+    let started = Instant::now();
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.write_all(b"GET /media/big.wav HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .expect("send");
+    s.set_read_timeout(Some(Duration::from_secs(60)))
+        .expect("timeout");
+    let mut total = 0u64;
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => total += n as u64,
+            Err(e) => panic!("after {total} bytes: {e}"),
+        }
+    }
+    let took = started.elapsed();
+    let peak = memory_mib(companion.pid(), "VmHWM");
+    drop(listeners);
+    println!(
+        "/media: 5 listeners of a 200 MB file: RSS {rss_before:.1} → {rss_held:.1} MiB; one whole read {:.0} MB in {:.1} s; peak RSS {peak:.1} MiB",
+        total as f64 / 1e6,
+        took.as_secs_f64()
+    );
+    assert!(total > BIG, "head and body: {total} bytes");
+    assert!(
+        rss_held - rss_before < 30.0,
+        "five listeners cost {:.1} MiB",
+        rss_held - rss_before
+    );
+    assert!(peak - rss_before < 60.0, "peak {peak:.1} MiB");
+}

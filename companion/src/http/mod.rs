@@ -10,7 +10,7 @@
 //! | `POST /api/command`      | `{"command":"skip"}` etc., as on MQTT                     |
 //! | `GET /api/player`        | what the web player should do (sink `web`)                |
 //! | `POST /api/player/report`| `{"pick_id":N,"event":"ended"}` or `"failed"`             |
-//! | `GET /media/<file>`      | a catalogue file                                          |
+//! | `GET /media/<file>`      | a catalogue file (streamed; `Range` for seeking)          |
 //! | `GET /api/events`        | Server-Sent Events: `status` and `player` on every change |
 //! | `POST /api/mood-feedback`| "that's not my mood": `{"device","detected","actual"}`    |
 //! | `GET /`                  | the web page (its assets are inside the binary)           |
@@ -22,9 +22,9 @@
 //! bounded by [`serve`]; event streams by `http.max_event_streams` (one more gets `503`).
 
 pub mod guard;
+pub mod media;
 pub mod serve;
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
@@ -56,8 +56,8 @@ pub struct AppState {
     pub control: mpsc::Sender<Control>,
     /// The web player (when `player.sink = "web"`).
     pub web_player: Option<WebPlayerHandle>,
-    /// The catalogue folder, for `/media`.
-    pub catalogue: Option<PathBuf>,
+    /// The catalogue's files, for `/media`.
+    pub media: Option<Arc<media::MediaFiles>>,
     /// The control token.
     pub token: Arc<str>,
     /// One permit per open `/api/events` stream (`http.max_event_streams`).
@@ -419,27 +419,10 @@ async fn player_report(
     }
 }
 
-async fn media(State(s): State<AppState>, Path(file): Path<String>) -> Result<Response, ApiError> {
-    let not_found = || ApiError(StatusCode::NOT_FOUND, format!("no catalogue file {file:?}"));
-    let folder = s.catalogue.as_ref().ok_or_else(not_found)?;
-    if !crate::source::is_inside(&file) {
-        return Err(not_found());
-    }
-    let path = folder.join(&file);
-    let bytes = tokio::fs::read(&path).await.map_err(|_| not_found())?;
-    let mime = match path
-        .extension()
-        .and_then(|e| e.to_str())
-        .map(str::to_ascii_lowercase)
-        .as_deref()
-    {
-        Some("mp3") => "audio/mpeg",
-        Some("ogg" | "oga") => "audio/ogg",
-        Some("opus") => "audio/opus",
-        Some("flac") => "audio/flac",
-        Some("wav") => "audio/wav",
-        Some("m4a" | "aac") => "audio/mp4",
-        _ => "application/octet-stream",
-    };
-    Ok(([(header::CONTENT_TYPE, mime)], bytes).into_response())
+async fn media(
+    State(s): State<AppState>,
+    Path(file): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    media::serve(s.media.as_deref(), &file, &headers).await
 }

@@ -67,11 +67,16 @@ impl LocalCatalogue {
             SourceError::Local(format!("{}: {}", sidecar.display(), e.to_string().trim()))
         })?;
         let mut tracks = Vec::new();
+        let real_folder = folder
+            .canonicalize()
+            .unwrap_or_else(|_| folder.to_path_buf());
         for t in parsed.track {
             if !is_inside(&t.file) {
                 warn!(file = %t.file, "catalogue entry skipped: the path must stay inside the folder");
             } else if !folder.join(&t.file).is_file() {
                 warn!(file = %t.file, folder = %folder.display(), "catalogue entry skipped: no such file");
+            } else if real_path_inside(&real_folder, &folder.join(&t.file)).is_none() {
+                warn!(file = %t.file, "catalogue entry skipped: a link to outside the folder");
             } else if t.moods.is_empty() {
                 warn!(file = %t.file, "catalogue entry skipped: no moods");
             } else {
@@ -101,6 +106,13 @@ impl LocalCatalogue {
             .any(|t| t.file == file)
             .then(|| self.folder.join(file))
     }
+}
+
+/// `path`'s real path (links followed) when it is a file inside `folder` (a real path too):
+/// a link in the catalogue folder to `/etc/…` is neither played nor served.
+pub fn real_path_inside(folder: &Path, path: &Path) -> Option<PathBuf> {
+    let real = path.canonicalize().ok()?;
+    (real.starts_with(folder) && real.is_file()).then_some(real)
 }
 
 /// Whether a relative path stays inside its folder (no `..`, not absolute).

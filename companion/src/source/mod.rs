@@ -10,7 +10,7 @@ use std::future::Future;
 use serde::{Deserialize, Serialize};
 use xpressify_protocol::Track;
 
-pub use local::{CATALOGUE_FILE, CatalogueTrack, LocalCatalogue, is_inside};
+pub use local::{CATALOGUE_FILE, CatalogueTrack, LocalCatalogue, is_inside, real_path_inside};
 pub use youtube::{YoutubeConfig, YoutubeHealth, YoutubeSource};
 
 use crate::mapping::Query;
