@@ -37,6 +37,15 @@ for name in xpressify xpressify-device xpressify-companion; do
   # The packaged config is valid as shipped (each binary checks it before printing it).
   "${qemu[@]}" "$work/$name/usr/bin/$name" --config "$work/$name/etc/xpressify/${name#xpressify-}.toml" \
     print-config >/dev/null
+  # Issue 39: a private config and store, a hardened unit.
+  dpkg-deb -e "$deb" "$work/$name.control"
+  grep -q "chmod 0640 /etc/xpressify/" "$work/$name.control/postinst" ||
+    { echo "cross/check.sh: $deb leaves its config readable by all" >&2; exit 1; }
+  for option in UMask=0077 StateDirectoryMode=0700 LimitNOFILE= CapabilityBoundingSet= \
+    NoNewPrivileges=yes RestrictAddressFamilies= SystemCallFilter=@system-service MemoryMax=; do
+    grep -q "^$option" "$work/$name/lib/systemd/system/$name.service" ||
+      { echo "cross/check.sh: $name.service lacks $option" >&2; exit 1; }
+  done
   for f in copyright LICENSES.md; do
     [ -f "$work/$name/usr/share/doc/$name/$f" ] || { echo "cross/check.sh: $deb lacks its $f" >&2; exit 1; }
   done

@@ -42,6 +42,9 @@ set -e
 if [ "\$1" = configure ]; then
   getent passwd xpressify >/dev/null || adduser --system --group --home /var/lib/xpressify --no-create-home xpressify
   for g in $groups; do getent group "\$g" >/dev/null && adduser xpressify "\$g" >/dev/null || true; done
+  # The config may hold secrets (API key, tokens, passwords): readable by the service only.
+  chown root:xpressify /etc/xpressify/$config
+  chmod 0640 /etc/xpressify/$config
   systemctl daemon-reload >/dev/null 2>&1 || true
   echo "$name installed: edit /etc/xpressify/$config, then: systemctl enable --now $name"
 fi

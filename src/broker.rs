@@ -23,6 +23,8 @@ pub struct BrokerSettings {
     pub username: String,
     /// The password for `username`.
     pub password: String,
+    /// A file holding the password instead (or a systemd credential's name).
+    pub password_file: String,
     /// Largest message accepted, in bytes; a client that sends more is disconnected.
     pub max_payload_bytes: usize,
 }
@@ -34,6 +36,7 @@ impl Default for BrokerSettings {
             listen: "127.0.0.1:1883".into(),
             username: String::new(),
             password: String::new(),
+            password_file: String::new(),
             max_payload_bytes: 256 * 1024,
         }
     }

@@ -40,6 +40,17 @@ impl BoxConfig {
             text.as_deref().map(|t| (name.as_str(), t)),
             std::env::vars(),
         )?;
+        xpressify_protocol::secret::fill_from_file(
+            &mut config.broker.password,
+            &config.broker.password_file,
+            "broker.password",
+            "broker.password_file",
+        )?;
+        config.device.read_secret_files().context("in [device]")?;
+        config
+            .companion
+            .read_secret_files()
+            .context("in [companion]")?;
         config.connect_to_own_broker()?;
         config.validate()?;
         Ok(config)
@@ -67,7 +78,18 @@ impl BoxConfig {
     /// Both halves' own checks, with the section named in the error.
     pub fn validate(&self) -> anyhow::Result<()> {
         if self.broker.enabled {
-            self.broker.listen_addr()?;
+            let addr = self.broker.listen_addr()?;
+            // Whoever can publish `…/command` can steer the music: a broker open to the LAN
+            // must want a login.
+            anyhow::ensure!(
+                addr.ip().is_loopback()
+                    || (!self.broker.username.is_empty() && !self.broker.password.is_empty()),
+                "config key `broker.listen`: {addr} opens the broker to the network, so it needs                  a login: set broker.username and broker.password (the box's own clients use                  them by themselves), or listen on 127.0.0.1"
+            );
+            anyhow::ensure!(
+                self.broker.username.is_empty() == self.broker.password.is_empty(),
+                "config keys `broker.username` and `broker.password`: set both, or neither"
+            );
             // Room for the topic and headers: a bigger message would cost the box's own
             // clients their connection (see xpressify_protocol::client::MAX_PACKET_BYTES).
             let most = xpressify_protocol::client::MAX_PACKET_BYTES - 64 * 1024;

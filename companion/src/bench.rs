@@ -144,3 +144,62 @@ pub async fn pick_latency(events: usize) -> anyhow::Result<PickBench> {
         peak_rss_mib: peak_rss_mib(),
     })
 }
+
+/// The figures `bench --store-days N` prints: what a long-running box's store costs.
+#[derive(Debug, Serialize)]
+pub struct StoreBench {
+    /// Moods in the store (one a minute for the days asked).
+    pub moods: u64,
+    /// The file's size, in MiB.
+    pub file_mib: f64,
+    /// Opening it, with the start-up `quick_check`, in milliseconds.
+    pub open_ms: f64,
+    /// Pruning it to `store.keep_days` = 365, in milliseconds.
+    pub prune_ms: f64,
+    /// Moods pruned.
+    pub pruned: u64,
+}
+
+/// Builds a store with a mood a minute for `days` days, then times its opening (with the
+/// start-up `quick_check`) and one pruning to the default year.
+pub fn store_open(days: u32) -> anyhow::Result<StoreBench> {
+    let db = TempDb(std::env::temp_dir().join(format!(
+        "xpressify-bench-store-{}.sqlite",
+        std::process::id()
+    )));
+    let minutes = u64::from(days) * 24 * 60;
+    let now = now_ms();
+    {
+        let store = Store::open(&db.0).context("creating the bench store")?;
+        let mut batch = Vec::with_capacity(10_000);
+        for m in 0..minutes {
+            batch.push(crate::store::MoodRecord {
+                device: "kitchen".into(),
+                emotion: Some(Emotion::ALL[(m % 7) as usize]),
+                confidence: 0.8,
+                at_ms: now - (minutes - m) * 60_000,
+            });
+            if batch.len() == batch.capacity() {
+                store.record_moods(&batch)?;
+                batch.clear();
+            }
+        }
+        store.record_moods(&batch)?;
+    }
+    let started = Instant::now();
+    let store = Store::open(&db.0).context("reopening the bench store")?;
+    let open_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let moods = store.mood_count()?;
+    let file_mib = std::fs::metadata(&db.0).map(|m| m.len()).unwrap_or(0) as f64 / 1048576.0;
+    let started = Instant::now();
+    let pruned = crate::config::StoreConfig::default()
+        .retention()
+        .prune(&store)?;
+    Ok(StoreBench {
+        moods,
+        file_mib,
+        open_ms,
+        prune_ms: started.elapsed().as_secs_f64() * 1000.0,
+        pruned: pruned.moods,
+    })
+}

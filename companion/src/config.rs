@@ -50,12 +50,28 @@ pub struct CompanionConfig {
 pub struct StoreConfig {
     /// The SQLite file; its folder is created if missing.
     pub path: String,
+    /// Days of history kept (moods, picks, plays, feedback, searches); 0 keeps it all.
+    pub keep_days: u32,
+    /// Moods, and picks, kept at most; the oldest go first.
+    pub max_rows: u64,
 }
 
 impl Default for StoreConfig {
     fn default() -> Self {
         StoreConfig {
             path: "xpressify-companion.sqlite".into(),
+            keep_days: 365,
+            max_rows: 1_000_000,
+        }
+    }
+}
+
+impl StoreConfig {
+    /// What the store keeps.
+    pub fn retention(&self) -> crate::retention::Retention {
+        crate::retention::Retention {
+            keep_days: self.keep_days,
+            max_rows: self.max_rows,
         }
     }
 }
@@ -146,6 +162,8 @@ pub struct HttpConfig {
     /// The token every control and settings change must carry (`Authorization: Bearer …`);
     /// empty: one is generated at first start, kept in the store and printed once.
     pub token: String,
+    /// A file holding the token instead (or a systemd credential's name).
+    pub token_file: String,
     /// Host names (besides IP addresses, `localhost` and this machine's name) that the page
     /// may be opened by, e.g. `["music.home.arpa"]`; `["*"]` for any (behind a proxy that
     /// checks them). Other names get `421`: this stops DNS rebinding.
@@ -166,6 +184,7 @@ impl Default for HttpConfig {
         HttpConfig {
             listen: "127.0.0.1:8080".into(),
             token: String::new(),
+            token_file: String::new(),
             allowed_hosts: Vec::new(),
             max_connections: 256,
             max_connections_per_client: 32,
@@ -200,6 +219,8 @@ pub struct MqttConfig {
     pub username: String,
     /// Broker password; empty for none. Never logged.
     pub password: String,
+    /// A file holding the password instead (or a systemd credential's name).
+    pub password_file: String,
     /// Seconds between keep-alive pings.
     #[serde(deserialize_with = "xpressify_protocol::duration::seconds_u16")]
     pub keep_alive_s: u16,
@@ -222,6 +243,7 @@ impl Default for MqttConfig {
             client_id: "xpressify-companion".into(),
             username: String::new(),
             password: String::new(),
+            password_file: String::new(),
             keep_alive_s: 30,
             ca_file: String::new(),
             client_cert_file: String::new(),
@@ -241,10 +263,11 @@ impl CompanionConfig {
             })
             .transpose()?;
         let name = path.map(|p| p.display().to_string()).unwrap_or_default();
-        let config: CompanionConfig = config::load(
+        let mut config: CompanionConfig = config::load(
             text.as_deref().map(|t| (name.as_str(), t)),
             std::env::vars(),
         )?;
+        config.read_secret_files()?;
         config.validate()?;
         Ok(config)
     }
@@ -261,6 +284,15 @@ impl CompanionConfig {
         }
         if self.store.path.trim().is_empty() {
             return Err(ConfigError::invalid("store.path", "must name a file"));
+        }
+        if self.store.keep_days > 36_500 {
+            return Err(ConfigError::invalid(
+                "store.keep_days",
+                "at most 36500 (0 keeps everything)",
+            ));
+        }
+        if self.store.max_rows < 1_000 {
+            return Err(ConfigError::invalid("store.max_rows", "at least 1000"));
         }
         self.mapping().map_err(|reason| {
             // The mapping's reasons start with the key they are about.
@@ -350,6 +382,35 @@ impl CompanionConfig {
             ));
         }
         Ok(())
+    }
+
+    /// Fills secrets from their `*_file` keys (a file path, or a systemd credential's name).
+    pub fn read_secret_files(&mut self) -> Result<(), ConfigError> {
+        use xpressify_protocol::secret::fill_from_file;
+        fill_from_file(
+            &mut self.mqtt.password,
+            &self.mqtt.password_file,
+            "mqtt.password",
+            "mqtt.password_file",
+        )?;
+        fill_from_file(
+            &mut self.youtube.api_key,
+            &self.youtube.api_key_file,
+            "youtube.api_key",
+            "youtube.api_key_file",
+        )?;
+        fill_from_file(
+            &mut self.home_assistant.token,
+            &self.home_assistant.token_file,
+            "home_assistant.token",
+            "home_assistant.token_file",
+        )?;
+        fill_from_file(
+            &mut self.http.token,
+            &self.http.token_file,
+            "http.token",
+            "http.token_file",
+        )
     }
 
     /// The mapping table, checked.

@@ -127,10 +127,12 @@ pub async fn run(
             hosts,
         );
         let server = tokio::spawn(crate::http::serve::serve(listener, app, limits));
+        let pruning = tokio::spawn(config.store.retention().run(store.clone()));
         let service = crate::service::Service::new(config, store, recommender, sink, status_tx)
             .context("starting the thread that writes moods")?;
         let result = service.run(control_rx, stop_when).await;
         server.abort();
+        pruning.abort();
         info!(
             peak_rss_mib = format!("{:.1}", crate::bench::peak_rss_mib()),
             "stopped"

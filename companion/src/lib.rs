@@ -15,6 +15,7 @@ pub mod mood_writer;
 pub mod mqtt_reader;
 pub mod quota_day;
 pub mod recommend;
+pub mod retention;
 pub mod schedule;
 pub mod service;
 pub mod sink;

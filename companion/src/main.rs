@@ -56,6 +56,10 @@ enum Command {
         /// Mood events to time.
         #[arg(long, default_value_t = 1000)]
         events: usize,
+        /// Also build a store with a mood a minute for this many days, and time its opening
+        /// (with the start-up quick_check) and its pruning to a year (e.g. 395).
+        #[arg(long, value_name = "DAYS")]
+        store_days: Option<u32>,
     },
     /// Print the effective configuration (file + environment + defaults) as TOML.
     PrintConfig,
@@ -87,10 +91,14 @@ fn try_main() -> anyhow::Result<()> {
             runtime()?.block_on(xpressify_companion::daemon::run(config, stop_signal(None)))
         }
         Command::Watch { duration } => watch(&config, duration),
-        Command::Bench { events } => {
+        Command::Bench { events, store_days } => {
             let report =
                 runtime()?.block_on(xpressify_companion::bench::pick_latency(events.max(1)))?;
             println!("{}", serde_json::to_string(&report)?);
+            if let Some(days) = store_days {
+                let store = xpressify_companion::bench::store_open(days)?;
+                println!("{}", serde_json::to_string(&store)?);
+            }
             Ok(())
         }
         Command::PrintConfig => {

@@ -48,6 +48,20 @@ pub enum StoreError {
     },
 }
 
+/// Rows one pruning transaction deletes at most.
+pub const PRUNE_BATCH: u64 = 5_000;
+
+/// What [`Store::prune`] deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pruned {
+    /// Moods.
+    pub moods: u64,
+    /// Picks (with their plays and feedback).
+    pub picks: u64,
+    /// Mood corrections, search log and cache entries.
+    pub other: u64,
+}
+
 /// Schema migrations; `MIGRATIONS[i]` upgrades version `i` to `i + 1`.
 pub const MIGRATIONS: &[&str] = &[
     r#"
@@ -308,6 +322,107 @@ impl Store {
             }
         }
         self.sql(tx.commit())
+    }
+
+    /// Deletes what is older than `before_ms` (moods, picks with their plays and feedback,
+    /// mood corrections, the search log and cache) and the oldest moods and picks past
+    /// `max_rows` each, in batches of [`PRUNE_BATCH`] rows so the store's lock is never held
+    /// for long. Learned taste and settings are kept: they are what the history taught.
+    pub fn prune(&self, before_ms: u64, max_rows: u64) -> Result<Pruned, StoreError> {
+        let before = before_ms as i64;
+        let mut pruned = Pruned::default();
+        // Statements that delete one batch and report how many rows went.
+        let batch = |sql: &str, arg: i64| -> Result<u64, StoreError> {
+            let mut conn = self.conn();
+            let tx = self.sql(conn.transaction())?;
+            let n = self.sql(tx.execute(sql, params![arg, PRUNE_BATCH as i64]))? as u64;
+            self.sql(tx.commit())?;
+            Ok(n)
+        };
+        let until_done = |sql: &str, arg: i64| -> Result<u64, StoreError> {
+            let mut total = 0;
+            loop {
+                let n = batch(sql, arg)?;
+                total += n;
+                if n < PRUNE_BATCH {
+                    return Ok(total);
+                }
+            }
+        };
+        pruned.moods += until_done(
+            "DELETE FROM moods WHERE id IN (SELECT id FROM moods WHERE at_ms < ?1 LIMIT ?2)",
+            before,
+        )?;
+        // Picks go with their plays and feedback, a batch of picks at a time.
+        let old_picks = "SELECT id FROM picks WHERE at_ms < ?1 ORDER BY id LIMIT ?2";
+        pruned.picks += self.prune_picks(old_picks, before)?;
+        for (table, column) in [("mood_feedback", "at_ms"), ("search_log", "at_ms")] {
+            pruned.other += until_done(
+                &format!(
+                    "DELETE FROM {table} WHERE id IN (SELECT id FROM {table} WHERE {column} < ?1 LIMIT ?2)"
+                ),
+                before,
+            )?;
+        }
+        pruned.other += until_done(
+            "DELETE FROM search_cache WHERE rowid IN (SELECT rowid FROM search_cache WHERE fetched_ms < ?1 LIMIT ?2)",
+            before,
+        )?;
+        // The row caps: the oldest past `max_rows`.
+        let cap = max_rows.min(i64::MAX as u64) as i64;
+        for table in ["moods", "picks"] {
+            let count: i64 = self.sql(self.conn().query_row(
+                &format!("SELECT COUNT(*) FROM {table}"),
+                [],
+                |r| r.get(0),
+            ))?;
+            let excess = (count - cap).max(0);
+            if excess == 0 {
+                continue;
+            }
+            // Everything up to the id of the oldest row that stays.
+            let keep_from: i64 = self.sql(self.conn().query_row(
+                &format!("SELECT id FROM {table} ORDER BY id LIMIT 1 OFFSET ?1"),
+                [excess],
+                |r| r.get(0),
+            ))?;
+            if table == "moods" {
+                pruned.moods += until_done(
+                    "DELETE FROM moods WHERE id IN (SELECT id FROM moods WHERE id < ?1 ORDER BY id LIMIT ?2)",
+                    keep_from,
+                )?;
+            } else {
+                pruned.picks += self.prune_picks(
+                    "SELECT id FROM picks WHERE id < ?1 ORDER BY id LIMIT ?2",
+                    keep_from,
+                )?;
+            }
+        }
+        Ok(pruned)
+    }
+
+    /// Deletes the picks `select` names (`?1` = `arg`, `?2` = the batch size), with their
+    /// plays and feedback, a batch per transaction, until it names none.
+    fn prune_picks(&self, select: &str, arg: i64) -> Result<u64, StoreError> {
+        let mut total = 0;
+        loop {
+            let mut conn = self.conn();
+            let tx = self.sql(conn.transaction())?;
+            let ids = format!("({select})");
+            let mut n = 0;
+            for sql in [
+                format!("DELETE FROM feedback WHERE pick_id IN {ids}"),
+                format!("DELETE FROM plays WHERE pick_id IN {ids}"),
+                format!("DELETE FROM picks WHERE id IN {ids}"),
+            ] {
+                n = self.sql(tx.execute(&sql, params![arg, PRUNE_BATCH as i64]))? as u64;
+            }
+            self.sql(tx.commit())?;
+            total += n;
+            if n < PRUNE_BATCH {
+                return Ok(total);
+            }
+        }
     }
 
     /// The newest moods, newest first.

@@ -96,6 +96,8 @@ pub struct MqttConfig {
     pub username: String,
     /// Broker password; empty for none. Never logged.
     pub password: String,
+    /// A file holding the password instead (or a systemd credential's name).
+    pub password_file: String,
     /// Seconds between keep-alive pings; the broker declares the device offline after 1.5×.
     #[serde(deserialize_with = "xpressify_protocol::duration::seconds_u16")]
     pub keep_alive_s: u16,
@@ -117,6 +119,7 @@ impl Default for MqttConfig {
             prefix: DEFAULT_PREFIX.into(),
             username: String::new(),
             password: String::new(),
+            password_file: String::new(),
             keep_alive_s: 30,
             ca_file: String::new(),
             client_cert_file: String::new(),
@@ -191,12 +194,23 @@ impl DeviceConfig {
             })
             .transpose()?;
         let name = path.map(|p| p.display().to_string()).unwrap_or_default();
-        let config: DeviceConfig = config::load(
+        let mut config: DeviceConfig = config::load(
             text.as_deref().map(|t| (name.as_str(), t)),
             std::env::vars(),
         )?;
+        config.read_secret_files()?;
         config.validate()?;
         Ok(config)
+    }
+
+    /// Fills secrets from their `*_file` keys.
+    pub fn read_secret_files(&mut self) -> Result<(), ConfigError> {
+        xpressify_protocol::secret::fill_from_file(
+            &mut self.mqtt.password,
+            &self.mqtt.password_file,
+            "mqtt.password",
+            "mqtt.password_file",
+        )
     }
 
     /// Checks values serde cannot: formats, ranges and combinations.

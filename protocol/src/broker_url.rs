@@ -14,11 +14,33 @@ pub struct BrokerUrl {
     pub tls: bool,
 }
 
+/// `url` with whatever precedes an `@` in its authority (`user:password`) replaced by `***`,
+/// so a URL can be shown in an error or a log.
+pub fn mask_credentials(url: &str) -> String {
+    let (scheme, rest) = match url.split_once("://") {
+        Some((scheme, rest)) => (Some(scheme), rest),
+        None => (None, url),
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    let authority = match authority.rsplit_once('@') {
+        Some((_, host)) => format!("***@{host}"),
+        None => authority.to_string(),
+    };
+    match scheme {
+        Some(scheme) => format!("{scheme}://{authority}{tail}"),
+        None => format!("{authority}{tail}"),
+    }
+}
+
 impl FromStr for BrokerUrl {
     type Err = String;
 
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let (scheme, rest) = s.split_once("://").ok_or_else(|| {
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        // Errors show the URL with any `user:password@` masked: they end up in logs.
+        let shown = mask_credentials(text);
+        let s = shown.as_str();
+        let (scheme, rest) = text.split_once("://").ok_or_else(|| {
             format!("{s:?} has no scheme: write mqtt://HOST:PORT or mqtts://HOST:PORT")
         })?;
         let (tls, default_port) = match scheme {
@@ -76,6 +98,22 @@ impl fmt::Display for BrokerUrl {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn errors_never_repeat_a_password() {
+        for bad in [
+            "mqtt://house:s3cret@broker.lan:1883",
+            "mqtt://house:s3cret@broker.lan:99999",
+            "house:s3cret@broker.lan",
+            "mqtt://house:s3cret@",
+        ] {
+            let e = bad.parse::<BrokerUrl>().expect_err(bad);
+            assert!(!e.contains("s3cret"), "{e}");
+            assert!(e.contains("***@"), "{e}");
+        }
+        assert_eq!(mask_credentials("http://u:p@h:1/x?y"), "http://***@h:1/x?y");
+        assert_eq!(mask_credentials("mqtt://h:1"), "mqtt://h:1");
+    }
 
     #[test]
     fn parses_schemes_hosts_and_ports() {

@@ -22,10 +22,12 @@ mod mood;
 mod now_playing;
 mod probabilities;
 mod schema;
+#[cfg(feature = "client")]
+pub mod secret;
 pub mod topics;
 
 pub use availability::Availability;
-pub use broker_url::BrokerUrl;
+pub use broker_url::{BrokerUrl, mask_credentials};
 pub use command::Command;
 pub use emotion::Emotion;
 pub use error::DecodeError;

@@ -105,6 +105,7 @@ fn ha_config(fake: &FakeHomeAssistant, token: &str) -> HomeAssistantConfig {
         media_base_url: "http://192.168.1.20:8080".into(),
         poll_s: 0.2,
         timeout_s: 2.0,
+        ..HomeAssistantConfig::default()
     }
 }
 

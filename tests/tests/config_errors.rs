@@ -147,3 +147,56 @@ fn durations_are_read_as_people_write_them() {
     assert!(!ok);
     assert!(err.contains("dwell_s") && err.contains("30s"), "{err}");
 }
+
+/// Issue 39, 7: secrets come from files or systemd credentials (`*_file` keys), are masked
+/// when printed, and a broker URL's password never appears in an error.
+#[test]
+fn secrets_come_from_files_and_never_show() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = dir.path().join("youtube.key");
+    std::fs::write(&key, "AIza-from-a-file\n").expect("write");
+    std::fs::write(dir.path().join("mqtt_password"), "from-a-credential").expect("write");
+    let key_path = key.display().to_string();
+    let creds = dir.path().display().to_string();
+    let (ok, out, err) = run(
+        "xpressify-companion",
+        &["print-config"],
+        &[
+            ("XPRESSIFY__YOUTUBE__API_KEY_FILE", &key_path),
+            ("XPRESSIFY__MQTT__USERNAME", "companion"),
+            ("XPRESSIFY__MQTT__PASSWORD_FILE", "mqtt_password"),
+            ("CREDENTIALS_DIRECTORY", &creds),
+        ],
+    );
+    assert!(ok, "{err}");
+    assert!(
+        !out.contains("AIza-from-a-file") && !out.contains("from-a-credential"),
+        "{out}"
+    );
+    assert!(out.contains("api_key = \"********\""), "{out}");
+    assert!(out.contains("password = \"********\""), "{out}");
+
+    let (ok, _, err) = run(
+        "xpressify-device",
+        &["print-config"],
+        &[("XPRESSIFY__MQTT__PASSWORD_FILE", "/nonexistent/password")],
+    );
+    assert!(!ok);
+    assert!(
+        err.contains("mqtt.password_file") && err.contains("/nonexistent/password"),
+        "{err}"
+    );
+
+    for bin in ["xpressify-device", "xpressify-companion"] {
+        let (ok, _, err) = run(
+            bin,
+            &["print-config"],
+            &[("XPRESSIFY__MQTT__URL", "mqtt://house:hunter2@broker.lan")],
+        );
+        assert!(!ok, "{bin} accepted credentials in the URL");
+        assert!(
+            err.contains("mqtt.url") && !err.contains("hunter2"),
+            "{bin}: {err}"
+        );
+    }
+}

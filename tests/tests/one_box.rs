@@ -180,3 +180,38 @@ fn bad_keys_are_refused_with_their_section() {
         "{err}"
     );
 }
+
+/// Issue 39, 3: the embedded broker is where commands come from; open to the LAN without a
+/// login, anyone there could steer the music. Such a start is refused, naming the keys.
+#[test]
+fn an_embedded_broker_open_to_the_lan_needs_a_login() {
+    let run = |env: &[(&str, &str)]| {
+        let mut cmd = Command::new(binary("xpressify").expect("binary"));
+        cmd.arg("print-config").env_remove("XPRESSIFY_CONFIG");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.output().expect("run")
+    };
+    let out = run(&[("XPRESSIFY__BROKER__LISTEN", "0.0.0.0:1883")]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("broker.listen") && err.contains("broker.username"),
+        "{err}"
+    );
+    let out = run(&[
+        ("XPRESSIFY__BROKER__LISTEN", "0.0.0.0:1883"),
+        ("XPRESSIFY__BROKER__USERNAME", "house"),
+        ("XPRESSIFY__BROKER__PASSWORD", "a long secret"),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(!shown.contains("a long secret"), "the password is masked");
+    let out = run(&[("XPRESSIFY__BROKER__USERNAME", "house")]);
+    assert!(!out.status.success(), "a user name without a password");
+}

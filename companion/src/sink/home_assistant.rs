@@ -23,6 +23,8 @@ pub struct HomeAssistantConfig {
     pub url: String,
     /// A long-lived access token (HA profile → Security). Never logged.
     pub token: String,
+    /// A file holding the token instead (or a systemd credential's name).
+    pub token_file: String,
     /// The media player, e.g. `media_player.living_room_tv`.
     pub entity_id: String,
     /// How the player reaches this companion's HTTP server, for catalogue files
@@ -41,6 +43,7 @@ impl Default for HomeAssistantConfig {
         HomeAssistantConfig {
             url: String::new(),
             token: String::new(),
+            token_file: String::new(),
             entity_id: String::new(),
             media_base_url: String::new(),
             poll_s: 2.0,

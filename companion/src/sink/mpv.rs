@@ -6,6 +6,7 @@
 //! mpv as watch URLs, which mpv plays through `yt-dlp`; catalogue files by path.
 
 use std::collections::VecDeque;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -37,7 +38,7 @@ pub struct MpvConfig {
     pub audio_output: String,
     /// More mpv options, e.g. `["--audio-device=alsa/hw:1"]`.
     pub extra_args: Vec<String>,
-    /// The IPC socket path; empty: one in the temporary folder.
+    /// The IPC socket path; empty: one in a private (0700) folder under the temporary folder.
     pub socket: String,
 }
 
@@ -80,11 +81,19 @@ impl MpvSink {
         static COUNT: AtomicU32 = AtomicU32::new(0);
         let owns_socket = config.socket.is_empty();
         let socket = if owns_socket {
-            std::env::temp_dir().join(format!(
-                "xpressify-mpv-{}-{}.sock",
+            // In a folder of our own (0700, a name nobody can guess): whoever can open mpv's
+            // socket can make it play any file or URL.
+            let suffix: u64 = rand::random();
+            let dir = std::env::temp_dir().join(format!(
+                "xpressify-mpv-{}-{}-{suffix:016x}",
                 std::process::id(),
                 COUNT.fetch_add(1, Ordering::Relaxed)
-            ))
+            ));
+            std::fs::DirBuilder::new()
+                .mode(0o700)
+                .create(&dir)
+                .map_err(|e| err(format!("cannot make {}: {e}", dir.display())))?;
+            dir.join("mpv.sock")
         } else {
             PathBuf::from(&config.socket)
         };
@@ -200,6 +209,9 @@ impl Drop for MpvSink {
         let _ = self.child.start_kill();
         if self.owns_socket {
             let _ = std::fs::remove_file(&self.socket);
+            if let Some(dir) = self.socket.parent() {
+                let _ = std::fs::remove_dir(dir);
+            }
         }
     }
 }

@@ -26,6 +26,8 @@ pub struct YoutubeConfig {
     /// API key of a Google Cloud project with the YouTube Data API enabled; empty: YouTube is
     /// not searched. Never logged.
     pub api_key: String,
+    /// A file holding the API key instead (or a systemd credential's name).
+    pub api_key_file: String,
     /// The API's base URL (tests point it at a local server).
     pub api_base_url: String,
     /// Results per search, 1 to 50.
@@ -52,6 +54,7 @@ impl Default for YoutubeConfig {
     fn default() -> Self {
         YoutubeConfig {
             api_key: String::new(),
+            api_key_file: String::new(),
             api_base_url: "https://www.googleapis.com/youtube/v3".into(),
             max_results: 15,
             region_code: String::new(),
