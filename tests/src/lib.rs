@@ -65,6 +65,32 @@ impl Broker {
         )
     }
 
+    /// Starts a private `mosquitto` that wants a login (these `(user, password)` accounts)
+    /// and applies the ACL file `acl` (copied beside its config). [`Broker::url`] then needs
+    /// credentials too.
+    pub fn start_with_acl(accounts: &[(&str, &str)], acl: &Path) -> anyhow::Result<Broker> {
+        let dir = tempfile::tempdir()?;
+        let files = dir.path();
+        let passwd = files.join("passwd");
+        for (i, (user, password)) in accounts.iter().enumerate() {
+            let mut cmd = Command::new("mosquitto_passwd");
+            if i == 0 {
+                cmd.arg("-c");
+            }
+            run_tool(cmd.arg("-b").arg(&passwd).arg(user).arg(password))?;
+        }
+        let acl_copy = files.join("acl");
+        std::fs::copy(acl, &acl_copy).with_context(|| format!("copying {}", acl.display()))?;
+        make_readable(files)?;
+        let port = free_port()?;
+        let conf = format!(
+            "listener {port} 127.0.0.1\nallow_anonymous false\npassword_file {}\nacl_file {}\n",
+            passwd.display(),
+            acl_copy.display()
+        );
+        Broker::launch(dir, port, conf)
+    }
+
     /// Starts a private `mosquitto` with two listeners: the open one in [`Broker::url`] (for
     /// the test's own clients) and a locked one — TLS with a CA made for this test, and a
     /// user name and password — described by the returned [`SecureListener`].

@@ -55,8 +55,18 @@ struct Companion {
 
 impl Companion {
     fn start(broker: &Broker, fake: &FakeYoutube, env: &[(&str, &str)]) -> Companion {
-        let dir = tempfile::tempdir().expect("tempdir");
         let topics = Topics::new(unique_name("xp"), unique_name("home")).expect("topics");
+        Companion::start_as(broker, fake, topics, env)
+    }
+
+    /// As [`Companion::start`], under `topics`' prefix, its device being `topics`' id.
+    fn start_as(
+        broker: &Broker,
+        fake: &FakeYoutube,
+        topics: Topics,
+        env: &[(&str, &str)],
+    ) -> Companion {
+        let dir = tempfile::tempdir().expect("tempdir");
         let port = free_port().expect("port");
         let inner = launch::companion(
             &broker.url,
@@ -811,4 +821,123 @@ fn old_history_is_pruned_and_recent_history_kept() {
         5_000,
         "every recent mood is kept"
     );
+}
+
+/// Publishes one message as the broker account `user` and waits for the broker's
+/// acknowledgement (which Mosquitto sends even when its ACL drops the message).
+fn publish_as(broker: &Broker, user: &str, password: &str, topic: &str, payload: &[u8]) {
+    let mut opts = MqttOptions::new(unique_name(user), broker.host.clone(), broker.port);
+    opts.set_credentials(user, password);
+    let (client, mut connection) = Client::new(opts, 10);
+    client
+        .publish(topic, QoS::AtLeastOnce, false, payload.to_vec())
+        .expect("publish");
+    for event in connection.iter() {
+        match event {
+            Ok(Event::Incoming(Packet::PubAck(_))) => break,
+            Ok(_) => {}
+            Err(e) => panic!("{user} publishing {topic}: {e}"),
+        }
+    }
+    let _ = client.disconnect();
+}
+
+/// The broker as a door around the token (issue 39, 3), closed for a split install by
+/// `config/mosquitto-acl.conf` on a real Mosquitto: a guest account cannot set the volume or
+/// fake a device's mood, a device cannot speak for another, and the real device (discovery
+/// included) and the companion work as before.
+#[test]
+fn the_shipped_mosquitto_acl_lets_nobody_publish_what_is_not_theirs() {
+    xpressify_companion::install_tls();
+    let acl = std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../config/mosquitto-acl.conf"
+    ));
+    let accounts = [
+        ("kitchen", "kitchen-pw"),
+        ("bedroom", "bedroom-pw"),
+        ("xpressify-companion", "companion-pw"),
+        ("guest", "guest-pw"),
+    ];
+    let broker = Broker::start_with_acl(&accounts, acl).expect("mosquitto with the ACL");
+    let fake = FakeYoutube::start().expect("fake youtube");
+    let kitchen = Topics::new("xpressify", "kitchen").expect("topics");
+    let companion = Companion::start_as(
+        &broker,
+        &fake,
+        kitchen.clone(),
+        &[
+            ("XPRESSIFY__MQTT__USERNAME", "xpressify-companion"),
+            ("XPRESSIFY__MQTT__PASSWORD", "companion-pw"),
+        ],
+    );
+    // The real device, discovery and all, under its own account.
+    let device = launch::device_announce(&broker.url, &kitchen, "homeassistant")
+        .expect("device binary")
+        .env("XPRESSIFY__MQTT__USERNAME", "kitchen")
+        .env("XPRESSIFY__MQTT__PASSWORD", "kitchen-pw")
+        .env("RUST_LOG", "error")
+        .spawn()
+        .expect("spawn device");
+    let _device = KillOnDrop(device);
+    companion
+        .api
+        .wait_for("the kitchen online", "/api/status", WAIT, |s| {
+            s["devices"].as_array().is_some_and(|d| {
+                d.iter()
+                    .any(|d| d["id"] == "kitchen" && d["online"] == true)
+            })
+        })
+        .expect("the device's availability passes the ACL");
+
+    // The guest tries to steer the music; the bedroom speaks for the kitchen.
+    publish_as(
+        &broker,
+        "guest",
+        "guest-pw",
+        &kitchen.command(),
+        br#"{"command":"set_volume","volume":100}"#,
+    );
+    publish_as(
+        &broker,
+        "guest",
+        "guest-pw",
+        &kitchen.mood(),
+        mood("kitchen", "angry").as_bytes(),
+    );
+    publish_as(
+        &broker,
+        "bedroom",
+        "bedroom-pw",
+        &kitchen.mood(),
+        mood("kitchen", "fear").as_bytes(),
+    );
+    // The kitchen itself is heard.
+    publish_as(
+        &broker,
+        "kitchen",
+        "kitchen-pw",
+        &kitchen.mood(),
+        mood("kitchen", "sad").as_bytes(),
+    );
+    let status = companion
+        .api
+        .wait_for("music for the kitchen's mood", "/api/status", WAIT, |s| {
+            s["now_playing"]["mood"] == "sad"
+        })
+        .expect("the kitchen's own mood passes");
+    let history = companion.api.get("/api/history?limit=50").expect("history");
+    let moods: Vec<&str> = history["moods"]
+        .as_array()
+        .expect("moods")
+        .iter()
+        .filter_map(|m| m["emotion"].as_str())
+        .collect();
+    let player = companion.api.get("/api/player").expect("player");
+    println!(
+        "ACL: moods heard {moods:?}; player volume {}",
+        player["volume"]
+    );
+    assert_eq!(moods, ["sad"], "only the kitchen's own mood: {status}");
+    assert_eq!(player["volume"], 60, "the guest set the volume: {player}");
 }
