@@ -154,6 +154,19 @@ mod tests {
     use super::*;
     use xpressify_protocol::Emotion;
 
+    /// A store on disk whose write lock another connection holds (until it rolls back), as a
+    /// stalled disk would.
+    fn stalled_store() -> (tempfile::TempDir, Arc<Store>, rusqlite::Connection) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("companion.sqlite");
+        let store = Arc::new(Store::open(&path).expect("store"));
+        let blocker = rusqlite::Connection::open(&path).expect("second connection");
+        blocker
+            .execute_batch("BEGIN IMMEDIATE")
+            .expect("take the write lock");
+        (dir, store, blocker)
+    }
+
     fn mood(i: usize) -> MoodRecord {
         MoodRecord {
             device: format!("box{}", i % 5),
@@ -167,13 +180,7 @@ mod tests {
     /// counted as lost.
     #[test]
     fn a_full_queue_drops_and_counts_instead_of_growing() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("companion.sqlite");
-        let store = Arc::new(Store::open(&path).expect("store"));
-        let blocker = rusqlite::Connection::open(&path).expect("second connection");
-        blocker
-            .execute_batch("BEGIN IMMEDIATE")
-            .expect("take the write lock");
+        let (_dir, store, blocker) = stalled_store();
         let mut writer = MoodWriter::with_capacity(store.clone(), 100).expect("writer");
         // The first mood takes the writer into its commit, where it waits for the lock.
         writer.record(mood(0));
@@ -209,13 +216,7 @@ mod tests {
     /// wait, and what gathered meanwhile goes in a few big commits once the disk is free.
     #[test]
     fn a_stalled_disk_neither_blocks_the_caller_nor_loses_moods() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("companion.sqlite");
-        let store = Arc::new(Store::open(&path).expect("store"));
-        let blocker = rusqlite::Connection::open(&path).expect("second connection");
-        blocker
-            .execute_batch("BEGIN IMMEDIATE")
-            .expect("take the write lock");
+        let (_dir, store, blocker) = stalled_store();
 
         let mut writer = MoodWriter::start(store.clone()).expect("writer");
         let started = std::time::Instant::now();

@@ -65,6 +65,19 @@ impl Broker {
         )
     }
 
+    /// Starts a private `mosquitto` that queues without limit for a slow subscriber
+    /// (`max_queued_messages 0`; Mosquitto's default drops past 1,000), so a flood reaches the
+    /// service whole and a test sees what the service itself does with it.
+    pub fn start_unlimited_queue() -> anyhow::Result<Broker> {
+        let dir = tempfile::tempdir()?;
+        let port = free_port()?;
+        Broker::launch(
+            dir,
+            port,
+            format!("listener {port} 127.0.0.1\nallow_anonymous true\nmax_queued_messages 0\n"),
+        )
+    }
+
     /// Starts a private `mosquitto` that wants a login (these `(user, password)` accounts)
     /// and applies the ACL file `acl` (copied beside its config). [`Broker::url`] then needs
     /// credentials too.
