@@ -164,6 +164,12 @@ pub struct HttpConfig {
     pub token: String,
     /// A file holding the token instead (or a systemd credential's name).
     pub token_file: String,
+    /// When set, reading (status, history, events, `/media`) needs this token or the control
+    /// token too (`Authorization: Bearer …` or `?access_token=…`); empty: reading is open to
+    /// the LAN, as a music box's page usually is.
+    pub read_token: String,
+    /// A file holding the read token instead (or a systemd credential's name).
+    pub read_token_file: String,
     /// Host names (besides IP addresses, `localhost` and this machine's name) that the page
     /// may be opened by, e.g. `["music.home.arpa"]`; `["*"]` for any (behind a proxy that
     /// checks them). Other names get `421`: this stops DNS rebinding.
@@ -185,6 +191,8 @@ impl Default for HttpConfig {
             listen: "127.0.0.1:8080".into(),
             token: String::new(),
             token_file: String::new(),
+            read_token: String::new(),
+            read_token_file: String::new(),
             allowed_hosts: Vec::new(),
             max_connections: 256,
             max_connections_per_client: 32,
@@ -339,6 +347,19 @@ impl CompanionConfig {
                 "at least 12 characters, no spaces (or empty to have one generated)",
             ));
         }
+        let read = &self.http.read_token;
+        if !read.is_empty() && (read.len() < 12 || !read.chars().all(|c| c.is_ascii_graphic())) {
+            return Err(ConfigError::invalid(
+                "http.read_token",
+                "at least 12 printable ASCII characters, no spaces (or empty: reading is open)",
+            ));
+        }
+        if !read.is_empty() && read == token {
+            return Err(ConfigError::invalid(
+                "http.read_token",
+                "must differ from http.token (the control token reads anyway)",
+            ));
+        }
         if !(1..=4096).contains(&self.mqtt.max_devices) {
             return Err(ConfigError::invalid(
                 "mqtt.max_devices",
@@ -410,6 +431,12 @@ impl CompanionConfig {
             &self.http.token_file,
             "http.token",
             "http.token_file",
+        )?;
+        fill_from_file(
+            &mut self.http.read_token,
+            &self.http.read_token_file,
+            "http.read_token",
+            "http.read_token_file",
         )
     }
 
@@ -460,6 +487,7 @@ impl CompanionConfig {
             &mut c.youtube.api_key,
             &mut c.home_assistant.token,
             &mut c.http.token,
+            &mut c.http.read_token,
         ] {
             if !secret.is_empty() {
                 *secret = "********".into();
@@ -526,6 +554,12 @@ mod tests {
                 "0",
                 "music.choose_from_top",
             ),
+            ("XPRESSIFY__HTTP__READ_TOKEN", "short", "http.read_token"),
+            (
+                "XPRESSIFY__HTTP__READ_TOKEN",
+                "has a space in it",
+                "http.read_token",
+            ),
         ] {
             let c: CompanionConfig =
                 config::load(None, vec![(var.to_string(), value.to_string())]).expect("types");
@@ -560,10 +594,16 @@ mod tests {
         let mut c = CompanionConfig::default();
         c.youtube.api_key = "AIzaSecret".into();
         c.home_assistant.token = "tok".into();
+        c.http.read_token = "read-secret-123".into();
         let shown = xpressify_protocol::config::to_toml(&c.redacted()).expect("toml");
         assert!(
-            !shown.contains("AIzaSecret") && !shown.contains("\"tok\""),
+            !shown.contains("AIzaSecret")
+                && !shown.contains("\"tok\"")
+                && !shown.contains("read-secret"),
             "{shown}"
         );
+        c.http.token = "read-secret-123".into();
+        let err = c.validate().expect_err("the same token twice").to_string();
+        assert!(err.contains("http.read_token"), "{err}");
     }
 }

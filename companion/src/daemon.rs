@@ -84,7 +84,10 @@ pub async fn run(
                 None,
             ),
             SinkKind::HomeAssistant => (
-                AnySink::HomeAssistant(HomeAssistantSink::new(config.home_assistant.clone())?),
+                AnySink::HomeAssistant(
+                    HomeAssistantSink::new(config.home_assistant.clone())?
+                        .with_media_token(&config.http.read_token),
+                ),
                 None,
             ),
         };
@@ -115,7 +118,7 @@ pub async fn run(
         ));
         let app = crate::http::router(
             crate::http::AppState {
-                token: token.into(),
+                tokens: crate::http::auth::Tokens::new(&token, &config.http.read_token),
                 store: store.clone(),
                 recommender: recommender.clone(),
                 status: status_rx,

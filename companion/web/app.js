@@ -1,5 +1,6 @@
 // The Xpressify companion page: live mood and player over Server-Sent Events, controls and
-// settings through the HTTP API (with the control token), history drawn as a timeline.
+// settings through the HTTP API (with the control token), history drawn as a timeline. Where the
+// box locks reading too (http.read_token), the token saved in Settings opens it.
 "use strict";
 
 // Script errors are kept (for the tests' messages) and shown, never silently lost.
@@ -17,6 +18,10 @@ let ytPlayer = null;
 let ytLoading = null;
 let loadedPick = null;
 let audio = null;
+let source = null;
+// Whether reading needs the token (http.read_token): only then does it travel in the URLs of
+// what cannot send headers (the event stream, <audio>).
+let readLocked = false;
 
 function token() {
   return localStorage.getItem(TOKEN_KEY) || "";
@@ -25,21 +30,27 @@ function token() {
 async function api(method, path, body) {
   const headers = {};
   if (body !== undefined) headers["Content-Type"] = "application/json";
-  if (method !== "GET" && token()) headers["Authorization"] = "Bearer " + token();
+  if (token()) headers["Authorization"] = "Bearer " + token();
   try {
     const r = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
     const text = await r.text();
     let data = null;
     try { data = text ? JSON.parse(text) : null; } catch (_) { data = text; }
-    return { ok: r.ok, status: r.status, data };
+    return { ok: r.ok, status: r.status, data, method };
   } catch (e) {
-    return { ok: false, status: 0, data: { error: "the companion cannot be reached" } };
+    return { ok: false, status: 0, data: { error: "the companion cannot be reached" }, method };
   }
 }
 
 function errorText(r) {
-  if (r.status === 401) return "Needs the control token (Settings).";
+  if (r.status === 401) return r.method === "GET" ? "Needs the read token (Settings)." : "Needs the control token (Settings).";
   return (r.data && r.data.error) || ("HTTP " + r.status);
+}
+
+// `url` with the token as `access_token` when reading is locked.
+function readUrl(url) {
+  if (!readLocked || !token()) return url;
+  return url + (url.includes("?") ? "&" : "?") + "access_token=" + encodeURIComponent(token());
 }
 
 function el(tag, attrs, ...children) {
@@ -204,7 +215,7 @@ function playFile(item) {
     audio.addEventListener("error", () => report("failed", "the browser cannot play this file"));
     $("player-title").after(audio);
   }
-  audio.src = "/media/" + item.track.file.split("/").map(encodeURIComponent).join("/");
+  audio.src = readUrl("/media/" + item.track.file.split("/").map(encodeURIComponent).join("/"));
   audio.play().catch(() => {});
 }
 
@@ -316,6 +327,9 @@ $("token-form").addEventListener("submit", (e) => {
   e.preventDefault();
   localStorage.setItem(TOKEN_KEY, $("token").value.trim());
   $("token-msg").textContent = "Saved in this browser.";
+  connect();
+  loadHistory();
+  loadMapping();
 });
 
 const FIELDS = [["match", "Search phrases"], ["lift", "Phrases to lift the mood"], ["genres", "Genres"], ["artists", "Artists"], ["languages", "Languages"]];
@@ -354,8 +368,19 @@ $("mapping-form").addEventListener("submit", async (e) => {
 
 // ---- start ----
 
-function connect() {
-  const source = new EventSource("/api/events");
+async function connect() {
+  if (source) source.close();
+  try {
+    readLocked = (await fetch("/api/status")).status === 401;
+  } catch (_) {
+    readLocked = false;
+  }
+  if (readLocked && !token()) {
+    $("link").textContent = "this box needs a token to show anything (Settings)";
+    $("link").classList.add("down");
+    return;
+  }
+  source = new EventSource(readUrl("/api/events"));
   source.addEventListener("status", (e) => onStatus(JSON.parse(e.data)));
   source.addEventListener("player", (e) => onPlayer(JSON.parse(e.data)));
   source.onerror = () => {

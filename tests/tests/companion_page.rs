@@ -1,6 +1,7 @@
 //! The companion's web page in a real headless Chromium (Debian's `chromium`): a mood
 //! published on the broker shows within a second, a click on Skip reaches the sink, a mapping
-//! edited on the page survives a restart, and a control without the token is refused.
+//! edited on the page survives a restart, a control without the token is refused, and a box
+//! that locks reading (`http.read_token`) opens on the page once the token is saved.
 //!
 //! `XPRESSIFY_CHROMIUM` names the browser (default `/usr/bin/chromium`);
 //! `XPRESSIFY_SCREENSHOTS=DIR` saves PNGs of the main views there (how docs/ got them).
@@ -76,6 +77,23 @@ fn screenshot(tab: &Tab, name: &str) {
     std::fs::write(dir.join(name), png).expect("write screenshot");
 }
 
+/// Headless Chromium: `XPRESSIFY_CHROMIUM`, else Debian's.
+fn browser() -> Browser {
+    let chromium = std::env::var_os("XPRESSIFY_CHROMIUM")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"));
+    Browser::new(
+        LaunchOptions::default_builder()
+            .path(Some(chromium))
+            .sandbox(false)
+            .window_size(Some((1200, 1000)))
+            .idle_browser_timeout(Duration::from_secs(120))
+            .build()
+            .expect("launch options"),
+    )
+    .expect("chromium starts (apt install chromium)")
+}
+
 #[test]
 fn the_page_shows_moods_live_and_controls_need_the_token() {
     let broker = Broker::get().expect("broker");
@@ -94,19 +112,7 @@ fn the_page_shows_moods_live_and_controls_need_the_token() {
     let mut companion = start_companion(&setup);
     let base = format!("http://127.0.0.1:{}/", setup.port);
 
-    let chromium = std::env::var_os("XPRESSIFY_CHROMIUM")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"));
-    let browser = Browser::new(
-        LaunchOptions::default_builder()
-            .path(Some(chromium))
-            .sandbox(false)
-            .window_size(Some((1200, 1000)))
-            .idle_browser_timeout(Duration::from_secs(120))
-            .build()
-            .expect("launch options"),
-    )
-    .expect("chromium starts (apt install chromium)");
+    let browser = browser();
     let tab = browser.new_tab().expect("tab");
     tab.navigate_to(&base)
         .expect("navigate")
@@ -252,4 +258,83 @@ fn the_page_shows_moods_live_and_controls_need_the_token() {
         true
     );
     drop(companion);
+}
+
+/// A box that locks reading (`http.read_token`): the page says it needs a token, and once the
+/// token is saved in Settings it goes live — its event stream carries the token in the URL.
+#[test]
+fn a_locked_box_opens_on_the_page_with_the_read_token() {
+    const READ: &str = "page-read-token-456";
+    let broker = Broker::get().expect("broker");
+    let fake = FakeYoutube::start().expect("fake");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let prefix = unique_name("xp");
+    let device = unique_name("lounge");
+    let topics = Topics::new(prefix.clone(), device.clone()).expect("topics");
+    let port = free_port().expect("port");
+    let mut command = launch::companion(
+        &broker.url,
+        &prefix,
+        &dir.path().join("companion.sqlite"),
+        port,
+        TOKEN,
+        &fake,
+    )
+    .expect("companion binary");
+    command.env("XPRESSIFY__HTTP__READ_TOKEN", READ);
+    let _companion = KillOnDrop(command.spawn().expect("spawn companion"));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "the companion did not listen");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    let browser = browser();
+    let tab = browser.new_tab().expect("tab");
+    tab.navigate_to(&format!("http://127.0.0.1:{port}/"))
+        .expect("navigate")
+        .wait_until_navigated()
+        .expect("loaded");
+    until(
+        &tab,
+        "the page asking for a token",
+        "document.getElementById('link').textContent.includes('needs a token')",
+        Duration::from_secs(10),
+    );
+    eval(
+        &tab,
+        &format!("document.getElementById('token').value = '{READ}'"),
+    );
+    eval(
+        &tab,
+        "document.getElementById('token-form').requestSubmit()",
+    );
+    until(
+        &tab,
+        "the live link",
+        "document.getElementById('link').textContent === 'live'",
+        Duration::from_secs(10),
+    );
+    broker
+        .publish(
+            &topics.mood(),
+            MOOD.replace("DEV", &device)
+                .replace("EMO", "sad")
+                .as_bytes(),
+            true,
+        )
+        .expect("publish");
+    until(
+        &tab,
+        "the mood on the page",
+        &format!(
+            "(document.querySelector('[data-device=\"{device}\"] .mood') || {{}}).textContent === 'sad'"
+        ),
+        Duration::from_secs(5),
+    );
+    assert_eq!(
+        eval(&tab, "window.__errors.join('; ')"),
+        "",
+        "script errors on the page"
+    );
 }

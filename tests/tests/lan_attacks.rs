@@ -504,6 +504,82 @@ fn a_rebound_name_reads_nothing_and_the_page_cannot_be_framed() {
     }
 }
 
+/// `http.read_token` locks reading too: status, history, the mapping, event streams and
+/// `/media` answer `401` without it (or the control token), take it as a bearer token or as
+/// `?access_token=`, and never let it change anything; the page itself stays open.
+#[test]
+fn a_read_token_locks_reading_but_not_the_page() {
+    const READ: &str = "read-token-0123456789";
+    let (broker, fake) = peers();
+    let companion = Companion::start(&broker, &fake, &[("XPRESSIFY__HTTP__READ_TOKEN", READ)]);
+    let request = |method: &str, path: &str, auth: Option<&str>| {
+        let auth = auth
+            .map(|t| format!("Authorization: Bearer {t}\r\n"))
+            .unwrap_or_default();
+        let body = if method == "POST" {
+            r#"{"command":"skip"}"#
+        } else {
+            ""
+        };
+        raw_request(
+            companion.port,
+            &format!(
+                "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            ),
+        )
+    };
+    for path in [
+        "/api/status",
+        "/api/history",
+        "/api/mapping",
+        "/api/player",
+        "/media/a.ogg",
+    ] {
+        let (code, head, body) = request("GET", path, None);
+        assert_eq!(code, 401, "{path} without a token: {head}");
+        assert!(body.contains("http.read_token"), "{body}");
+        assert!(!body.contains("moods"), "{body}");
+        let (code, head, _) = request("GET", path, Some("read-token-wrong-000000"));
+        assert_eq!(code, 401, "{path} with a wrong token: {head}");
+        let (code, head, _) = request("GET", &format!("{path}?access_token={READ}-x"), None);
+        assert_eq!(code, 401, "{path} with a wrong token in the URL: {head}");
+    }
+    for auth in [Some(READ), Some(TOKEN)] {
+        let (code, head, body) = request("GET", "/api/history?limit=5", auth);
+        assert_eq!(code, 200, "{head}");
+        assert!(body.contains("moods"), "{body}");
+    }
+    let (code, head, _) = request("GET", &format!("/api/status?access_token={READ}"), None);
+    assert_eq!(code, 200, "{head}");
+    // No catalogue here: past the lock, /media says so.
+    let (code, head, _) = request("GET", &format!("/media/a.ogg?access_token={READ}"), None);
+    assert_eq!(code, 404, "{head}");
+    // The event stream, as a browser's EventSource opens it: the token in its URL.
+    let mut stream = TcpStream::connect(("127.0.0.1", companion.port)).expect("connect");
+    stream
+        .write_all(
+            format!("GET /api/events?access_token={READ} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+                .as_bytes(),
+        )
+        .expect("send");
+    let first = read_within(&mut stream, Duration::from_secs(5)).expect("an answer");
+    let first = String::from_utf8_lossy(&first);
+    assert!(first.starts_with("HTTP/1.1 200"), "{first}");
+    drop(stream);
+    // The read token changes nothing.
+    let (code, head, body) = request("POST", "/api/command", Some(READ));
+    assert_eq!(code, 401, "{head}");
+    assert!(body.contains("control token"), "{body}");
+    let (code, head, _) = request("POST", "/api/command", Some(TOKEN));
+    assert_eq!(code, 202, "{head}");
+    // The page and its assets hold nothing private.
+    for path in ["/", "/app.js", "/style.css"] {
+        let (code, head, _) = request("GET", path, None);
+        assert_eq!(code, 200, "{path}: {head}");
+    }
+}
+
 /// Event streams are capped (`http.max_event_streams`): one more is answered `503` at once,
 /// and a slot comes back when a page goes.
 #[test]

@@ -15,12 +15,14 @@
 //! | `POST /api/mood-feedback`| "that's not my mood": `{"device","detected","actual"}`    |
 //! | `GET /`                  | the web page (its assets are inside the binary)           |
 //!
-//! Reading is open to the LAN (to requests whose `Host` is the box's, see [`guard`]); every request that changes something (`PUT`, `POST`) must carry
+//! Reading is open to the LAN (to requests whose `Host` is the box's, see [`guard`]) unless
+//! `http.read_token` is set; every request that changes something (`PUT`, `POST`) must carry
 //! the control token as `Authorization: Bearer <token>` (config `http.token`, or the one
-//! generated at first start), else it gets `401`. Errors are JSON `{"error": "..."}` with a
+//! generated at first start), else it gets `401` (see [`auth`]). Errors are JSON `{"error": "..."}` with a
 //! 4xx/5xx status. No secret (API key, token) is ever part of an answer. Connections are
 //! bounded by [`serve`]; event streams by `http.max_event_streams` (one more gets `503`).
 
+pub mod auth;
 pub mod guard;
 pub mod media;
 pub mod serve;
@@ -37,6 +39,7 @@ use serde_json::json;
 use tokio::sync::{mpsc, watch};
 use xpressify_protocol::Command;
 
+use self::auth::{ControlAccess, ReadAccess};
 use crate::mapping::Mapping;
 use crate::recommend::Recommender;
 use crate::service::{Control, Status};
@@ -58,8 +61,8 @@ pub struct AppState {
     pub web_player: Option<WebPlayerHandle>,
     /// The catalogue's files, for `/media`.
     pub media: Option<Arc<media::MediaFiles>>,
-    /// The control token.
-    pub token: Arc<str>,
+    /// The control token and the optional read token.
+    pub tokens: auth::Tokens,
     /// One permit per open `/api/events` stream (`http.max_event_streams`).
     pub event_streams: Arc<tokio::sync::Semaphore>,
 }
@@ -85,34 +88,9 @@ pub fn control_token(
     Ok((token, true))
 }
 
-/// Refuses a request without the control token.
-fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
-    let given = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
-        .unwrap_or("");
-    // Compare every byte, so timing does not tell how much of a guess was right.
-    let want = state.token.as_bytes();
-    let same = given.len() == want.len()
-        && given
-            .bytes()
-            .zip(want.iter())
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0;
-    if same {
-        Ok(())
-    } else {
-        Err(ApiError(
-            StatusCode::UNAUTHORIZED,
-            "this needs the control token: send `Authorization: Bearer <token>` (http.token, or the token printed at the companion's first start)".into(),
-        ))
-    }
-}
-
-/// An error answer.
-struct ApiError(StatusCode, String);
+/// The API's one error type: a status and a message that tells the fix, answered as
+/// `{"error": "..."}`.
+pub struct ApiError(StatusCode, String);
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
@@ -189,6 +167,7 @@ enum Topic {
 /// `status` and `player` events: the current ones at once, then one per change. Each stream
 /// holds one of `http.max_event_streams` permits until the client goes.
 async fn events(
+    _: ReadAccess,
     State(s): State<AppState>,
 ) -> Result<
     axum::response::sse::Sse<
@@ -247,10 +226,9 @@ async fn events(
 
 async fn mood_feedback(
     State(s): State<AppState>,
-    headers: HeaderMap,
+    _: ControlAccess,
     body: Result<Json<MoodCorrection>, axum::extract::rejection::JsonRejection>,
 ) -> Result<StatusCode, ApiError> {
-    authorize(&s, &headers)?;
     let Json(mut c) = body.map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.body_text()))?;
     if c.device.is_empty() || c.device.len() > 64 {
         return Err(ApiError(
@@ -265,7 +243,7 @@ async fn mood_feedback(
     Ok(StatusCode::CREATED)
 }
 
-async fn status(State(s): State<AppState>) -> Json<Status> {
+async fn status(_: ReadAccess, State(s): State<AppState>) -> Json<Status> {
     Json(s.status.borrow().clone())
 }
 
@@ -295,6 +273,7 @@ pub const HISTORY_LIMIT: usize = 2000;
 /// `GET /api/history`: a handful of queries whatever the limit, run off the async threads so a
 /// slow read never holds up the service or the other requests.
 async fn history(
+    _: ReadAccess,
     State(s): State<AppState>,
     Query(p): Query<HistoryParams>,
 ) -> Result<Json<History>, ApiError> {
@@ -326,16 +305,15 @@ async fn history(
         .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
 }
 
-async fn get_mapping(State(s): State<AppState>) -> Json<Mapping> {
+async fn get_mapping(_: ReadAccess, State(s): State<AppState>) -> Json<Mapping> {
     Json(s.recommender.mapping())
 }
 
 async fn put_mapping(
     State(s): State<AppState>,
-    headers: HeaderMap,
+    _: ControlAccess,
     body: Result<Json<Mapping>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<Mapping>, ApiError> {
-    authorize(&s, &headers)?;
     let Json(mapping) = body.map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.body_text()))?;
     s.recommender
         .set_mapping(mapping)
@@ -345,10 +323,9 @@ async fn put_mapping(
 
 async fn command(
     State(s): State<AppState>,
-    headers: HeaderMap,
+    _: ControlAccess,
     body: axum::body::Bytes,
 ) -> Result<StatusCode, ApiError> {
-    authorize(&s, &headers)?;
     let command =
         Command::decode(&body).map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.to_string()))?;
     s.control
@@ -363,7 +340,7 @@ async fn command(
     Ok(StatusCode::ACCEPTED)
 }
 
-async fn player(State(s): State<AppState>) -> Result<Response, ApiError> {
+async fn player(_: ReadAccess, State(s): State<AppState>) -> Result<Response, ApiError> {
     let handle = s.web_player.as_ref().ok_or_else(|| {
         ApiError(
             StatusCode::NOT_FOUND,
@@ -384,10 +361,9 @@ struct Report {
 
 async fn player_report(
     State(s): State<AppState>,
-    headers: HeaderMap,
+    _: ControlAccess,
     body: Result<Json<Report>, axum::extract::rejection::JsonRejection>,
 ) -> Result<StatusCode, ApiError> {
-    authorize(&s, &headers)?;
     let Json(r) = body.map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.body_text()))?;
     let handle = s.web_player.as_ref().ok_or_else(|| {
         ApiError(
@@ -420,6 +396,7 @@ async fn player_report(
 }
 
 async fn media(
+    _: ReadAccess,
     State(s): State<AppState>,
     Path(file): Path<String>,
     headers: HeaderMap,

@@ -90,6 +90,8 @@ pub struct HomeAssistantSink {
     /// The player reported `playing` for the active pick.
     seen_playing: bool,
     last_poll: Option<Instant>,
+    /// `http.read_token`, added to `/media` URLs so the player may fetch them.
+    media_token: Option<String>,
 }
 
 fn err(message: impl Into<String>) -> SinkError {
@@ -110,6 +112,7 @@ impl HomeAssistantSink {
             active: false,
             seen_playing: false,
             last_poll: None,
+            media_token: None,
         })
     }
 
@@ -142,6 +145,13 @@ impl HomeAssistantSink {
         }))
     }
 
+    /// Has `/media` URLs carry `token` (`?access_token=`) for a companion whose reading needs
+    /// one (`http.read_token`; empty: none). A TV cannot send headers with a media URL.
+    pub fn with_media_token(mut self, token: &str) -> Self {
+        self.media_token = (!token.is_empty()).then(|| token.to_string());
+        self
+    }
+
     /// Calls `media_player.<service>` on the configured entity.
     async fn call(&self, service: &str, mut data: Value) -> Result<(), SinkError> {
         data["entity_id"] = json!(self.config.entity_id);
@@ -159,14 +169,20 @@ impl HomeAssistantSink {
     fn media_url(&self, item: &PlayItem) -> Result<String, SinkError> {
         match &item.track {
             Track::Youtube { .. } => item.youtube_url().ok_or_else(|| err("no URL")),
-            Track::Local { file } if !self.config.media_base_url.is_empty() => Ok(format!(
-                "{}/media/{}",
-                self.config.media_base_url.trim_end_matches('/'),
-                file.split('/')
-                    .map(percent_encode)
-                    .collect::<Vec<_>>()
-                    .join("/")
-            )),
+            Track::Local { file } if !self.config.media_base_url.is_empty() => {
+                let mut url = format!(
+                    "{}/media/{}",
+                    self.config.media_base_url.trim_end_matches('/'),
+                    file.split('/')
+                        .map(percent_encode)
+                        .collect::<Vec<_>>()
+                        .join("/")
+                );
+                if let Some(token) = &self.media_token {
+                    url = format!("{url}?access_token={}", percent_encode(token));
+                }
+                Ok(url)
+            }
             Track::Local { .. } => Err(err(
                 "a catalogue file was picked but home_assistant.media_base_url is not set",
             )),
@@ -278,6 +294,11 @@ mod tests {
         assert_eq!(
             sink.media_url(&item).expect("url"),
             "http://10.0.0.2:8080/media/calm/rain%20%26%20thunder.ogg"
+        );
+        let sink = sink.with_media_token("read+token/1");
+        assert_eq!(
+            sink.media_url(&item).expect("url"),
+            "http://10.0.0.2:8080/media/calm/rain%20%26%20thunder.ogg?access_token=read%2Btoken%2F1"
         );
     }
 
