@@ -46,6 +46,14 @@ impl BoxConfig {
             "broker.password",
             "broker.password_file",
         )?;
+        for (i, account) in config.broker.accounts.iter_mut().enumerate() {
+            xpressify_protocol::secret::fill_from_file(
+                &mut account.password,
+                &account.password_file,
+                &format!("broker.accounts[{i}].password"),
+                &format!("broker.accounts[{i}].password_file"),
+            )?;
+        }
         config.device.read_secret_files().context("in [device]")?;
         config
             .companion
@@ -84,7 +92,7 @@ impl BoxConfig {
             anyhow::ensure!(
                 addr.ip().is_loopback()
                     || (!self.broker.username.is_empty() && !self.broker.password.is_empty()),
-                "config key `broker.listen`: {addr} opens the broker to the network, so it needs                  a login: set broker.username and broker.password (the box's own clients use                  them by themselves), or listen on 127.0.0.1"
+                "config key `broker.listen`: {addr} opens the broker to the network, so it needs a login: set broker.username and broker.password (the box's own clients use them by themselves), or listen on 127.0.0.1"
             );
             anyhow::ensure!(
                 self.broker.username.is_empty() == self.broker.password.is_empty(),
@@ -99,8 +107,42 @@ impl BoxConfig {
                 self.broker.max_payload_bytes
             );
         }
+        if self.broker.enabled {
+            self.validate_accounts()?;
+        }
         self.device.validate().context("in [device]")?;
         self.companion.validate().context("in [companion]")?;
+        Ok(())
+    }
+
+    /// `broker.accounts`: the box's own login set, names that can be device ids, each once,
+    /// each with a password.
+    fn validate_accounts(&self) -> anyhow::Result<()> {
+        let accounts = &self.broker.accounts;
+        if accounts.is_empty() {
+            return Ok(());
+        }
+        anyhow::ensure!(
+            !self.broker.username.is_empty(),
+            "config key `broker.accounts`: set broker.username and broker.password too (the box's own login, which its own clients use)"
+        );
+        let mut seen = std::collections::HashSet::from([self.broker.username.as_str()]);
+        for (i, a) in accounts.iter().enumerate() {
+            xpressify_protocol::topics::checked_device_id(a.username.clone()).map_err(|e| {
+                anyhow::anyhow!(
+                    "config key `broker.accounts[{i}].username`: {e} (a device's account is named as its mqtt.device_id)"
+                )
+            })?;
+            anyhow::ensure!(
+                seen.insert(a.username.as_str()),
+                "config key `broker.accounts[{i}].username`: {:?} is used twice (or is broker.username)",
+                a.username
+            );
+            anyhow::ensure!(
+                !a.password.is_empty(),
+                "config key `broker.accounts[{i}].password`: set it, or password_file"
+            );
+        }
         Ok(())
     }
 
@@ -109,6 +151,11 @@ impl BoxConfig {
         let mut shown = self.clone();
         if !shown.broker.password.is_empty() {
             shown.broker.password = "********".into();
+        }
+        for account in &mut shown.broker.accounts {
+            if !account.password.is_empty() {
+                account.password = "********".into();
+            }
         }
         if !shown.device.mqtt.password.is_empty() {
             shown.device.mqtt.password = "********".into();

@@ -154,7 +154,11 @@ fn try_main() -> anyhow::Result<()> {
 /// failing to load) stops both; each says goodbye to the broker on the way out.
 fn run_box(config: BoxConfig, duration: Option<Duration>) -> anyhow::Result<()> {
     if config.broker.enabled {
-        broker::start(&config.broker)?;
+        let rules = broker::acl::Rules {
+            prefix: config.device.mqtt.prefix.clone(),
+            discovery: config.device.homeassistant.discovery_prefix.clone(),
+        };
+        broker::start(&config.broker, rules)?;
     }
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let (device_done_tx, device_done_rx) = tokio::sync::oneshot::channel::<()>();

@@ -405,8 +405,21 @@ impl Subscriber {
     /// Subscribes to `filters` on any broker (the tests' Mosquitto, or the one-box's own)
     /// and returns once the broker has acknowledged them.
     pub fn connect(host: &str, port: u16, filters: &[String]) -> anyhow::Result<Subscriber> {
+        Subscriber::connect_as(host, port, None, filters)
+    }
+
+    /// As [`Subscriber::connect`], logged in as `login` (user name, password).
+    pub fn connect_as(
+        host: &str,
+        port: u16,
+        login: Option<(&str, &str)>,
+        filters: &[String],
+    ) -> anyhow::Result<Subscriber> {
         let mut opts = MqttOptions::new(unique_name("sub"), host, port);
         opts.set_max_packet_size(4 << 20, 4 << 20);
+        if let Some((user, password)) = login {
+            opts.set_credentials(user, password);
+        }
         let (client, mut connection) = Client::new(opts, 100);
         for f in filters {
             client.subscribe(f.clone(), QoS::AtLeastOnce)?;
@@ -421,7 +434,7 @@ impl Subscriber {
                     Ok(Event::Incoming(Packet::SubAck(_))) => {
                         acked += 1;
                         if acked == wanted {
-                            let _ = ready_tx.send(());
+                            let _ = ready_tx.send(Ok(()));
                         }
                     }
                     Ok(Event::Incoming(Packet::Publish(p))) => {
@@ -435,13 +448,17 @@ impl Subscriber {
                         }
                     }
                     Ok(_) => {}
-                    Err(_) => break,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e.to_string()));
+                        break;
+                    }
                 }
             }
         });
         ready_rx
             .recv_timeout(Duration::from_secs(5))
-            .context("subscriptions not acknowledged within 5 s")?;
+            .context("subscriptions not acknowledged within 5 s")?
+            .map_err(|e| anyhow::anyhow!("the subscriber's connection failed: {e}"))?;
         Ok(Subscriber {
             rx,
             seen: Vec::new(),
@@ -485,6 +502,48 @@ impl Subscriber {
         }
         &self.seen
     }
+}
+
+/// Publishes one message at QoS 1 as `user` and waits for the broker's acknowledgement
+/// (which Mosquitto, and the one-box broker's gate, send even when their rules drop it).
+pub fn publish_as(
+    host: &str,
+    port: u16,
+    (user, password): (&str, &str),
+    topic: &str,
+    payload: &[u8],
+) -> anyhow::Result<()> {
+    let mut opts = MqttOptions::new(unique_name(user), host, port);
+    opts.set_credentials(user, password);
+    let (client, mut connection) = Client::new(opts, 10);
+    client.publish(topic, QoS::AtLeastOnce, false, payload.to_vec())?;
+    for event in connection.iter() {
+        match event {
+            Ok(Event::Incoming(Packet::PubAck(_))) => break,
+            Ok(_) => {}
+            Err(e) => bail!("{user} publishing {topic}: {e}"),
+        }
+    }
+    let _ = client.disconnect();
+    Ok(())
+}
+
+/// The broker's answer to a login as `login` (`None`: anonymous): `Ok(())` when accepted,
+/// else the error rumqttc reports (a refused CONNACK names its code).
+pub fn try_login(host: &str, port: u16, login: Option<(&str, &str)>) -> anyhow::Result<()> {
+    let mut opts = MqttOptions::new(unique_name("login"), host, port);
+    if let Some((user, password)) = login {
+        opts.set_credentials(user, password);
+    }
+    let (client, mut connection) = Client::new(opts, 10);
+    let answer = match connection.iter().next() {
+        Some(Ok(Event::Incoming(Packet::ConnAck(_)))) => Ok(()),
+        Some(Ok(other)) => Err(anyhow::anyhow!("unexpected first event {other:?}")),
+        Some(Err(e)) => Err(anyhow::anyhow!("{e}")),
+        None => Err(anyhow::anyhow!("no answer")),
+    };
+    let _ = client.disconnect();
+    answer
 }
 
 impl Drop for Subscriber {

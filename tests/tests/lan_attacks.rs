@@ -905,23 +905,10 @@ fn old_history_is_pruned_and_recent_history_kept() {
     );
 }
 
-/// Publishes one message as the broker account `user` and waits for the broker's
-/// acknowledgement (which Mosquitto sends even when its ACL drops the message).
+/// Publishes one message as the broker account `user`, acknowledged.
 fn publish_as(broker: &Broker, user: &str, password: &str, topic: &str, payload: &[u8]) {
-    let mut opts = MqttOptions::new(unique_name(user), broker.host.clone(), broker.port);
-    opts.set_credentials(user, password);
-    let (client, mut connection) = Client::new(opts, 10);
-    client
-        .publish(topic, QoS::AtLeastOnce, false, payload.to_vec())
-        .expect("publish");
-    for event in connection.iter() {
-        match event {
-            Ok(Event::Incoming(Packet::PubAck(_))) => break,
-            Ok(_) => {}
-            Err(e) => panic!("{user} publishing {topic}: {e}"),
-        }
-    }
-    let _ = client.disconnect();
+    xpressify_tests::publish_as(&broker.host, broker.port, (user, password), topic, payload)
+        .expect("published");
 }
 
 /// The broker as a door around the token (issue 39, 3), closed for a split install by

@@ -215,3 +215,213 @@ fn an_embedded_broker_open_to_the_lan_needs_a_login() {
     let out = run(&[("XPRESSIFY__BROKER__USERNAME", "house")]);
     assert!(!out.status.success(), "a user name without a password");
 }
+
+/// The embedded broker with `broker.accounts` (issue 39, 3): rumqttd behind the box's gate.
+/// Nobody logs in without an account; a device account publishes only as itself and reads
+/// only what is its own; Home Assistant's controller account sends commands and reads the
+/// moods; the box's own device and companion carry on through the same door.
+#[test]
+fn the_embedded_broker_holds_each_account_to_its_topics() {
+    let (mqtt, http) = (free_port().expect("port"), free_port().expect("port"));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("xpressify.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"[broker]
+listen = "127.0.0.1:{mqtt}"
+username = "box"
+password = "box-secret-0123"
+
+[[broker.accounts]]
+username = "kitchen"
+password = "kitchen-pw"
+role = "device"
+
+[[broker.accounts]]
+username = "homeassistant"
+password = "ha-pw"
+role = "controller"
+
+[device.camera]
+source = "demo"
+
+[device.mqtt]
+device_id = "livingroom"
+
+[companion.http]
+listen = "127.0.0.1:{http}"
+token = "one-box-token-0123"
+
+[companion.store]
+path = "{store}"
+"#,
+            store = dir.path().join("companion.sqlite").display()
+        ),
+    )
+    .expect("config");
+    let mut child = KillOnDrop(
+        Command::new(binary("xpressify").expect("binary"))
+            .arg("--config")
+            .arg(&config)
+            .args(["run", "--duration", "90s"])
+            .env_remove("XPRESSIFY_CONFIG")
+            .env("RUST_LOG", "warn,rumqttd=off")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start the box"),
+    );
+    let stderr = child.0.stderr.take().expect("stderr");
+    let log = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = BufReader::new(stderr).read_to_string(&mut text);
+        text
+    });
+    let host = "127.0.0.1";
+    let box_login = Some(("box", "box-secret-0123"));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while xpressify_tests::try_login(host, mqtt, box_login).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "the box's broker never let its own login in"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    // Logins: none, a wrong password, an unknown name.
+    for login in [None, Some(("kitchen", "guess")), Some(("guest", "guest"))] {
+        let refused = xpressify_tests::try_login(host, mqtt, login).expect_err("refused");
+        assert!(
+            refused.to_string().contains("refused") || refused.to_string().contains("Refused"),
+            "{login:?}: {refused}"
+        );
+    }
+
+    let topic = |device: &str, channel: &str| format!("xpressify/{device}/{channel}");
+    let mut everything = xpressify_tests::Subscriber::connect_as(
+        host,
+        mqtt,
+        box_login,
+        &["xpressify/#".to_string()],
+    )
+    .expect("the box's login reads everything");
+    let mut kitchen_reads = xpressify_tests::Subscriber::connect_as(
+        host,
+        mqtt,
+        Some(("kitchen", "kitchen-pw")),
+        &["xpressify/#".to_string(), "homeassistant/#".to_string()],
+    )
+    .expect("the kitchen subscribes");
+
+    // The box's own device is heard through the gate.
+    everything
+        .wait_for("the living room's mood", Duration::from_secs(60), |m| {
+            m.topic == topic("livingroom", "mood")
+        })
+        .expect("the box's device publishes");
+
+    let kitchen = ("kitchen", "kitchen-pw");
+    let ha = ("homeassistant", "ha-pw");
+    let publish = |login: (&str, &str), t: &str, payload: &[u8]| {
+        xpressify_tests::publish_as(host, mqtt, login, t, payload).expect("acknowledged");
+    };
+    // The kitchen speaks for the living room and steers its music: dropped.
+    publish(kitchen, &topic("livingroom", "mood"), b"{\"forged\":1}");
+    publish(
+        kitchen,
+        &topic("livingroom", "command"),
+        br#"{"command":"set_volume","volume":100}"#,
+    );
+    publish(
+        kitchen,
+        &topic("livingroom", "now_playing"),
+        b"{\"forged\":2}",
+    );
+    // Its own topics and Home Assistant's command pass.
+    publish(kitchen, &topic("kitchen", "availability"), b"online");
+    publish(
+        ha,
+        &topic("livingroom", "command"),
+        br#"{"command":"set_volume","volume":35}"#,
+    );
+    everything
+        .wait_for("Home Assistant's command", Duration::from_secs(10), |m| {
+            m.topic == topic("livingroom", "command") && m.payload.ends_with(b"35}")
+        })
+        .expect("the controller's command passes");
+    everything
+        .wait_for("the kitchen's availability", Duration::from_secs(10), |m| {
+            m.topic == topic("kitchen", "availability")
+        })
+        .expect("a device's own topic passes");
+    let heard = everything.messages(Duration::from_millis(500));
+    for m in heard {
+        assert!(
+            !m.payload.windows(6).any(|w| w == b"forged") && !m.payload.ends_with(b"100}"),
+            "a forged message passed: {} {:?}",
+            m.topic,
+            String::from_utf8_lossy(&m.payload)
+        );
+    }
+    // What the kitchen may read: not the living room's moods.
+    let kitchen_heard: Vec<String> = kitchen_reads
+        .messages(Duration::from_millis(500))
+        .iter()
+        .map(|m| m.topic.clone())
+        .collect();
+    assert!(
+        kitchen_heard
+            .iter()
+            .all(|t| t == "xpressify/companion/availability"
+                || t == &topic("kitchen", "now_playing")
+                || t == "homeassistant/status"
+                || t.contains("/xpressify_kitchen/")),
+        "the kitchen read others' topics: {kitchen_heard:?}"
+    );
+    assert!(
+        kitchen_heard
+            .iter()
+            .any(|t| t == "xpressify/companion/availability"),
+        "the kitchen hears the companion: {kitchen_heard:?}"
+    );
+    // A will on another's topic is refused at connect.
+    let mut opts = rumqttc::MqttOptions::new("kitchen-will", host, mqtt);
+    opts.set_credentials("kitchen", "kitchen-pw");
+    opts.set_last_will(rumqttc::LastWill::new(
+        topic("livingroom", "availability"),
+        "offline",
+        rumqttc::QoS::AtLeastOnce,
+        true,
+    ));
+    let (_client, mut connection) = rumqttc::Client::new(opts, 10);
+    let first = connection.iter().next().expect("an answer");
+    assert!(first.is_err(), "a forged will was accepted: {first:?}");
+
+    // The companion still hears its device and plays.
+    let status = loop {
+        let (line, body) = http_get(http, "/api/status").expect("status");
+        let status: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+        if line.contains("200")
+            && status["devices"]
+                .as_array()
+                .is_some_and(|d| d.iter().any(|d| d["id"] == "livingroom"))
+        {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline + Duration::from_secs(30),
+            "{line} {body}"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    assert_eq!(status["broker_connected"], true, "{status}");
+    drop(everything);
+    drop(kitchen_reads);
+    drop(child);
+    let text = log.join().unwrap_or_default();
+    assert!(
+        text.contains("not the account's topic"),
+        "the gate says what it drops:\n{text}"
+    );
+}

@@ -1,6 +1,13 @@
 //! The box's own MQTT broker (`rumqttd`, in this process): the device and the companion talk
 //! through it, and Home Assistant can use it too. Switch it off (`broker.enabled = false`) to
 //! use an external broker such as Home Assistant's Mosquitto add-on.
+//!
+//! With `broker.accounts` set, rumqttd moves to a loopback port of its own and clients reach
+//! it through [`gate`], which holds each account to its topics ([`acl`]).
+
+pub mod acl;
+pub mod gate;
+pub mod packet;
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, TcpListener};
@@ -27,6 +34,27 @@ pub struct BrokerSettings {
     pub password_file: String,
     /// Largest message accepted, in bytes; a client that sends more is disconnected.
     pub max_payload_bytes: usize,
+    /// More logins, each held to its role's topics (see [`acl`]): one per device elsewhere in
+    /// the house (named as its `mqtt.device_id`), `controller` for Home Assistant,
+    /// `companion` for a companion on another machine. Needs `username` and `password` (the
+    /// box's own login, which may do everything).
+    pub accounts: Vec<Account>,
+}
+
+/// One login of `broker.accounts`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Account {
+    /// The user name; a device's is its `mqtt.device_id`.
+    pub username: String,
+    /// Its password.
+    #[serde(default)]
+    pub password: String,
+    /// A file holding the password instead (or a systemd credential's name).
+    #[serde(default)]
+    pub password_file: String,
+    /// What it may publish and read.
+    pub role: acl::Role,
 }
 
 impl Default for BrokerSettings {
@@ -38,6 +66,7 @@ impl Default for BrokerSettings {
             password: String::new(),
             password_file: String::new(),
             max_payload_bytes: 256 * 1024,
+            accounts: Vec::new(),
         }
     }
 }
@@ -71,16 +100,27 @@ impl BrokerSettings {
 /// rumqttd only logs a listener that fails to bind, so the port is tried here first: a port
 /// already taken (often by a Mosquitto running beside) is an error with a hint, not a box
 /// whose clients wait forever.
-pub fn start(settings: &BrokerSettings) -> anyhow::Result<SocketAddr> {
+pub fn start(settings: &BrokerSettings, rules: acl::Rules) -> anyhow::Result<SocketAddr> {
     let addr = settings.listen_addr()?;
-    drop(TcpListener::bind(addr).with_context(|| {
+    let public = TcpListener::bind(addr).with_context(|| {
         format!(
             "the embedded broker cannot listen on {addr} (broker.listen): is another MQTT \
              broker running there? Stop it, choose another port, or set broker.enabled = false \
              and point [device.mqtt] and [companion.mqtt] at it"
         )
-    })?);
-    let mut broker = rumqttd::Broker::new(config(settings, addr));
+    })?;
+    // With accounts, rumqttd listens on a loopback port of its own behind the gate.
+    let (inner, gate_listener) = if settings.accounts.is_empty() {
+        drop(public);
+        (addr, None)
+    } else {
+        let probe = TcpListener::bind("127.0.0.1:0").context("finding a port for the broker")?;
+        let inner = probe
+            .local_addr()
+            .context("finding a port for the broker")?;
+        (inner, Some(public))
+    };
+    let mut broker = rumqttd::Broker::new(config(settings, inner));
     std::thread::Builder::new()
         .name("broker".into())
         .spawn(move || {
@@ -89,9 +129,38 @@ pub fn start(settings: &BrokerSettings) -> anyhow::Result<SocketAddr> {
             }
         })
         .context("starting the broker thread")?;
-    wait_until_listening(addr)?;
-    tracing::info!(%addr, "embedded MQTT broker listening");
+    wait_until_listening(inner)?;
+    if let Some(listener) = gate_listener {
+        gate::start(listener, gate_for(settings, rules, inner))?;
+    }
+    tracing::info!(%addr, accounts = settings.accounts.len(), "embedded MQTT broker listening");
     Ok(addr)
+}
+
+/// The gate's logins (the box's own first) and limits.
+fn gate_for(settings: &BrokerSettings, rules: acl::Rules, upstream: SocketAddr) -> gate::Gate {
+    let mut logins = vec![gate::Login {
+        username: settings.username.clone(),
+        password: settings.password.clone(),
+        who: acl::Who::Box,
+    }];
+    logins.extend(settings.accounts.iter().map(|a| gate::Login {
+        username: a.username.clone(),
+        password: a.password.clone(),
+        who: acl::Who::Account {
+            user: a.username.clone(),
+            role: a.role,
+        },
+    }));
+    gate::Gate {
+        logins,
+        rules,
+        upstream,
+        upstream_login: (!settings.username.is_empty())
+            .then(|| (settings.username.clone(), settings.password.clone())),
+        // The topic and headers besides the payload.
+        max_packet: settings.max_payload_bytes + 64 * 1024,
+    }
 }
 
 /// rumqttd's settings for a box: a few dozen clients, small messages, little memory.
