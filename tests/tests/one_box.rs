@@ -179,6 +179,67 @@ fn bad_keys_are_refused_with_their_section() {
         err.contains("[companion]") && err.contains("http.listen"),
         "{err}"
     );
+
+    // Broker accounts: the box's own login first, device-id names, a known role, each secret
+    // masked when shown.
+    let login = "[broker]\nusername = \"box\"\npassword = \"box-pw\"\n";
+    for (text, key) in [
+        (
+            "[[broker.accounts]]\nusername = \"kitchen\"\npassword = \"pw\"\nrole = \"device\"\n"
+                .to_string(),
+            "broker.accounts",
+        ),
+        (
+            format!(
+                "{login}[[broker.accounts]]\nusername = \"kit chen\"\npassword = \"pw\"\nrole = \"device\"\n"
+            ),
+            "broker.accounts[0].username",
+        ),
+        (
+            format!(
+                "{login}[[broker.accounts]]\nusername = \"kitchen\"\npassword = \"pw\"\nrole = \"speaker\"\n"
+            ),
+            "broker.accounts[0].role",
+        ),
+        (
+            format!(
+                "{login}[[broker.accounts]]\nusername = \"box\"\npassword = \"pw\"\nrole = \"controller\"\n"
+            ),
+            "broker.accounts[0].username",
+        ),
+    ] {
+        std::fs::write(&file, &text).expect("write");
+        let out = Command::new(binary("xpressify").expect("binary"))
+            .arg("--config")
+            .arg(&file)
+            .arg("print-config")
+            .output()
+            .expect("run");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{text}");
+        assert!(err.contains(key), "{key}: {err}");
+    }
+    std::fs::write(
+        &file,
+        format!("{login}[[broker.accounts]]\nusername = \"kitchen\"\npassword = \"kitchen-secret\"\nrole = \"device\"\n"),
+    )
+    .expect("write");
+    let out = Command::new(binary("xpressify").expect("binary"))
+        .arg("--config")
+        .arg(&file)
+        .arg("print-config")
+        .output()
+        .expect("run");
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        shown.contains("kitchen") && !shown.contains("kitchen-secret"),
+        "{shown}"
+    );
 }
 
 /// Issue 39, 3: the embedded broker is where commands come from; open to the LAN without a
