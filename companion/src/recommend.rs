@@ -300,7 +300,7 @@ impl Recommender {
         };
         Taste::new(&self.store).learn(pick.mood, &arms, feedback)?;
         self.store
-            .record_feedback(pick.id, feedback.as_str(), crate::clock::now_ms())
+            .record_feedback(pick.id, feedback, crate::clock::now_ms())
     }
 
     fn youtube_ref(&self) -> Option<&dyn SourceRef> {

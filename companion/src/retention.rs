@@ -96,7 +96,7 @@ mod tests {
             })
             .expect("pick");
         store
-            .record_feedback(p.id, "like", at_ms)
+            .record_feedback(p.id, crate::store::Feedback::Like, at_ms)
             .expect("feedback");
         store.start_play(p.id, "web", at_ms).expect("play");
         p.id

@@ -34,7 +34,7 @@ use crate::recommend::Recommender;
 use crate::schedule::{Action, Player, Schedule};
 use crate::sink::{AnySink, PlayItem, PlaybackSink, SinkEvent};
 use crate::source::YoutubeHealth;
-use crate::store::{MoodRecord, PickRecord, Store};
+use crate::store::{MoodRecord, PickRecord, PlayOutcome, Store};
 use crate::taste::Feedback;
 
 /// How long to wait after a failed start before trying again.
@@ -244,7 +244,7 @@ impl Service {
             }
         }
         if let Some(current) = self.current.take() {
-            let _ = self.store.end_play(current.play_id, "stopped", now_ms());
+            self.end_play(current.play_id, PlayOutcome::Stopped, now_ms());
         }
         let moods = self.moods.close();
         info!(
@@ -430,7 +430,7 @@ impl Service {
             Ok(Some(SinkEvent::Ended)) => {
                 self.failures = 0;
                 if let Some(current) = self.current.take() {
-                    let _ = self.store.end_play(current.play_id, "played_out", now_ms());
+                    self.end_play(current.play_id, PlayOutcome::PlayedOut, now_ms());
                     self.learn(&current.pick, Feedback::PlayedOut);
                 }
                 if let Some(action) = self.schedule.on_ended() {
@@ -442,7 +442,7 @@ impl Service {
             Ok(Some(SinkEvent::Failed(why))) => {
                 warn!(error = %why, "the pick could not play");
                 if let Some(current) = self.current.take() {
-                    let _ = self.store.end_play(current.play_id, "failed", now_ms());
+                    self.end_play(current.play_id, PlayOutcome::Failed, now_ms());
                 }
                 self.problem = Some(why);
                 self.failures += 1;
@@ -474,13 +474,20 @@ impl Service {
     /// Starts a pick for `action`'s mood (cutting the current one for a switch).
     async fn act(&mut self, client: &AsyncClient, action: Action) {
         let (mood, outcome) = match action {
-            Action::Start(m) => (m, "played_out"),
-            Action::Switch(m) => (m, "replaced"),
+            Action::Start(m) => (m, PlayOutcome::PlayedOut),
+            Action::Switch(m) => (m, PlayOutcome::Replaced),
         };
         self.start(client, mood, outcome).await;
     }
 
-    async fn start(&mut self, client: &AsyncClient, mood: Emotion, previous_outcome: &str) {
+    /// Notes how a play ended; a failed write is logged (the history then lacks its end).
+    fn end_play(&self, play_id: i64, outcome: PlayOutcome, now: u64) {
+        if let Err(e) = self.store.end_play(play_id, outcome, now) {
+            warn!(error = %e, play_id, outcome = outcome.as_str(), "cannot record how a play ended");
+        }
+    }
+
+    async fn start(&mut self, client: &AsyncClient, mood: Emotion, previous_outcome: PlayOutcome) {
         let now = now_ms();
         let device = self
             .mood_device
@@ -508,7 +515,7 @@ impl Service {
             return;
         }
         if let Some(old) = self.current.take() {
-            let _ = self.store.end_play(old.play_id, previous_outcome, now);
+            self.end_play(old.play_id, previous_outcome, now);
         }
         let play_id = self
             .store
@@ -547,7 +554,7 @@ impl Service {
                 Some(_) => Ok(()),
                 None => {
                     let mood = self.schedule.mood().unwrap_or(Emotion::Neutral);
-                    self.start(client, mood, "played_out").await;
+                    self.start(client, mood, PlayOutcome::PlayedOut).await;
                     Ok(())
                 }
             },
@@ -573,9 +580,9 @@ impl Service {
                     None => self.schedule.mood().unwrap_or(Emotion::Neutral),
                 };
                 let outcome = if command == Command::Skip {
-                    "skipped"
+                    PlayOutcome::Skipped
                 } else {
-                    "disliked"
+                    PlayOutcome::Disliked
                 };
                 self.start(client, mood, outcome).await;
                 Ok(())

@@ -13,6 +13,65 @@ use std::sync::{Mutex, MutexGuard};
 use rusqlite::{Connection, OptionalExtension, params};
 use xpressify_protocol::{Emotion, Track};
 
+pub use crate::taste::Feedback;
+
+/// How a play ended, as `plays.outcome` holds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlayOutcome {
+    /// It played to its end.
+    PlayedOut,
+    /// A listener skipped it.
+    Skipped,
+    /// A listener disliked it (and it was skipped).
+    Disliked,
+    /// The mood changed and another pick took its place.
+    Replaced,
+    /// The player could not play it.
+    Failed,
+    /// The service stopped while it played.
+    Stopped,
+}
+
+impl PlayOutcome {
+    /// The name stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PlayOutcome::PlayedOut => "played_out",
+            PlayOutcome::Skipped => "skipped",
+            PlayOutcome::Disliked => "disliked",
+            PlayOutcome::Replaced => "replaced",
+            PlayOutcome::Failed => "failed",
+            PlayOutcome::Stopped => "stopped",
+        }
+    }
+}
+
+/// What one request to a paid API came to, as `search_log.outcome` holds it; every one counts
+/// against the day's budget.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SearchOutcome {
+    /// Answered with results.
+    Ok,
+    /// Refused: the quota is spent.
+    Quota,
+    /// Refused: the key is not valid.
+    Key,
+    /// Failed otherwise (network, server, a refused request).
+    Error,
+}
+
+impl SearchOutcome {
+    /// The name stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SearchOutcome::Ok => "ok",
+            SearchOutcome::Quota => "quota",
+            SearchOutcome::Key => "key",
+            SearchOutcome::Error => "error",
+        }
+    }
+}
+
 /// Why the store refused an operation.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -94,7 +153,7 @@ CREATE TABLE plays (
     sink TEXT NOT NULL,
     started_ms INTEGER NOT NULL,
     ended_ms INTEGER,
-    outcome TEXT                -- played_out | skipped | replaced | failed
+    outcome TEXT                -- played_out | skipped | disliked | replaced | failed | stopped
 );
 CREATE TABLE feedback (
     id INTEGER PRIMARY KEY,
@@ -633,20 +692,30 @@ impl Store {
         Ok(conn.last_insert_rowid())
     }
 
-    /// Notes how a play ended (`played_out`, `skipped`, `replaced`, `failed`).
-    pub fn end_play(&self, play_id: i64, outcome: &str, at_ms: u64) -> Result<(), StoreError> {
+    /// Notes how a play ended.
+    pub fn end_play(
+        &self,
+        play_id: i64,
+        outcome: PlayOutcome,
+        at_ms: u64,
+    ) -> Result<(), StoreError> {
         let r = self.conn().execute(
             "UPDATE plays SET ended_ms = ?2, outcome = ?3 WHERE id = ?1 AND ended_ms IS NULL",
-            params![play_id, at_ms as i64, outcome],
+            params![play_id, at_ms as i64, outcome.as_str()],
         );
         self.sql(r).map(drop)
     }
 
     /// Remembers a listener's verdict on a pick.
-    pub fn record_feedback(&self, pick_id: i64, kind: &str, at_ms: u64) -> Result<(), StoreError> {
+    pub fn record_feedback(
+        &self,
+        pick_id: i64,
+        kind: Feedback,
+        at_ms: u64,
+    ) -> Result<(), StoreError> {
         let r = self.conn().execute(
             "INSERT INTO feedback (pick_id, kind, at_ms) VALUES (?1, ?2, ?3)",
-            params![pick_id, kind, at_ms as i64],
+            params![pick_id, kind.as_str(), at_ms as i64],
         );
         self.sql(r).map(drop)
     }
@@ -710,10 +779,15 @@ impl Store {
     }
 
     /// Logs one request to a paid API (every outcome counts against a quota).
-    pub fn log_search(&self, query_key: &str, outcome: &str, at_ms: u64) -> Result<(), StoreError> {
+    pub fn log_search(
+        &self,
+        query_key: &str,
+        outcome: SearchOutcome,
+        at_ms: u64,
+    ) -> Result<(), StoreError> {
         let r = self.conn().execute(
             "INSERT INTO search_log (at_ms, query_key, outcome) VALUES (?1, ?2, ?3)",
-            params![at_ms as i64, query_key, outcome],
+            params![at_ms as i64, query_key, outcome.as_str()],
         );
         self.sql(r).map(drop)
     }
@@ -887,8 +961,10 @@ mod tests {
             Some("[]".into())
         );
         assert_eq!(store.cached_search("q", 101).expect("stale"), None);
-        store.log_search("q", "ok", 10).expect("log");
-        store.log_search("q", "quota", 20).expect("log");
+        store.log_search("q", SearchOutcome::Ok, 10).expect("log");
+        store
+            .log_search("q", SearchOutcome::Quota, 20)
+            .expect("log");
         assert_eq!(store.searches_since(15).expect("count"), 1);
     }
 

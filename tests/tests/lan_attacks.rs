@@ -647,7 +647,11 @@ fn fill_history(store_path: &std::path::Path, picks: usize) {
             })
             .expect("pick");
         store
-            .record_feedback(pick.id, "like", now - 5_000_000 + i as u64)
+            .record_feedback(
+                pick.id,
+                xpressify_companion::store::Feedback::Like,
+                now - 5_000_000 + i as u64,
+            )
             .expect("feedback");
     }
 }

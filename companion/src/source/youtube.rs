@@ -17,7 +17,7 @@ use super::{Candidate, Source, SourceError};
 use crate::clock::now_ms;
 use crate::mapping::Query;
 use crate::quota_day;
-use crate::store::Store;
+use crate::store::{SearchOutcome, Store};
 
 /// `[youtube]` in the config.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -204,9 +204,58 @@ struct ErrorReason {
 }
 
 /// What one HTTP attempt came to.
+#[derive(Debug)]
 enum Attempt {
     Done(Result<Vec<Candidate>, SourceError>),
     Retry(String),
+}
+
+/// What an answer of `search.list` (HTTP `status`, `body`) comes to: the outcome to log and
+/// what to do next. YouTube says "quota spent" with 403 and the reason `quotaExceeded` (or
+/// `dailyLimitExceeded`), a bad key with `keyInvalid` / `API_KEY_INVALID`; a server error or
+/// 429 is worth a retry, any other refusal is not.
+fn judge(status: u16, body: &str, now: u64) -> (SearchOutcome, Attempt) {
+    if (200..300).contains(&status) {
+        let result = serde_json::from_str::<SearchList>(body)
+            .map(candidates)
+            .map_err(|e| SourceError::Rejected(format!("unreadable answer: {e}")));
+        return (SearchOutcome::Ok, Attempt::Done(result));
+    }
+    let detail = serde_json::from_str::<ErrorBody>(body)
+        .ok()
+        .map(|b| b.error);
+    let reasons: Vec<String> = detail
+        .iter()
+        .flat_map(|d| d.errors.iter().chain(&d.details))
+        .map(|r| r.reason.clone())
+        .collect();
+    let message = detail
+        .as_ref()
+        .map(|d| d.message.clone())
+        .filter(|m| !m.is_empty())
+        .unwrap_or_else(|| format!("HTTP {status}"));
+    let has = |r: &str| reasons.iter().any(|x| x == r);
+    if status == 403 && (has("quotaExceeded") || has("dailyLimitExceeded")) {
+        let until_ms = quota_day::next_reset_ms(now);
+        return (
+            SearchOutcome::Quota,
+            Attempt::Done(Err(SourceError::QuotaExceeded { until_ms })),
+        );
+    }
+    if has("keyInvalid") || has("API_KEY_INVALID") || message.contains("API key not valid") {
+        return (
+            SearchOutcome::Key,
+            Attempt::Done(Err(SourceError::KeyInvalid(message))),
+        );
+    }
+    let attempt = if (500..600).contains(&status) || status == 429 {
+        Attempt::Retry(format!("HTTP {status}: {message}"))
+    } else {
+        Attempt::Done(Err(SourceError::Rejected(format!(
+            "HTTP {status}: {message}"
+        ))))
+    };
+    (SearchOutcome::Error, attempt)
 }
 
 impl YoutubeSource {
@@ -290,7 +339,7 @@ impl YoutubeSource {
         let response = match self.http.get(&url).query(&params).send().await {
             Ok(r) => r,
             Err(e) => {
-                let _ = self.store.log_search(key, "error", now);
+                self.log(key, SearchOutcome::Error, now);
                 // reqwest's error text includes the URL, and with it the key: say only what
                 // happened.
                 let what = if e.is_timeout() {
@@ -303,52 +352,23 @@ impl YoutubeSource {
                 return Attempt::Retry(what.into());
             }
         };
-        let status = response.status();
-        let body = match response.text().await {
-            Ok(b) => b,
-            Err(_) => {
-                let _ = self.store.log_search(key, "error", now);
-                return Attempt::Retry(format!("HTTP {status}: body unreadable"));
-            }
+        let status = response.status().as_u16();
+        let (outcome, attempt) = match response.text().await {
+            Ok(body) => judge(status, &body, now),
+            Err(_) => (
+                SearchOutcome::Error,
+                Attempt::Retry(format!("HTTP {status}: body unreadable")),
+            ),
         };
-        if status.is_success() {
-            let _ = self.store.log_search(key, "ok", now);
-            return Attempt::Done(match serde_json::from_str::<SearchList>(&body) {
-                Ok(list) => Ok(candidates(list)),
-                Err(e) => Err(SourceError::Rejected(format!("unreadable answer: {e}"))),
-            });
-        }
-        let detail = serde_json::from_str::<ErrorBody>(&body)
-            .ok()
-            .map(|b| b.error);
-        let reasons: Vec<String> = detail
-            .iter()
-            .flat_map(|d| d.errors.iter().chain(&d.details))
-            .map(|r| r.reason.clone())
-            .collect();
-        let message = detail
-            .as_ref()
-            .map(|d| d.message.clone())
-            .filter(|m| !m.is_empty())
-            .unwrap_or_else(|| format!("HTTP {status}"));
-        let has = |r: &str| reasons.iter().any(|x| x == r);
-        if status.as_u16() == 403 && (has("quotaExceeded") || has("dailyLimitExceeded")) {
-            let _ = self.store.log_search(key, "quota", now);
-            let until_ms = quota_day::next_reset_ms(now);
-            return Attempt::Done(Err(SourceError::QuotaExceeded { until_ms }));
-        }
-        if has("keyInvalid") || has("API_KEY_INVALID") || message.contains("API key not valid") {
-            let _ = self.store.log_search(key, "key", now);
-            return Attempt::Done(Err(SourceError::KeyInvalid(message)));
-        }
-        let _ = self.store.log_search(key, "error", now);
-        if status.is_server_error() || status.as_u16() == 429 {
-            Attempt::Retry(format!("HTTP {}: {message}", status.as_u16()))
-        } else {
-            Attempt::Done(Err(SourceError::Rejected(format!(
-                "HTTP {}: {message}",
-                status.as_u16()
-            ))))
+        self.log(key, outcome, now);
+        attempt
+    }
+
+    /// Logs a request: the day's budget is counted from this log, so a write that fails is
+    /// said out loud (the budget then undercounts).
+    fn log(&self, key: &str, outcome: SearchOutcome, now: u64) {
+        if let Err(e) = self.store.log_search(key, outcome, now) {
+            warn!(error = %e, outcome = outcome.as_str(), "cannot log a YouTube search: the daily budget will undercount it");
         }
     }
 
@@ -451,8 +471,10 @@ impl Source for YoutubeSource {
         let result = self.search_uncached(query, &key).await;
         match &result {
             Ok(list) => {
-                if let Ok(json) = serde_json::to_string(list) {
-                    let _ = self.store.cache_search(&key, &json, now_ms());
+                if let Ok(json) = serde_json::to_string(list)
+                    && let Err(e) = self.store.cache_search(&key, &json, now_ms())
+                {
+                    warn!(error = %e, "cannot cache a YouTube answer: the same search will cost again");
                 }
                 self.set_health(YoutubeHealth::Ok);
             }
@@ -479,6 +501,58 @@ impl Source for YoutubeSource {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn answers_are_judged_as_youtube_documents_them() {
+        let ok = r#"{"items":[{"id":{"kind":"youtube#video","videoId":"abcdefghijk"},"snippet":{"title":"t","channelTitle":"c"}}]}"#;
+        let (outcome, attempt) = judge(200, ok, 0);
+        assert_eq!(outcome, SearchOutcome::Ok);
+        assert!(
+            matches!(attempt, Attempt::Done(Ok(ref l)) if l.len() == 1),
+            "{attempt:?}"
+        );
+        let (outcome, attempt) = judge(200, "not json", 0);
+        assert_eq!(outcome, SearchOutcome::Ok, "answered, so it counts");
+        assert!(matches!(
+            attempt,
+            Attempt::Done(Err(SourceError::Rejected(_)))
+        ));
+
+        let quota = r#"{"error":{"code":403,"message":"The request cannot be completed because you have exceeded your quota.","errors":[{"reason":"quotaExceeded","domain":"youtube.quota"}]}}"#;
+        let (outcome, attempt) = judge(403, quota, 0);
+        assert_eq!(outcome, SearchOutcome::Quota);
+        assert!(matches!(
+            attempt,
+            Attempt::Done(Err(SourceError::QuotaExceeded { until_ms })) if until_ms > 0
+        ));
+        let key = r#"{"error":{"code":400,"message":"API key not valid. Please pass a valid API key.","errors":[{"reason":"badRequest"}],"details":[{"reason":"API_KEY_INVALID"}]}}"#;
+        let (outcome, attempt) = judge(400, key, 0);
+        assert_eq!(outcome, SearchOutcome::Key);
+        assert!(
+            matches!(attempt, Attempt::Done(Err(SourceError::KeyInvalid(ref m))) if m.contains("not valid"))
+        );
+
+        for status in [500, 503, 429] {
+            let (outcome, attempt) = judge(status, "", 0);
+            assert_eq!(outcome, SearchOutcome::Error);
+            assert!(
+                matches!(attempt, Attempt::Retry(ref m) if m.contains(&status.to_string())),
+                "{status}"
+            );
+        }
+        let (outcome, attempt) = judge(400, r#"{"error":{"message":"Invalid regionCode"}}"#, 0);
+        assert_eq!(outcome, SearchOutcome::Error);
+        assert!(
+            matches!(attempt, Attempt::Done(Err(SourceError::Rejected(ref m))) if m.contains("Invalid regionCode"))
+        );
+        // A 403 that is not about the quota is a refusal, not a paused day.
+        let (outcome, _) = judge(
+            403,
+            r#"{"error":{"message":"forbidden","errors":[{"reason":"forbidden"}]}}"#,
+            0,
+        );
+        assert_eq!(outcome, SearchOutcome::Error);
+    }
 
     #[test]
     fn entities_in_titles_are_decoded() {
