@@ -39,13 +39,25 @@ pub struct DeviceConfig {
     pub buttons: ButtonsConfig,
 }
 
+/// Where frames come from (`camera.source`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CameraSourceKind {
+    /// A USB or CSI camera through V4L2.
+    V4l2,
+    /// Images from disk, played like a camera.
+    Files,
+    /// A drawn face acting the seven emotions in turn.
+    Demo,
+}
+
 /// `[camera]`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CameraConfig {
     /// `v4l2`: a camera; `files`: images from disk played like a camera; `demo`: a drawn
     /// face acting the seven emotions in turn.
-    pub source: String,
+    pub source: CameraSourceKind,
     /// For `v4l2`: the device node.
     pub device: String,
     /// For `v4l2`: requested frame size (the camera may choose a near one).
@@ -53,7 +65,7 @@ pub struct CameraConfig {
     /// For `v4l2`: requested frame height.
     pub height: u32,
     /// For `v4l2`: `mjpeg` or `yuyv`.
-    pub format: String,
+    pub format: crate::pixels::PixelFormat,
     /// For `files`: an image, a folder of PNG/JPEG images, or a glob pattern.
     pub path: String,
     /// Frames per second to deliver.
@@ -69,11 +81,11 @@ pub struct CameraConfig {
 impl Default for CameraConfig {
     fn default() -> Self {
         CameraConfig {
-            source: "v4l2".into(),
+            source: CameraSourceKind::V4l2,
             device: "/dev/video0".into(),
             width: 640,
             height: 480,
-            format: "mjpeg".into(),
+            format: crate::pixels::PixelFormat::Mjpeg,
             path: "frames".into(),
             fps: 10.0,
             looping: true,
@@ -156,30 +168,23 @@ impl CameraConfig {
     pub fn open(
         &self,
     ) -> Result<Box<dyn crate::source::FrameSource + Send>, crate::source::SourceError> {
-        Ok(match self.source.as_str() {
-            "files" => Box::new(crate::source::FileSource::open(
+        Ok(match self.source {
+            CameraSourceKind::Files => Box::new(crate::source::FileSource::open(
                 &self.path,
                 self.fps,
                 self.looping,
             )?),
-            "demo" => Box::new(crate::source::DemoSource::new(
+            CameraSourceKind::Demo => Box::new(crate::source::DemoSource::new(
                 self.fps,
                 std::time::Duration::from_secs_f32(self.demo_hold_s),
             )),
-            _ => {
-                let format = if self.format == "yuyv" {
-                    crate::pixels::PixelFormat::Yuyv
-                } else {
-                    crate::pixels::PixelFormat::Mjpeg
-                };
-                Box::new(crate::camera::CameraSource::new(
-                    self.device.clone().into(),
-                    self.width,
-                    self.height,
-                    self.fps.round().max(1.0) as u32,
-                    format,
-                ))
-            }
+            CameraSourceKind::V4l2 => Box::new(crate::camera::CameraSource::new(
+                self.device.clone().into(),
+                self.width,
+                self.height,
+                self.fps.round().max(1.0) as u32,
+                self.format,
+            )),
         })
     }
 }
@@ -219,44 +224,17 @@ impl DeviceConfig {
         self.display
             .layout()
             .map_err(|e| ConfigError::invalid("display.panel", e))?;
-        if !matches!(
-            self.display.output.as_str(),
-            "none" | "png" | "ssd1306" | "st7789" | "window"
-        ) {
-            return Err(ConfigError::invalid(
-                "display.output",
-                format!(
-                    "{:?}: use none, png, ssd1306, st7789 or window",
-                    self.display.output
-                ),
-            ));
-        }
         self.buttons
             .roles()
             .map_err(|e| ConfigError::invalid("buttons.pins", e))?;
         checked_device_id(self.mqtt.device_id.clone())
             .map_err(|e| ConfigError::invalid("mqtt.device_id", e.to_string()))?;
-        if !matches!(self.camera.source.as_str(), "v4l2" | "files" | "demo") {
-            return Err(ConfigError::invalid(
-                "camera.source",
-                format!(
-                    "{:?}: use \"v4l2\", \"files\" or \"demo\"",
-                    self.camera.source
-                ),
-            ));
-        }
         if !(self.camera.demo_hold_s.is_finite()
             && (0.1..=3600.0).contains(&self.camera.demo_hold_s))
         {
             return Err(ConfigError::invalid(
                 "camera.demo_hold_s",
                 format!("{}: use 0.1 to 3600 seconds", self.camera.demo_hold_s),
-            ));
-        }
-        if !matches!(self.camera.format.as_str(), "mjpeg" | "yuyv") {
-            return Err(ConfigError::invalid(
-                "camera.format",
-                format!("{:?}: use \"mjpeg\" or \"yuyv\"", self.camera.format),
             ));
         }
         let (w, h) = (self.camera.width, self.camera.height);

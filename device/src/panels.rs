@@ -21,7 +21,7 @@ use ssd1306::prelude::*;
 use ssd1306::{I2CDisplayInterface, Ssd1306};
 
 use crate::display::{Framebuffer, Panel, ScreenState, Theme, draw_screen};
-use crate::screen::DisplayConfig;
+use crate::screen::{DisplayConfig, DisplayOutput};
 
 /// Something that shows a whole screen. Sinks are opened and used on the display thread
 /// alone, so they need not be `Send` (an SDL window is not).
@@ -35,12 +35,13 @@ pub fn open(config: &DisplayConfig) -> anyhow::Result<Box<dyn ScreenSink>> {
     let panel = config
         .layout()
         .map_err(|e| anyhow::anyhow!("display.panel: {e}"))?;
-    match config.output.as_str() {
-        "png" => Ok(Box::new(PngSink::new(panel, &config.png_path)?)),
-        "ssd1306" => Ok(Box::new(Ssd1306Sink::open(config)?)),
-        "st7789" => Ok(Box::new(St7789Sink::open(config, panel)?)),
+    match config.output {
+        DisplayOutput::None => anyhow::bail!("display.output = none: there is no display to open"),
+        DisplayOutput::Png => Ok(Box::new(PngSink::new(panel, &config.png_path)?)),
+        DisplayOutput::Ssd1306 => Ok(Box::new(Ssd1306Sink::open(config)?)),
+        DisplayOutput::St7789 => Ok(Box::new(St7789Sink::open(config, panel)?)),
         #[cfg(feature = "simulator")]
-        "window" => {
+        DisplayOutput::Window => {
             // SDL aborts the thread rather than return an error without a desktop session.
             anyhow::ensure!(
                 std::env::var_os("DISPLAY").is_some()
@@ -50,13 +51,10 @@ pub fn open(config: &DisplayConfig) -> anyhow::Result<Box<dyn ScreenSink>> {
             Ok(Box::new(window::WindowSink::open(panel)))
         }
         #[cfg(not(feature = "simulator"))]
-        "window" => anyhow::bail!(
+        DisplayOutput::Window => anyhow::bail!(
             "display.output = window needs a build with the `simulator` feature \
              (cargo build -p xpressify-device --features simulator; needs libsdl2-dev)"
         ),
-        other => {
-            anyhow::bail!("display.output {other:?}: use none, png, ssd1306, st7789 or window")
-        }
     }
 }
 
@@ -261,7 +259,7 @@ mod tests {
     fn panels_need_their_bus_and_say_so() {
         // The build machine has neither I2C nor SPI: both fail with a hint, not a panic.
         let config = DisplayConfig {
-            output: "ssd1306".into(),
+            output: DisplayOutput::Ssd1306,
             ..DisplayConfig::default()
         };
         if !Path::new("/dev/i2c-1").exists() {
@@ -269,7 +267,7 @@ mod tests {
             assert!(format!("{err:#}").contains("I2C"), "{err:#}");
         }
         let config = DisplayConfig {
-            output: "st7789".into(),
+            output: DisplayOutput::St7789,
             panel: "st7789-240x240".into(),
             ..DisplayConfig::default()
         };

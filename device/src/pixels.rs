@@ -5,8 +5,9 @@
 use image::RgbImage;
 use thiserror::Error;
 
-/// A format the V4L2 source can ask a camera for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A format the V4L2 source can ask a camera for (`camera.format`: `"mjpeg"` or `"yuyv"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum PixelFormat {
     /// Packed Y0 U Y1 V, 2 bytes per pixel (V4L2 `YUYV`).
     Yuyv,

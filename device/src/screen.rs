@@ -21,14 +21,40 @@ const TICK: Duration = Duration::from_millis(100);
 /// Pixels a long title moves per tick.
 const SCROLL_STEP: u32 = 2;
 
+/// Where the screen goes (`display.output`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DisplayOutput {
+    /// No display.
+    None,
+    /// Write the screen to `png_path` (headless boxes, the web page, tests).
+    Png,
+    /// An OLED on I2C.
+    Ssd1306,
+    /// A TFT on SPI.
+    St7789,
+    /// A desktop window (builds with the `simulator` feature).
+    Window,
+}
+
+impl std::fmt::Display for DisplayOutput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            DisplayOutput::None => "none",
+            DisplayOutput::Png => "png",
+            DisplayOutput::Ssd1306 => "ssd1306",
+            DisplayOutput::St7789 => "st7789",
+            DisplayOutput::Window => "window",
+        })
+    }
+}
+
 /// `[display]` in the device config.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DisplayConfig {
-    /// `none`; `png`: write the screen to `png_path` (headless boxes, the web page, tests);
-    /// `ssd1306`: an OLED on I2C; `st7789`: a TFT on SPI; `window`: a desktop window (builds
-    /// with the `simulator` feature).
-    pub output: String,
+    /// `none`, `png`, `ssd1306`, `st7789` or `window` ([`DisplayOutput`]).
+    pub output: DisplayOutput,
     /// Layout: `ssd1306` (128x64 mono), `st7789-240x240` or `st7789-320x240`.
     pub panel: String,
     /// For `png`: the file, rewritten atomically on every change.
@@ -50,7 +76,7 @@ pub struct DisplayConfig {
 impl Default for DisplayConfig {
     fn default() -> Self {
         DisplayConfig {
-            output: "none".into(),
+            output: DisplayOutput::None,
             panel: "ssd1306".into(),
             png_path: PathBuf::from("/run/xpressify/screen.png"),
             i2c_bus: 1,
@@ -71,7 +97,7 @@ impl DisplayConfig {
 
     /// Whether a display is configured at all.
     pub fn enabled(&self) -> bool {
-        self.output != "none"
+        self.output != DisplayOutput::None
     }
 }
 

@@ -36,10 +36,10 @@ pub fn prepare(
     config.connect_to_own_broker()?;
 
     let device = &mut config.device;
-    device.camera.source = "demo".into();
+    device.camera.source = xpressify_device::config::CameraSourceKind::Demo;
     device.camera.fps = 8.0;
     device.camera.demo_hold_s = options.hold_s;
-    device.display.output = "png".into();
+    device.display.output = xpressify_device::screen::DisplayOutput::Png;
     device.display.panel = "st7789-320x240".into();
     device.display.png_path = workdir.join("screen.png");
     device.buttons.enabled = false;

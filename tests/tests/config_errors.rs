@@ -200,3 +200,42 @@ fn secrets_come_from_files_and_never_show() {
         );
     }
 }
+
+/// Settings with a fixed set of values are refused at parse time, naming the key and the
+/// values that would do.
+#[test]
+fn a_value_outside_its_set_names_the_key_and_the_choices() {
+    for (bin, var, key, choices) in [
+        (
+            "xpressify-device",
+            "XPRESSIFY__CAMERA__SOURCE",
+            "camera.source",
+            "`v4l2`, `files`, `demo`",
+        ),
+        (
+            "xpressify-device",
+            "XPRESSIFY__CAMERA__FORMAT",
+            "camera.format",
+            "`yuyv` or `mjpeg`",
+        ),
+        (
+            "xpressify-device",
+            "XPRESSIFY__DISPLAY__OUTPUT",
+            "display.output",
+            "`none`, `png`, `ssd1306`, `st7789`, `window`",
+        ),
+        (
+            "xpressify-companion",
+            "XPRESSIFY__PLAYER__SINK",
+            "player.sink",
+            "`web`, `mpv`, `home_assistant`",
+        ),
+    ] {
+        let (ok, _, err) = run(bin, &["print-config"], &[(var, "usb")]);
+        assert!(!ok, "{bin} accepted {var}=usb");
+        assert!(
+            err.contains(key) && err.contains(choices),
+            "{bin} {var}: {err}"
+        );
+    }
+}
