@@ -32,7 +32,7 @@ fn state(mood: Option<Emotion>) -> ScreenState {
 fn check(name: &str, panel: Panel, state: &ScreenState) -> Result<(), String> {
     let path = golden_dir().join(format!("{}-{name}.png", panel.name()));
     let got = panel.render(state);
-    if update_golden() {
+    if xpressify_protocol::golden::update_requested() {
         std::fs::create_dir_all(golden_dir()).map_err(|e| e.to_string())?;
         got.save(&path).map_err(|e| e.to_string())?;
         return Ok(());
@@ -154,17 +154,4 @@ fn screens_differ_between_emotions() {
             }
         }
     }
-}
-
-/// `XPRESSIFY_UPDATE_GOLDEN=1` (exactly) rewrites the golden file; refused under CI (`CI`, or
-/// `XPRESSIFY_REQUIRE_DATA=1` as `.ci/run` sets), where a stale file must fail.
-fn update_golden() -> bool {
-    let asked = std::env::var("XPRESSIFY_UPDATE_GOLDEN").is_ok_and(|v| v == "1");
-    let ci = std::env::var_os("CI").is_some()
-        || std::env::var("XPRESSIFY_REQUIRE_DATA").is_ok_and(|v| v == "1");
-    assert!(
-        !(asked && ci),
-        "XPRESSIFY_UPDATE_GOLDEN=1 under CI: golden files are checked there, never rewritten"
-    );
-    asked
 }

@@ -54,7 +54,7 @@ fn logits_match_the_x86_reference() {
         return;
     }
     let reference_path = models_dir().join("reference-logits.json");
-    if update_golden() {
+    if xpressify_protocol::golden::update_requested() {
         let mut models = serde_json::Map::new();
         for model in MODELS {
             models.insert(
@@ -126,17 +126,4 @@ fn check_model(doc: &Value, model: &str) {
         worst <= TOLERANCE,
         "{model}: logits differ by up to {worst} (allowed {TOLERANCE})"
     );
-}
-
-/// `XPRESSIFY_UPDATE_GOLDEN=1` (exactly) rewrites the golden file; refused under CI (`CI`, or
-/// `XPRESSIFY_REQUIRE_DATA=1` as `.ci/run` sets), where a stale file must fail.
-fn update_golden() -> bool {
-    let asked = std::env::var("XPRESSIFY_UPDATE_GOLDEN").is_ok_and(|v| v == "1");
-    let ci = std::env::var_os("CI").is_some()
-        || std::env::var("XPRESSIFY_REQUIRE_DATA").is_ok_and(|v| v == "1");
-    assert!(
-        !(asked && ci),
-        "XPRESSIFY_UPDATE_GOLDEN=1 under CI: golden files are checked there, never rewritten"
-    );
-    asked
 }

@@ -18,6 +18,7 @@ pub mod discovery;
 pub mod duration;
 mod emotion;
 mod error;
+pub mod golden;
 mod mood;
 mod now_playing;
 mod probabilities;

@@ -25,11 +25,14 @@ struct Setup<'a> {
     prefix: &'a str,
     store: &'a Path,
     port: u16,
+    /// Settings on top of the tests' usual ones.
+    env: &'a [(&'a str, &'a str)],
 }
 
 fn start_companion(s: &Setup<'_>) -> KillOnDrop {
     let child = launch::companion(&s.broker.url, s.prefix, s.store, s.port, TOKEN, s.fake)
         .expect("companion binary")
+        .envs(s.env.iter().copied())
         .spawn()
         .expect("spawn companion");
     let child = KillOnDrop(child);
@@ -108,6 +111,7 @@ fn the_page_shows_moods_live_and_controls_need_the_token() {
         prefix: &prefix,
         store: &dir.path().join("companion.sqlite"),
         port: free_port().expect("port"),
+        env: &[],
     };
     let mut companion = start_companion(&setup);
     let base = format!("http://127.0.0.1:{}/", setup.port);
@@ -272,22 +276,14 @@ fn a_locked_box_opens_on_the_page_with_the_read_token() {
     let device = unique_name("lounge");
     let topics = Topics::new(prefix.clone(), device.clone()).expect("topics");
     let port = free_port().expect("port");
-    let mut command = launch::companion(
-        &broker.url,
-        &prefix,
-        &dir.path().join("companion.sqlite"),
+    let _companion = start_companion(&Setup {
+        broker: &broker,
+        fake: &fake,
+        prefix: &prefix,
+        store: &dir.path().join("companion.sqlite"),
         port,
-        TOKEN,
-        &fake,
-    )
-    .expect("companion binary");
-    command.env("XPRESSIFY__HTTP__READ_TOKEN", READ);
-    let _companion = KillOnDrop(command.spawn().expect("spawn companion"));
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "the companion did not listen");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+        env: &[("XPRESSIFY__HTTP__READ_TOKEN", READ)],
+    });
 
     let browser = browser();
     let tab = browser.new_tab().expect("tab");

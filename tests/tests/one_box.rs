@@ -152,17 +152,22 @@ fn a_taken_broker_port_stops_the_start_with_a_hint() {
     );
 }
 
+/// `xpressify --config FILE print-config`.
+fn print_config(file: &std::path::Path) -> std::process::Output {
+    Command::new(binary("xpressify").expect("binary"))
+        .arg("--config")
+        .arg(file)
+        .arg("print-config")
+        .output()
+        .expect("run")
+}
+
 #[test]
 fn bad_keys_are_refused_with_their_section() {
     let dir = tempfile::tempdir().expect("tempdir");
     let file = dir.path().join("box.toml");
     std::fs::write(&file, "[device.camera]\nsorce = \"demo\"\n").expect("write");
-    let out = Command::new(binary("xpressify").expect("binary"))
-        .arg("--config")
-        .arg(&file)
-        .arg("print-config")
-        .output()
-        .expect("run");
+    let out = print_config(&file);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(err.contains("device.camera.sorce"), "{err}");
@@ -209,12 +214,7 @@ fn bad_keys_are_refused_with_their_section() {
         ),
     ] {
         std::fs::write(&file, &text).expect("write");
-        let out = Command::new(binary("xpressify").expect("binary"))
-            .arg("--config")
-            .arg(&file)
-            .arg("print-config")
-            .output()
-            .expect("run");
+        let out = print_config(&file);
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{text}");
         assert!(err.contains(key), "{key}: {err}");
@@ -224,12 +224,7 @@ fn bad_keys_are_refused_with_their_section() {
         format!("{login}[[broker.accounts]]\nusername = \"kitchen\"\npassword = \"kitchen-secret\"\nrole = \"device\"\n"),
     )
     .expect("write");
-    let out = Command::new(binary("xpressify").expect("binary"))
-        .arg("--config")
-        .arg(&file)
-        .arg("print-config")
-        .output()
-        .expect("run");
+    let out = print_config(&file);
     let shown = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
