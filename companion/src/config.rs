@@ -302,11 +302,7 @@ impl CompanionConfig {
         if self.store.max_rows < 1_000 {
             return Err(ConfigError::invalid("store.max_rows", "at least 1000"));
         }
-        self.mapping().map_err(|reason| {
-            // The mapping's reasons start with the key they are about.
-            let (key, why) = reason.split_once(": ").unwrap_or(("music", &reason));
-            ConfigError::invalid(key, why)
-        })?;
+        self.mapping()?;
         let m = &self.music;
         for (key, v, max) in [
             ("music.start_after_s", m.start_after_s, 3600.0),
@@ -325,16 +321,12 @@ impl CompanionConfig {
                 "must be 1 to 50",
             ));
         }
-        self.youtube
-            .validate()
-            .map_err(|(k, r)| ConfigError::invalid(k, r))?;
+        self.youtube.validate()?;
         if self.player.volume > 100 {
             return Err(ConfigError::invalid("player.volume", "must be 0 to 100"));
         }
         if self.player.sink == SinkKind::HomeAssistant {
-            self.home_assistant
-                .validate()
-                .map_err(|(k, r)| ConfigError::invalid(k, r))?;
+            self.home_assistant.validate()?;
         }
         if self.mpv.binary.trim().is_empty() {
             return Err(ConfigError::invalid("mpv.binary", "must name a program"));
@@ -441,7 +433,7 @@ impl CompanionConfig {
     }
 
     /// The mapping table, checked.
-    pub fn mapping(&self) -> Result<Mapping, String> {
+    pub fn mapping(&self) -> Result<Mapping, ConfigError> {
         Mapping {
             policy: self.music.policy,
             emotions: self.music.emotions.clone(),

@@ -6,6 +6,7 @@
 //! time (saved in the store, so an edit survives a restart).
 
 use std::collections::BTreeMap;
+use xpressify_protocol::config::ConfigError;
 
 use serde::{Deserialize, Serialize};
 use xpressify_protocol::Emotion;
@@ -153,7 +154,7 @@ impl Mapping {
 
     /// Fills missing emotions with defaults and trims phrases; refuses what would make a
     /// useless or abusive search, naming the entry (`music.emotions.sad.match[1]`).
-    pub fn normalized(mut self) -> Result<Mapping, String> {
+    pub fn normalized(mut self) -> Result<Mapping, ConfigError> {
         for emotion in Emotion::ALL {
             self.emotions
                 .entry(emotion)
@@ -172,23 +173,28 @@ impl Mapping {
                     let key = format!("music.emotions.{emotion}.{name}[{i}]");
                     *item = item.split_whitespace().collect::<Vec<_>>().join(" ");
                     if item.is_empty() {
-                        return Err(format!("{key}: empty"));
+                        return Err(ConfigError::invalid(key, "empty"));
                     }
                     if item.chars().count() > MAX_PHRASE_CHARS {
-                        return Err(format!("{key}: longer than {MAX_PHRASE_CHARS} characters"));
+                        return Err(ConfigError::invalid(
+                            key,
+                            format!("longer than {MAX_PHRASE_CHARS} characters"),
+                        ));
                     }
                     if name == "languages"
                         && !(item.len() == 2 && item.chars().all(|c| c.is_ascii_lowercase()))
                     {
-                        return Err(format!(
-                            "{key}: {item:?} is not a two-letter ISO 639-1 code such as \"en\""
+                        return Err(ConfigError::invalid(
+                            key,
+                            format!("{item:?} is not a two-letter ISO 639-1 code such as \"en\""),
                         ));
                     }
                 }
             }
             if e.match_queries.is_empty() {
-                return Err(format!(
-                    "music.emotions.{emotion}.match: at least one search phrase is needed"
+                return Err(ConfigError::invalid(
+                    format!("music.emotions.{emotion}.match"),
+                    "at least one search phrase is needed",
                 ));
             }
         }
@@ -280,7 +286,7 @@ mod tests {
             e.languages = vec!["English".into()];
         }
         let err = bad.normalized().expect_err("bad language");
-        assert!(err.starts_with("music.emotions.sad.languages[0]"), "{err}");
+        assert_eq!(err.key(), Some("music.emotions.sad.languages[0]"), "{err}");
 
         let mut empty = n;
         if let Some(e) = empty.emotions.get_mut(&Emotion::Angry) {

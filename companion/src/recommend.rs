@@ -75,7 +75,7 @@ impl Recommender {
         if let Some(saved) = store.setting(MAPPING_SETTING)? {
             match serde_json::from_str::<Mapping>(&saved)
                 .map_err(|e| e.to_string())
-                .and_then(Mapping::normalized)
+                .and_then(|m| m.normalized().map_err(|e| e.to_string()))
             {
                 Ok(m) => mapping = m,
                 Err(e) => warn!(error = %e, "ignoring the saved music mapping; using the config's"),
@@ -105,7 +105,7 @@ impl Recommender {
 
     /// Replaces the mapping (validated) and saves it so it survives a restart.
     pub fn set_mapping(&self, mapping: Mapping) -> Result<Mapping, String> {
-        let mapping = mapping.normalized()?;
+        let mapping = mapping.normalized().map_err(|e| e.to_string())?;
         let json = serde_json::to_string(&mapping).map_err(|e| e.to_string())?;
         self.store
             .set_setting(MAPPING_SETTING, &json)

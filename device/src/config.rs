@@ -260,8 +260,7 @@ impl DeviceConfig {
         }
         self.detector
             .validate()
-            .and_then(|()| self.mood.validate())
-            .map_err(|(key, reason)| ConfigError::invalid(key, reason))?;
+            .and_then(|()| self.mood.validate())?;
         Topics::new(self.homeassistant.discovery_prefix.clone(), "x").map_err(|_| {
             ConfigError::invalid(
                 "homeassistant.discovery_prefix",

@@ -7,6 +7,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use xpressify_protocol::config::ConfigError;
 
 use image::RgbImage;
 use serde::{Deserialize, Serialize};
@@ -96,11 +97,11 @@ impl Default for DetectorConfig {
 
 impl DetectorConfig {
     /// Checks ranges; the error names the key under `[detector]`.
-    pub fn validate(&self) -> Result<(), (&'static str, String)> {
+    pub fn validate(&self) -> Result<(), ConfigError> {
         if self.follow_input != 0
             && (!self.follow_input.is_multiple_of(32) || self.follow_input > 2048)
         {
-            return Err((
+            return Err(ConfigError::invalid(
                 "detector.follow_input",
                 format!(
                     "{} must be 0 or a multiple of 32 up to 2048",
@@ -109,33 +110,45 @@ impl DetectorConfig {
             ));
         }
         if self.full_scan_every == 0 {
-            return Err(("detector.full_scan_every", "must be at least 1".into()));
+            return Err(ConfigError::invalid(
+                "detector.full_scan_every",
+                "must be at least 1",
+            ));
         }
         for (key, v) in [
             ("detector.input_width", self.input_width),
             ("detector.input_height", self.input_height),
         ] {
             if v == 0 || v % 32 != 0 || v > 2048 {
-                return Err((key, format!("{v} must be a multiple of 32 from 32 to 2048")));
+                return Err(ConfigError::invalid(
+                    key,
+                    format!("{v} must be a multiple of 32 from 32 to 2048"),
+                ));
             }
         }
         if !(0.0..=1.0).contains(&self.score_threshold) {
-            return Err((
+            return Err(ConfigError::invalid(
                 "detector.score_threshold",
                 format!("{} must be in [0, 1]", self.score_threshold),
             ));
         }
         if !(0.0..=1.0).contains(&self.nms_iou) {
-            return Err((
+            return Err(ConfigError::invalid(
                 "detector.nms_iou",
                 format!("{} must be in [0, 1]", self.nms_iou),
             ));
         }
         if !(self.min_face_px.is_finite() && self.min_face_px >= 0.0) {
-            return Err(("detector.min_face_px", "must be 0 or more".into()));
+            return Err(ConfigError::invalid(
+                "detector.min_face_px",
+                "must be 0 or more",
+            ));
         }
         if self.max_faces == 0 {
-            return Err(("detector.max_faces", "must be at least 1".into()));
+            return Err(ConfigError::invalid(
+                "detector.max_faces",
+                "must be at least 1",
+            ));
         }
         Ok(())
     }

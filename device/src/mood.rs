@@ -5,6 +5,7 @@
 //! the same at 5 or 60 frames per second.
 
 use std::time::Duration;
+use xpressify_protocol::config::ConfigError;
 
 use serde::{Deserialize, Serialize};
 use xpressify_protocol::Emotion;
@@ -54,12 +55,12 @@ impl Default for TrackerConfig {
 
 impl TrackerConfig {
     /// Checks ranges; the error names the key under `[mood]`.
-    pub fn validate(&self) -> Result<(), (&'static str, String)> {
+    pub fn validate(&self) -> Result<(), ConfigError> {
         let positive = |key, v: f32| {
             if v.is_finite() && v > 0.0 && v < 3600.0 {
                 Ok(())
             } else {
-                Err((
+                Err(ConfigError::invalid(
                     key,
                     format!("{v} must be a number of seconds above 0 and below 3600"),
                 ))
@@ -68,13 +69,16 @@ impl TrackerConfig {
         positive("mood.smoothing_s", self.smoothing_s)?;
         positive("mood.no_face_timeout_s", self.no_face_timeout_s)?;
         if !(self.dwell_s.is_finite() && (0.0..3600.0).contains(&self.dwell_s)) {
-            return Err((
+            return Err(ConfigError::invalid(
                 "mood.dwell_s",
                 format!("{} must be 0 to 3600 seconds", self.dwell_s),
             ));
         }
         if !(self.margin.is_finite() && (0.0..1.0).contains(&self.margin)) {
-            return Err(("mood.margin", format!("{} must be in [0, 1)", self.margin)));
+            return Err(ConfigError::invalid(
+                "mood.margin",
+                format!("{} must be in [0, 1)", self.margin),
+            ));
         }
         Ok(())
     }
@@ -371,7 +375,8 @@ mod tests {
             margin: 1.5,
             ..TrackerConfig::default()
         };
-        assert_eq!(bad.validate().map_err(|e| e.0), Err("mood.margin"));
+        let err = bad.validate().expect_err("margin out of range");
+        assert_eq!(err.key(), Some("mood.margin"), "{err}");
         assert!(TrackerConfig::default().validate().is_ok());
     }
 }

@@ -71,6 +71,14 @@ pub enum ConfigError {
 }
 
 impl ConfigError {
+    /// The dotted key a value error is about (`None` for a file that is not TOML).
+    pub fn key(&self) -> Option<&str> {
+        match self {
+            ConfigError::Invalid { key, .. } => Some(key),
+            _ => None,
+        }
+    }
+
     /// A failed check on a loaded value, for a binary's own validation.
     pub fn invalid(key: impl Into<String>, reason: impl Into<String>) -> Self {
         ConfigError::Invalid {

@@ -6,6 +6,7 @@
 //! been `playing`, a return to `idle`, `off` or `standby` means the pick is over.
 
 use std::time::{Duration, Instant};
+use xpressify_protocol::config::ConfigError;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -54,8 +55,13 @@ impl Default for HomeAssistantConfig {
 
 impl HomeAssistantConfig {
     /// Checks the keys the sink needs; names the one at fault.
-    pub fn validate(&self) -> Result<(), (String, String)> {
-        let bad = |k: &str, r: &str| Err((format!("home_assistant.{k}"), r.to_string()));
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |k: &str, r: &str| {
+            Err(ConfigError::invalid(
+                format!("home_assistant.{k}"),
+                r.to_string(),
+            ))
+        };
         if !(self.url.starts_with("http://") || self.url.starts_with("https://")) {
             return bad(
                 "url",
@@ -310,7 +316,7 @@ mod tests {
             ..HomeAssistantConfig::default()
         };
         assert_eq!(
-            c.validate().err().map(|e| e.0),
+            c.validate().err().and_then(|e| e.key().map(String::from)),
             Some("home_assistant.token".into())
         );
     }

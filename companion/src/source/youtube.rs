@@ -8,6 +8,7 @@
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use xpressify_protocol::config::ConfigError;
 
 use serde::{Deserialize, Serialize};
 use tracing::{debug, warn};
@@ -70,8 +71,8 @@ impl Default for YoutubeConfig {
 
 impl YoutubeConfig {
     /// Checks values serde cannot; names the key at fault.
-    pub fn validate(&self) -> Result<(), (String, String)> {
-        let bad = |k: &str, r: String| Err((format!("youtube.{k}"), r));
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |k: &str, r: String| Err(ConfigError::invalid(format!("youtube.{k}"), r));
         if !(1..=50).contains(&self.max_results) {
             return bad("max_results", "must be 1 to 50".into());
         }
@@ -589,7 +590,7 @@ mod tests {
             ..YoutubeConfig::default()
         };
         assert_eq!(
-            c.validate().err().map(|e| e.0),
+            c.validate().err().and_then(|e| e.key().map(String::from)),
             Some("youtube.safe_search".into())
         );
         let c = YoutubeConfig {
@@ -597,7 +598,7 @@ mod tests {
             ..YoutubeConfig::default()
         };
         assert_eq!(
-            c.validate().err().map(|e| e.0),
+            c.validate().err().and_then(|e| e.key().map(String::from)),
             Some("youtube.region_code".into())
         );
         assert!(YoutubeConfig::default().validate().is_ok());
