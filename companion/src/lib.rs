@@ -20,6 +20,7 @@ pub mod schedule;
 pub mod service;
 pub mod sink;
 pub mod source;
+pub mod status;
 pub mod store;
 pub mod taste;
 pub mod watch;

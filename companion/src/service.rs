@@ -18,7 +18,6 @@ use std::time::Duration;
 
 use anyhow::Context;
 use rumqttc::{AsyncClient, Event, LastWill, Packet, QoS};
-use serde::Serialize;
 use tokio::sync::{mpsc, watch};
 use tracing::{info, warn};
 use xpressify_protocol::topics::{self, Channel};
@@ -33,76 +32,16 @@ use crate::mqtt_reader::{BrokerEvent, MqttReader};
 use crate::recommend::Recommender;
 use crate::schedule::{Action, Player, Schedule};
 use crate::sink::{AnySink, PlayItem, PlaybackSink, SinkEvent};
-use crate::source::YoutubeHealth;
 use crate::store::{MoodRecord, PickRecord, PlayOutcome, Store};
 use crate::taste::Feedback;
+
+pub use crate::status::{Budget, DeviceView, Status};
 
 /// How long to wait after a failed start before trying again.
 const RETRY_AFTER_MS: u64 = 15_000;
 
 /// Picks in a row the sink may fail to play before the service pauses for `RETRY_AFTER_MS`.
 const MAX_FAILURES_IN_A_ROW: u32 = 3;
-
-/// A device as the companion last heard it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct DeviceView {
-    /// Its id.
-    pub id: String,
-    /// Whether its availability says online.
-    pub online: bool,
-    /// Its newest mood (`None`: no face, or not heard yet).
-    pub emotion: Option<Emotion>,
-    /// The device's confidence in it.
-    pub confidence: f32,
-    /// When it was announced (ms since the epoch; 0: never).
-    pub since_ms: u64,
-    /// The seven probabilities behind it, in FER order (all 0 with no face).
-    pub probabilities: [f32; 7],
-    /// When the companion last heard a valid message from it (ms since the epoch).
-    pub heard_ms: u64,
-}
-
-/// How much of the day's YouTube budget is left.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Budget {
-    /// Requests made since midnight Pacific time.
-    pub spent: u32,
-    /// `youtube.daily_budget`.
-    pub budget: u32,
-    /// When the count resets (ms since the epoch).
-    pub resets_ms: u64,
-}
-
-/// What the web page and `GET /api/status` show.
-#[derive(Debug, Clone, PartialEq, Serialize, Default)]
-pub struct Status {
-    /// The mood the music follows.
-    pub mood: Option<Emotion>,
-    /// The device it came from.
-    pub mood_device: Option<String>,
-    /// What plays, as published on `now_playing`.
-    pub now_playing: Option<NowPlaying>,
-    /// The store's id of the playing pick (for feedback).
-    pub pick_id: Option<i64>,
-    /// Every device heard.
-    pub devices: Vec<DeviceView>,
-    /// Whether the broker connection is up.
-    pub broker_connected: bool,
-    /// YouTube's state (`None`: not configured).
-    pub youtube: Option<YoutubeHealth>,
-    /// YouTube requests left today.
-    pub youtube_budget: Option<Budget>,
-    /// `match` or `lift`.
-    pub policy: Option<crate::mapping::Policy>,
-    /// The sink's name.
-    pub sink: String,
-    /// The newest problem worth showing a person (no music, sink failing…).
-    pub problem: Option<String>,
-    /// Refused payloads per channel (`devices`: new devices ignored, `mqtt.max_devices`).
-    pub refused: BTreeMap<String, u64>,
-    /// Incoming messages dropped because the service fell too far behind the broker.
-    pub dropped: u64,
-}
 
 /// A request from the HTTP API.
 #[derive(Debug)]
