@@ -5,9 +5,10 @@
 //!
 //! A dropped publish is still acknowledged, as Mosquitto does, so a client is not left
 //! waiting; a will the account may not publish is refused at connect. Connections are
-//! capped ([`MAX_CONNECTIONS`]), a CONNECT must come within [`CONNECT_WAIT`], packets are at
-//! most `broker.max_payload_bytes` and a little, and each account's client ids are kept apart
-//! (`user:id`) so nobody can take over another's session.
+//! capped ([`MAX_CONNECTIONS`], [`MAX_PER_CLIENT`] from one address), a CONNECT must come
+//! within [`CONNECT_WAIT`] and then a packet within 1.5 keep-alive periods ([`idle_limit`]),
+//! packets are at most `broker.max_payload_bytes` and a little, and each account's client ids
+//! are kept apart (`user:id`) so nobody can take over another's session.
 
 use std::collections::{HashSet, VecDeque};
 use std::net::SocketAddr;
@@ -19,13 +20,30 @@ use anyhow::Context;
 use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Mutex, Semaphore};
+use tokio::sync::Mutex;
+use xpressify_companion::http::slots::ConnectionSlots;
 
 use super::acl::{Rules, Who};
 use super::packet::{self, Connect, Frame, PacketError, kind};
 
 /// Open client connections at most; one more is closed at once.
 pub const MAX_CONNECTIONS: usize = 256;
+
+/// Open client connections from one address at most.
+pub const MAX_PER_CLIENT: usize = 32;
+
+/// The longest a client may stay silent whatever keep-alive it asked for (0 asks for none).
+const MAX_IDLE: Duration = Duration::from_secs(3600);
+
+/// How long a client that asked for `keep_alive` seconds may stay silent: one and a half
+/// periods, as MQTT 3.1.1 (3.1.2.10) has the server wait, and never more than [`MAX_IDLE`].
+pub fn idle_limit(keep_alive: u16) -> Duration {
+    if keep_alive == 0 {
+        MAX_IDLE
+    } else {
+        (Duration::from_secs(u64::from(keep_alive)) * 3 / 2).min(MAX_IDLE)
+    }
+}
 
 /// How long a new connection may take to send its CONNECT.
 pub const CONNECT_WAIT: Duration = Duration::from_secs(10);
@@ -102,7 +120,7 @@ pub fn start(listener: std::net::TcpListener, gate: Gate) -> anyhow::Result<()> 
 }
 
 async fn serve(listener: TcpListener, gate: Arc<Gate>) {
-    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let slots = ConnectionSlots::new(MAX_CONNECTIONS, MAX_PER_CLIENT);
     loop {
         let (client, peer) = match listener.accept().await {
             Ok(c) => c,
@@ -113,9 +131,12 @@ async fn serve(listener: TcpListener, gate: Arc<Gate>) {
                 continue;
             }
         };
-        let Ok(slot) = slots.clone().try_acquire_owned() else {
-            tracing::warn!(%peer, "too many MQTT connections; one more was closed");
-            continue;
+        let slot = match slots.take(peer.ip()) {
+            Ok(slot) => slot,
+            Err(why) => {
+                tracing::warn!(%peer, ?why, "too many MQTT connections; one more was closed");
+                continue;
+            }
         };
         let gate = gate.clone();
         tokio::spawn(async move {
@@ -178,6 +199,7 @@ async fn handle(mut client: TcpStream, gate: &Gate) -> Result<(), PacketError> {
         denied: AtomicU64::new(0),
         user: connect.username.unwrap_or_default(),
         max: gate.max_packet,
+        idle: idle_limit(connect.keep_alive),
     };
     // Either side ending ends both.
     tokio::select! {
@@ -197,7 +219,7 @@ struct OwedAcks {
 
 impl OwedAcks {
     /// rumqttd sent packet `id`, to be acknowledged with `kind`; `done` when the gate kept it.
-    fn expect(&mut self, id: u16, kind: u8, done: bool) {
+    fn owe(&mut self, id: u16, kind: u8, done: bool) {
         // rumqttd holds at most its in-flight count per client; ids wrap at 65,536.
         if self.queue.len() >= usize::from(u16::MAX) {
             self.queue.pop_front();
@@ -239,6 +261,8 @@ struct Link {
     denied: AtomicU64,
     user: String,
     max: usize,
+    /// How long the client may stay silent.
+    idle: Duration,
 }
 
 impl Link {
@@ -270,7 +294,14 @@ impl Link {
         allowed: impl Fn(&str) -> bool,
     ) -> Result<(), PacketError> {
         let mut swallowed: HashSet<u16> = HashSet::new();
-        while let Some(frame) = packet::read_frame(&mut from, self.max).await? {
+        loop {
+            let next = tokio::time::timeout(self.idle, packet::read_frame(&mut from, self.max));
+            let Some(frame) = next
+                .await
+                .map_err(|_| PacketError::Malformed("silent past 1.5 keep-alive periods"))??
+            else {
+                return Ok(());
+            };
             match frame.kind() {
                 kind::PUBLISH => {
                     let (topic, qos, id) = packet::publish_header(&frame)?;
@@ -307,7 +338,6 @@ impl Link {
             }
             Self::send(&self.to_broker, &[frame]).await?;
         }
-        Ok(())
     }
 
     /// rumqttd's packets: a message the client may not read is kept from it and acknowledged
@@ -329,7 +359,7 @@ impl Link {
                             swallowed.insert(id);
                         }
                         if let Ok(mut owed) = self.owed.lock() {
-                            owed.expect(id, ack, keep);
+                            owed.owe(id, ack, keep);
                         }
                     }
                     if keep {
@@ -359,9 +389,9 @@ mod tests {
     #[test]
     fn owed_acks_go_in_rumqttds_order() {
         let mut owed = OwedAcks::default();
-        owed.expect(3, kind::PUBACK, false); // with the client
-        owed.expect(4, kind::PUBACK, true); // kept from it
-        owed.expect(5, kind::PUBREC, true);
+        owed.owe(3, kind::PUBACK, false); // with the client
+        owed.owe(4, kind::PUBACK, true); // kept from it
+        owed.owe(5, kind::PUBREC, true);
         assert!(owed.ready().is_empty(), "4 waits for the client's ack of 3");
         assert!(!owed.done(9), "not owed");
         assert!(owed.done(3));
@@ -379,6 +409,13 @@ mod tests {
             ]
         );
         assert!(owed.ready().is_empty());
+    }
+
+    #[test]
+    fn silence_is_bounded_by_the_keep_alive() {
+        assert_eq!(idle_limit(60), Duration::from_secs(90));
+        assert_eq!(idle_limit(0), MAX_IDLE, "no keep-alive still ends");
+        assert_eq!(idle_limit(u16::MAX), MAX_IDLE);
     }
 
     #[test]

@@ -26,6 +26,7 @@ pub mod auth;
 pub mod guard;
 pub mod media;
 pub mod serve;
+pub mod slots;
 
 use std::sync::Arc;
 

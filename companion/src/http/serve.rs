@@ -13,10 +13,9 @@
 //! - a connection over either cap is *answered* — `503` with `Retry-After` and a JSON error —
 //!   and closed, never left hanging, and the refusals are logged (at most every 10 s).
 
-use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -25,6 +24,8 @@ use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tracing::{debug, warn};
+
+use super::slots::{ConnectionSlots, Refusal};
 
 /// How many connections the server holds, and for how long a silent one may stay.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -45,59 +46,9 @@ const MAX_REFUSALS_IN_FLIGHT: usize = 64;
 /// How long a refused client gets to take its `503`.
 const REFUSAL_LINGER: Duration = Duration::from_secs(1);
 
-/// Counts open connections, in all and per address.
-#[derive(Default)]
-struct Slots {
-    open: usize,
-    per_client: HashMap<IpAddr, usize>,
-}
-
-/// One accepted connection's place; gives it back when dropped.
-struct Slot {
-    slots: Arc<Mutex<Slots>>,
-    ip: IpAddr,
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        let mut s = self.slots.lock().unwrap_or_else(|p| p.into_inner());
-        s.open = s.open.saturating_sub(1);
-        if let Some(n) = s.per_client.get_mut(&self.ip) {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                s.per_client.remove(&self.ip);
-            }
-        }
-    }
-}
-
-/// Why a connection was not taken.
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Refusal {
-    Full,
-    ClientFull,
-}
-
-fn take_slot(slots: &Arc<Mutex<Slots>>, limits: &Limits, ip: IpAddr) -> Result<Slot, Refusal> {
-    let mut s = slots.lock().unwrap_or_else(|p| p.into_inner());
-    if s.open >= limits.max_connections {
-        return Err(Refusal::Full);
-    }
-    let mine = s.per_client.entry(ip).or_default();
-    if *mine >= limits.max_per_client {
-        return Err(Refusal::ClientFull);
-    }
-    *mine += 1;
-    s.open += 1;
-    Ok(Slot {
-        slots: slots.clone(),
-        ip,
-    })
-}
-
 /// Serves `app` on `listener` within `limits` until the task is dropped.
 pub async fn serve(listener: TcpListener, app: Router, limits: Limits) {
-    let slots = Arc::new(Mutex::new(Slots::default()));
+    let slots = ConnectionSlots::new(limits.max_connections, limits.max_per_client);
     let refusing = Arc::new(AtomicUsize::new(0));
     let refused = Arc::new(AtomicU64::new(0));
     let mut last_report = Instant::now();
@@ -117,7 +68,7 @@ pub async fn serve(listener: TcpListener, app: Router, limits: Limits) {
                 continue;
             }
         };
-        match take_slot(&slots, &limits, peer.ip()) {
+        match slots.take(peer.ip()) {
             Ok(slot) => {
                 let conn = http
                     .serve_connection(TokioIo::new(stream), TowerToHyperService::new(app.clone()));
@@ -189,32 +140,4 @@ fn refuse(
         .await;
         refusing.fetch_sub(1, Ordering::AcqRel);
     });
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn limits(max: usize, per: usize) -> Limits {
-        Limits {
-            max_connections: max,
-            max_per_client: per,
-            header_timeout: Duration::from_secs(1),
-        }
-    }
-
-    #[test]
-    fn slots_are_counted_per_address_and_given_back() {
-        let slots = Arc::new(Mutex::new(Slots::default()));
-        let l = limits(3, 2);
-        let a: IpAddr = [10, 0, 0, 1].into();
-        let b: IpAddr = [10, 0, 0, 2].into();
-        let a1 = take_slot(&slots, &l, a).expect("first");
-        let _a2 = take_slot(&slots, &l, a).expect("second");
-        assert_eq!(take_slot(&slots, &l, a).err(), Some(Refusal::ClientFull));
-        let _b1 = take_slot(&slots, &l, b).expect("another address");
-        assert_eq!(take_slot(&slots, &l, b).err(), Some(Refusal::Full));
-        drop(a1);
-        assert!(take_slot(&slots, &l, b).is_ok(), "a freed slot is reused");
-    }
 }
