@@ -6,11 +6,11 @@
 # default: under emulation the int8 model alone takes over half an hour of CPU. Run them with
 #   XP_FULL_ACCURACY=1 cross/test.sh
 # Arguments choose the test targets in place of `--lib --bins --tests`, e.g.
-#   cross/test.sh --test reference_logits
+#   cross/test.sh --test integration
 #
-# Cargo runs test binaries one after another, and most of these hold one test that keeps one
-# core busy for minutes under emulation; here they run XP_TEST_JOBS at a time (default: one
-# per core), each one's output printed whole when it ends, in the order they end.
+# Each crate's integration tests are one binary (its lib and bins have their own), run one
+# after another as cargo does; inside each, libtest runs one test per core (RUST_TEST_THREADS
+# chooses otherwise), which keeps both cores busy with the long model tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=cross/env.sh
@@ -24,58 +24,40 @@ export XP_PIPELINE_FACES="${XP_PIPELINE_FACES:-48}"
 # reference_logits: 64 of its 256 faces per model (all 256 took over half an hour of one core).
 export XP_REFERENCE_FACES="${XP_REFERENCE_FACES:-64}"
 [ "${XP_FULL_ACCURACY:-0}" = 1 ] && skip=()
-jobs=${XP_TEST_JOBS:-$(nproc)}
 targets=(--lib --bins --tests)
 [ $# -gt 0 ] && targets=("$@")
 
-# Build every test binary; cargo's JSON names each executable and its package's manifest. Only
-# artifacts built with the test profile flag are test binaries (the device's own binary, which
-# its integration tests start, is listed too).
+# Build every test binary; cargo's JSON messages name each executable and its package's
+# manifest, read with jq. Only artifacts built with the test profile flag are test binaries
+# (cargo lists the device's own binary too, which its integration tests start).
 list=$(mktemp)
-logs=$(mktemp -d)
-trap 'rm -rf "$list" "$logs"' EXIT
+trap 'rm -f "$list"' EXIT
 # The one-box package is selected too: its own tests are few, but with it the features of the
 # shared crates are those cross/build.sh built, so nothing is compiled again.
 "$XP_CARGO" test --profile pi --locked --target "$XP_TARGET" -p xpressify-protocol \
   -p xpressify-device -p xpressify "${targets[@]}" --no-run --message-format=json-render-diagnostics |
-  sed -n 's/.*"manifest_path":"\([^"]*\)".*"profile":{[^}]*"test":true}.*"executable":"\([^"]*\)".*/\1 \2/p' \
-    > "$list"
+  jq -r 'select(.reason == "compiler-artifact" and .profile.test and .executable != null)
+         | "\(.manifest_path)\t\(.executable)"' > "$list"
 [ -s "$list" ] || { echo "cross/test.sh: cargo built no test binaries" >&2; exit 1; }
 
-# One test binary under qemu, as cargo would run it: from its package's directory, with
-# CARGO_MANIFEST_DIR set. Its output goes to a log, printed whole when it ends.
-run_one() {
-  local manifest=$1 exe=$2 log dir start=$SECONDS status=0
-  log="$logs/$(basename "$exe")"
+# Each test binary under qemu, as cargo would run it: from its package's directory, with
+# CARGO_MANIFEST_DIR set.
+failed=()
+while IFS=$'\t' read -r manifest exe; do
   dir=$(dirname "$manifest")
-  (cd "$dir" && CARGO_MANIFEST_DIR="$dir" $CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER \
-    "$exe" "${@:3}") > "$log" 2>&1 || status=$?
-  {
-    flock 9
-    printf '\n==> %s (%s): %s in %d s\n' "$(basename "$exe")" "${dir##*/}" \
-      "$([ $status = 0 ] && echo passed || echo FAILED)" $((SECONDS - start))
-    cat "$log"
-  } 9> "$logs/.print-lock"
-  return $status
-}
-
-failed=0
-running=0
-while read -r manifest exe; do
-  if [ $running -ge "$jobs" ]; then
-    wait -n || failed=1
-    running=$((running - 1))
+  start=$SECONDS
+  printf '\n==> %s (%s)\n' "$(basename "$exe")" "${dir##*/}"
+  if (cd "$dir" && CARGO_MANIFEST_DIR="$dir" $CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER \
+      "$exe" "${skip[@]}") < /dev/null; then
+    printf '==> %s: passed in %d s\n' "$(basename "$exe")" $((SECONDS - start))
+  else
+    printf '==> %s: FAILED in %d s\n' "$(basename "$exe")" $((SECONDS - start))
+    failed+=("$(basename "$exe")")
   fi
-  run_one "$manifest" "$exe" "${skip[@]}" < /dev/null &
-  running=$((running + 1))
 done < "$list"
-while [ $running -gt 0 ]; do
-  wait -n || failed=1
-  running=$((running - 1))
-done
 count=$(wc -l < "$list")
-if [ $failed != 0 ]; then
-  echo "cross/test.sh: some of the $count aarch64 test binaries FAILED (see above)" >&2
+if [ ${#failed[@]} -gt 0 ]; then
+  echo "cross/test.sh: ${#failed[@]} of the $count aarch64 test binaries FAILED: ${failed[*]}" >&2
   exit 1
 fi
 echo "cross/test.sh: all $count aarch64 test binaries passed under qemu"

@@ -70,7 +70,7 @@ if [ -z "${XPRESSIFY_TEST_MQTT_URL:-}" ]; then
   say "Mosquitto on $XPRESSIFY_TEST_MQTT_URL"
 fi
 
-# tests/lan_attacks.rs opens 1,100 connections at once, past a default soft limit of 1,024.
+# tests/tests/integration/lan_attacks.rs opens 1,100 connections at once, past a default soft limit of 1,024.
 if [ "$(ulimit -Sn)" != unlimited ] && [ "$(ulimit -Sn)" -lt 4096 ]; then
   ulimit -Sn 4096 2>/dev/null || echo "test.sh: cannot raise the open-file limit to 4096; lan_attacks may fail" >&2
 fi

@@ -4,7 +4,7 @@
 //! The service runs on one async thread and calls the store synchronously. Were it also the
 //! one polling rumqttc's event loop, every wait in it would stop the reading: Mosquitto then
 //! queues the companion's messages (1,000 by default, `max_queued_messages`) and drops QoS 1
-//! moods past that without a word, which `tests/tests/load.rs` shows with a 3-second disk
+//! moods past that without a word, which `tests/tests/integration/load.rs` shows with a 3-second disk
 //! stall. Here a thread polls the event loop in its own runtime, acknowledges as it reads
 //! (rumqttc does), reconnects with back-off, and hands every event to the service: a stall
 //! makes the service late, never lossy. What waits meanwhile is held in memory, a few hundred

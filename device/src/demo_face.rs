@@ -68,7 +68,7 @@ pub enum Mouth {
 pub fn expression(emotion: Emotion) -> Expression {
     use Mouth::*;
     // Chosen by searching these parameters for the shipped model's clearest reading of each
-    // emotion (`device/tests/demo_face.rs`). Disgust is never the model's reading however it
+    // emotion (`device/tests/integration/demo_face.rs`). Disgust is never the model's reading however it
     // is drawn and happy only weakly (0.34), so the clip leaves disgust out.
     let (brow_inner, brow_outer, eye_open, mouth) = match emotion {
         Emotion::Happy => (0, 20, 12, Grin),

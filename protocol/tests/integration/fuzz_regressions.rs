@@ -2,11 +2,7 @@
 //! from), kept in `fuzz/regressions/protocol_decode/`, run through the same property on every
 //! `cargo test`.
 
-mod support {
-    pub mod decode_property;
-    #[path = "../../../fuzz/support/replay.rs"]
-    pub mod replay;
-}
+use crate::support;
 
 #[test]
 fn every_kept_input_holds_the_decode_property() {

@@ -13,7 +13,7 @@ struct Example {
 }
 
 fn examples() -> Vec<Example> {
-    let text = include_str!("../../docs/mqtt.md");
+    let text = include_str!("../../../docs/mqtt.md");
     let mut out = Vec::new();
     let mut current: Option<Example> = None;
     for line in text.lines() {

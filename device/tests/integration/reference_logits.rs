@@ -5,7 +5,7 @@
 //! faces, since each costs seconds under emulation.
 //!
 //! After the models change, remake the reference on x86-64:
-//! `XPRESSIFY_UPDATE_GOLDEN=1 cargo test -p xpressify-device --test reference_logits`.
+//! `XPRESSIFY_UPDATE_GOLDEN=1 cargo test -p xpressify-device --test integration reference_logits`.
 
 use std::path::{Path, PathBuf};
 
@@ -95,7 +95,7 @@ fn check_model(doc: &Value, model: &str) {
         entry["fingerprint"].as_str(),
         Some(fingerprint(&models_dir().join(model)).as_str()),
         "{model} changed since the reference was made; remake it on x86-64 with \
-         XPRESSIFY_UPDATE_GOLDEN=1 cargo test -p xpressify-device --test reference_logits"
+         XPRESSIFY_UPDATE_GOLDEN=1 cargo test -p xpressify-device --test integration reference_logits"
     );
     let expected: Vec<[f32; 7]> =
         serde_json::from_value(entry["logits"].clone()).expect("logits in the reference");

@@ -1,0 +1,24 @@
+//! The cross-process tests, one binary (as ripgrep has it): each module runs the real
+//! binaries against real peers (Mosquitto, mpv, Chromium, SQLite) or local servers that speak
+//! YouTube's and Home Assistant's documented protocols, on loopback. `scripts/test.sh` starts
+//! the one Mosquitto they share; each test uses a topic prefix of its own.
+
+mod companion_day;
+mod companion_page;
+mod companion_service;
+mod companion_sinks;
+mod companion_watch;
+mod companion_youtube;
+mod config_errors;
+mod device_classify;
+mod device_mqtt;
+mod device_mqtt_security;
+mod device_pipeline;
+mod device_render;
+mod device_session;
+mod end_to_end;
+mod faults;
+mod lan_attacks;
+mod licences;
+mod load;
+mod one_box;
