@@ -6,7 +6,6 @@ mod broker;
 mod config;
 mod demo;
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -76,27 +75,14 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    match try_main() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("xpressify: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    xpressify_protocol::cli::exit_status("xpressify", try_main())
 }
 
 fn try_main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                // rumqttd logs every connection, and every client that goes away, as news;
-                // RUST_LOG=info,rumqttd=info shows them.
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rumqttd=off")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+    // rumqttd logs every connection, and every client that goes away, as news;
+    // RUST_LOG=info,rumqttd=info shows them.
+    xpressify_protocol::cli::init_logging("info,rumqttd=off");
     let mut config = BoxConfig::load(cli.config.as_deref())?;
     match cli.command {
         Command::Run { duration } => run_box(config, duration),
@@ -124,7 +110,7 @@ fn try_main() -> anyhow::Result<()> {
             };
             let options = demo::DemoOptions { http, hold_s: hold };
             let tracks = demo::prepare(&mut config, &workdir, &options)?;
-            let acted: Vec<String> = xpressify_device::demo_face::SEQUENCE
+            let acted: Vec<String> = xpressify_device::camera::demo::face::SEQUENCE
                 .iter()
                 .map(ToString::to_string)
                 .collect();
@@ -180,7 +166,7 @@ fn run_box(config: BoxConfig, duration: Option<Duration>) -> anyhow::Result<()> 
         .context("starting the async runtime")?;
     let stop = async move {
         tokio::select! {
-            () = xpressify_companion::daemon::stop_signal(duration) => {},
+            () = xpressify_protocol::cli::stop_signal(duration) => {},
             _ = device_done_rx => tracing::warn!("the device stopped; stopping the companion"),
         }
         let _ = stop_tx.send(true);

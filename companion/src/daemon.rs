@@ -6,31 +6,6 @@ use tracing::info;
 
 use crate::config::CompanionConfig;
 
-/// Resolves on Ctrl-C, SIGTERM (what systemd sends) or after `duration`: how every
-/// long-running command here ends, so each can say goodbye to the broker.
-pub async fn stop_signal(duration: Option<std::time::Duration>) {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-    let sigterm = async {
-        match term.as_mut() {
-            Some(t) => {
-                t.recv().await;
-            }
-            None => std::future::pending::<()>().await,
-        }
-    };
-    let timer = async {
-        match duration {
-            Some(d) => tokio::time::sleep(d).await,
-            None => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {},
-        () = sigterm => {},
-        () = timer => {},
-    }
-}
-
 /// The service: store, sources, sink, HTTP API and the MQTT loop.
 pub async fn run(
     config: CompanionConfig,

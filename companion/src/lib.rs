@@ -13,7 +13,6 @@ pub mod http;
 pub mod mapping;
 pub mod mood_writer;
 pub mod mqtt_reader;
-pub mod quota_day;
 pub mod recommend;
 pub mod retention;
 pub mod schedule;

@@ -1,6 +1,5 @@
 //! `xpressify-companion`: the music side of Xpressify.
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -8,7 +7,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use tracing::info;
 use xpressify_companion::config::CompanionConfig;
-use xpressify_companion::daemon::stop_signal;
+use xpressify_protocol::cli::stop_signal;
 
 /// The Xpressify companion: listens to the devices' moods over MQTT.
 ///
@@ -66,25 +65,12 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    match try_main() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("xpressify-companion: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    xpressify_protocol::cli::exit_status("xpressify-companion", try_main())
 }
 
 fn try_main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+    xpressify_protocol::cli::init_logging("info");
     let config = CompanionConfig::load(cli.config.as_deref())?;
     match cli.command {
         Command::Run => {

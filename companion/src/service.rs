@@ -590,10 +590,10 @@ impl Service {
             youtube_budget: Some(Budget {
                 spent: self
                     .store
-                    .searches_since(crate::quota_day::day_start_ms(now_ms()))
+                    .searches_since(crate::source::quota_day::day_start_ms(now_ms()))
                     .unwrap_or(0),
                 budget: self.config.youtube.daily_budget,
-                resets_ms: crate::quota_day::next_reset_ms(now_ms()),
+                resets_ms: crate::source::quota_day::next_reset_ms(now_ms()),
             }),
             policy: Some(self.recommender.mapping().policy),
             sink: self.sink.name().to_string(),

@@ -11,9 +11,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use xpressify_device::classify::{EmotionClassifier, FACE_PIXELS, FaceCrop};
-use xpressify_device::fer2013::{self, Split};
-use xpressify_device::models::EMOTION_FAST;
+use xpressify_device::vision::classify::{EmotionClassifier, FACE_PIXELS, FaceCrop};
+use xpressify_device::bench::fer2013::{self, Split};
+use xpressify_device::vision::models::EMOTION_FAST;
 
 fn faces(n: usize) -> Vec<FaceCrop> {
     match fer2013::load(&fer2013::default_path(), Split::PrivateTest) {

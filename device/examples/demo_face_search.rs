@@ -5,9 +5,9 @@
 //!
 //! `cargo run --release -p xpressify-device --example demo_face_search`
 
-use xpressify_device::analyze::{Analyzer, ClassifierConfig};
-use xpressify_device::demo_face::{Expression, Mouth, frame_with};
-use xpressify_device::face::DetectorConfig;
+use xpressify_device::vision::analyze::{Analyzer, ClassifierConfig};
+use xpressify_device::camera::demo::face::{Expression, Mouth, frame_with};
+use xpressify_device::vision::detect::DetectorConfig;
 use xpressify_protocol::Emotion;
 
 fn main() -> anyhow::Result<()> {

@@ -14,7 +14,7 @@ use tokio::sync::{mpsc, watch};
 use tracing::{info, warn};
 use xpressify_protocol::{Command, NowPlaying, PlaybackState};
 
-use crate::pipeline::Update;
+use crate::vision::pipeline::Update;
 
 /// How often the pins are read.
 const POLL: Duration = Duration::from_millis(5);

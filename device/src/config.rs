@@ -11,11 +11,11 @@ use xpressify_protocol::discovery::DEFAULT_DISCOVERY_PREFIX;
 use xpressify_protocol::topics::{DEFAULT_PREFIX, checked_device_id};
 use xpressify_protocol::{BrokerUrl, Topics};
 
-use crate::analyze::ClassifierConfig;
+use crate::vision::analyze::ClassifierConfig;
 use crate::buttons::ButtonsConfig;
-use crate::face::DetectorConfig;
-use crate::mood::TrackerConfig;
-use crate::screen::DisplayConfig;
+use crate::vision::detect::DetectorConfig;
+use crate::vision::mood::TrackerConfig;
+use crate::display::thread::DisplayConfig;
 
 /// Everything the device reads at start. Sections mirror `config/device.toml`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -65,7 +65,7 @@ pub struct CameraConfig {
     /// For `v4l2`: requested frame height.
     pub height: u32,
     /// For `v4l2`: `mjpeg` or `yuyv`.
-    pub format: crate::pixels::PixelFormat,
+    pub format: crate::camera::pixels::PixelFormat,
     /// For `files`: an image, a folder of PNG/JPEG images, or a glob pattern.
     pub path: String,
     /// Frames per second to deliver.
@@ -85,7 +85,7 @@ impl Default for CameraConfig {
             device: "/dev/video0".into(),
             width: 640,
             height: 480,
-            format: crate::pixels::PixelFormat::Mjpeg,
+            format: crate::camera::pixels::PixelFormat::Mjpeg,
             path: "frames".into(),
             fps: 10.0,
             looping: true,
@@ -167,14 +167,14 @@ impl CameraConfig {
     /// The configured source, ready to deliver frames.
     pub fn open(
         &self,
-    ) -> Result<Box<dyn crate::source::FrameSource + Send>, crate::source::SourceError> {
+    ) -> Result<Box<dyn crate::camera::FrameSource + Send>, crate::camera::SourceError> {
         Ok(match self.source {
-            CameraSourceKind::Files => Box::new(crate::source::FileSource::open(
+            CameraSourceKind::Files => Box::new(crate::camera::FileSource::open(
                 &self.path,
                 self.fps,
                 self.looping,
             )?),
-            CameraSourceKind::Demo => Box::new(crate::source::DemoSource::new(
+            CameraSourceKind::Demo => Box::new(crate::camera::DemoSource::new(
                 self.fps,
                 std::time::Duration::from_secs_f32(self.demo_hold_s),
             )),

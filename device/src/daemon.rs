@@ -7,12 +7,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context;
 
-use crate::analyze::Analyzer;
+use crate::vision::analyze::Analyzer;
 use crate::config::DeviceConfig;
-use crate::mood::MoodTracker;
+use crate::vision::mood::MoodTracker;
 use crate::mqtt::Session;
-use crate::pipeline::{self, PipelineSettings, Update};
-use crate::screen::{self, ScreenInputs};
+use crate::vision::pipeline::{self, PipelineSettings, Update};
+use crate::display::thread::{self, ScreenInputs};
 
 /// The daemon: the vision loop on its own thread, the MQTT session on this one, until
 /// `stop_when` completes (a signal, a duration, the one-box's shutdown) or a non-looping file

@@ -1,18 +1,18 @@
 //! `xpressify-device`: the binary on the box.
 
-use std::io::IsTerminal;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use xpressify_device::analyze::{AnalysedFace, Analyzer};
+use xpressify_device::vision::analyze::{AnalysedFace, Analyzer};
 
 use xpressify_device::config::DeviceConfig;
 use xpressify_device::display::{Panel, ScreenState, StatusMarks};
 use xpressify_device::mqtt::Session;
 use xpressify_protocol::Emotion;
+use xpressify_protocol::cli::stop_signal;
 
 /// The Xpressify box: recognises the listener's mood and publishes it over MQTT.
 ///
@@ -129,30 +129,17 @@ struct RenderArgs {
 }
 
 fn main() -> ExitCode {
-    match try_main() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("xpressify-device: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    xpressify_protocol::cli::exit_status("xpressify-device", try_main())
 }
 
 fn try_main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+    xpressify_protocol::cli::init_logging("info");
     let config = DeviceConfig::load(cli.config.as_deref())?;
     match cli.command {
         Command::Announce { duration } => announce(&config, duration),
         Command::Classify { images } => classify(&config, &images),
-        Command::Run => xpressify_device::daemon::run(&config, shutdown_signal()),
+        Command::Run => xpressify_device::daemon::run(&config, stop_signal(None)),
         Command::Bench {
             frames,
             rounds,
@@ -228,18 +215,7 @@ fn announce(config: &DeviceConfig, duration: Option<std::time::Duration>) -> any
         .context("starting the async runtime")?;
     runtime.block_on(async {
         let session = Session::new(config)?;
-        let stop = async move {
-            match duration {
-                Some(d) => {
-                    tokio::select! {
-                        () = tokio::time::sleep(d) => {},
-                        () = shutdown_signal() => {},
-                    }
-                }
-                None => shutdown_signal().await,
-            }
-        };
-        session.run(None, stop).await
+        session.run(None, stop_signal(duration)).await
     })
 }
 
@@ -354,23 +330,6 @@ fn bench(
     let report = xpressify_device::bench::run(&analyzer, frames, rounds)?;
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())
-}
-
-/// Completes on Ctrl-C or SIGTERM (what systemd sends), so the device can say goodbye.
-async fn shutdown_signal() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-    let sigterm = async {
-        match term.as_mut() {
-            Some(t) => {
-                t.recv().await;
-            }
-            None => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {},
-        () = sigterm => {},
-    }
 }
 
 /// Prints the configuration as TOML; the password is masked.

@@ -18,7 +18,7 @@ use xpressify_protocol::topics;
 use xpressify_protocol::{Availability, MoodEvent, NowPlaying, Topics};
 
 use crate::config::DeviceConfig;
-use crate::pipeline::Update;
+use crate::vision::pipeline::Update;
 
 /// One device's connection to the broker.
 pub struct Session {

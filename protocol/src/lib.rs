@@ -10,6 +10,8 @@
 
 mod availability;
 mod broker_url;
+#[cfg(feature = "cli")]
+pub mod cli;
 #[cfg(feature = "client")]
 pub mod client;
 mod command;

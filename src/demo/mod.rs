@@ -39,7 +39,7 @@ pub fn prepare(
     device.camera.source = xpressify_device::config::CameraSourceKind::Demo;
     device.camera.fps = 8.0;
     device.camera.demo_hold_s = options.hold_s;
-    device.display.output = xpressify_device::screen::DisplayOutput::Png;
+    device.display.output = xpressify_device::display::thread::DisplayOutput::Png;
     device.display.panel = "st7789-320x240".into();
     device.display.png_path = workdir.join("screen.png");
     device.buttons.enabled = false;

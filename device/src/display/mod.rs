@@ -3,15 +3,19 @@
 //!
 //! Drawing is written once against embedded-graphics' [`DrawTarget`], as embedded-graphics
 //! itself teaches, so the same code paints an SSD1306, an ST7789, a PNG file
-//! ([`Framebuffer`]) or a desktop window. Nothing here knows about a bus or a pin.
+//! ([`Framebuffer`]) or a desktop window. The drawing knows nothing of a bus or a pin:
+//! `panels` puts a drawn screen on hardware (or a file), and `thread` redraws it whenever what
+//! it shows changes.
 //!
 //! [`DrawTarget`]: embedded_graphics::draw_target::DrawTarget
 
 mod framebuffer;
 pub mod glyph;
 mod layout;
+pub mod panels;
 mod state;
 mod theme;
+pub mod thread;
 
 pub use framebuffer::Framebuffer;
 pub use layout::{Panel, draw_screen, scroll_period};

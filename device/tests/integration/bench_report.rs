@@ -1,9 +1,9 @@
 //! The benchmark mode times every stage on real frames with the real models.
 
-use xpressify_device::analyze::{Analyzer, ClassifierConfig};
+use xpressify_device::vision::analyze::{Analyzer, ClassifierConfig};
 use xpressify_device::bench;
-use xpressify_device::face::DetectorConfig;
-use xpressify_device::fer2013;
+use xpressify_device::vision::detect::DetectorConfig;
+use xpressify_device::bench::fer2013;
 
 #[test]
 fn reports_every_stage_on_real_frames() {

@@ -4,9 +4,9 @@
 //! `cargo run --release -p xpressify-device --example demo_face_search`) finds the drawing
 //! parameters for `demo_face::expression`.
 
-use xpressify_device::analyze::{Analyzer, ClassifierConfig};
-use xpressify_device::demo_face::{SEQUENCE, frame};
-use xpressify_device::face::DetectorConfig;
+use xpressify_device::vision::analyze::{Analyzer, ClassifierConfig};
+use xpressify_device::camera::demo::face::{SEQUENCE, frame};
+use xpressify_device::vision::detect::DetectorConfig;
 use xpressify_protocol::Emotion;
 
 fn analyzer() -> Analyzer {

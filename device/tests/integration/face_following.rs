@@ -4,8 +4,8 @@
 
 use image::RgbImage;
 use xpressify_device::bench::{self, FRAMES_PER_PERSON};
-use xpressify_device::face::{DetectorConfig, FaceDetector, FaceFollower, Scan};
-use xpressify_device::fer2013::{self, Split};
+use xpressify_device::vision::detect::{DetectorConfig, FaceDetector, FaceFollower, Scan};
+use xpressify_device::bench::fer2013::{self, Split};
 
 fn config() -> DetectorConfig {
     DetectorConfig::default()

@@ -4,10 +4,10 @@
 //! the model does on the original crops.
 
 use image::{Rgb, RgbImage, imageops};
-use xpressify_device::analyze::{Analyzer, ClassifierConfig};
-use xpressify_device::classify::{FaceCrop, argmax};
-use xpressify_device::face::{DetectorConfig, crop_face};
-use xpressify_device::fer2013::{self, Sample, Split};
+use xpressify_device::vision::analyze::{Analyzer, ClassifierConfig};
+use xpressify_device::vision::classify::{FaceCrop, argmax};
+use xpressify_device::vision::detect::{DetectorConfig, crop_face};
+use xpressify_device::bench::fer2013::{self, Sample, Split};
 
 /// Faces placed in frames: 240, or `XP_PIPELINE_FACES` (`cross/test.sh` uses fewer under qemu,
 /// where each face costs seconds).

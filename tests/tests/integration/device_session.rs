@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use xpressify_device::config::DeviceConfig;
 use xpressify_device::mqtt::Session;
-use xpressify_device::pipeline::Update;
+use xpressify_device::vision::pipeline::Update;
 use xpressify_protocol::{
     Command, Emotion, NowPlaying, PlaybackState, SCHEMA_VERSION, Topics, Track,
 };

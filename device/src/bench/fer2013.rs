@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use thiserror::Error;
 use xpressify_protocol::Emotion;
 
-use crate::classify::{FACE_PIXELS, FaceCrop};
+use crate::vision::classify::{FACE_PIXELS, FaceCrop};
 
 const RECORD: usize = 2 + FACE_PIXELS;
 
@@ -67,13 +67,22 @@ pub enum DataError {
     },
 }
 
-/// The default location: `$XPRESSIFY_DATA_DIR/fer2013/fer2013.u8.gz`, else
-/// `../shared/data/fer2013/fer2013.u8.gz` beside the repository.
+/// The default location: `$XPRESSIFY_DATA_DIR/fer2013/fer2013.u8.gz`, else the first
+/// `shared/data/fer2013/fer2013.u8.gz` in the current folder or a folder above it (so a
+/// checkout, or any folder inside it, finds the checkout's `../shared`), else
+/// `../shared/data/…`, for the error to name. Looked up at run time: no path of the build
+/// machine is compiled into the binary.
 pub fn default_path() -> PathBuf {
-    let dir = std::env::var_os("XPRESSIFY_DATA_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data"));
-    dir.join("fer2013").join("fer2013.u8.gz")
+    let file = Path::new("fer2013").join("fer2013.u8.gz");
+    if let Some(dir) = std::env::var_os("XPRESSIFY_DATA_DIR") {
+        return PathBuf::from(dir).join(file);
+    }
+    let here = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    let beside = |dir: &Path| dir.join("shared").join("data").join(&file);
+    here.ancestors()
+        .map(beside)
+        .find(|path| path.is_file())
+        .unwrap_or_else(|| beside(here.parent().unwrap_or(&here)))
 }
 
 /// The variable that makes a missing data set fail the tests that need it instead of skipping

@@ -5,11 +5,15 @@
 //! skips per-call shape work. A batch runs face by face; measured, that is quicker per face than
 //! a plan with a symbolic batch dimension, even at 8 faces (float 21.3 against 24.7 ms).
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
+use serde::{Deserialize, Serialize};
 use thiserror::Error;
 use tract_onnx::prelude::*;
 use xpressify_protocol::Emotion;
+
+use super::models::{BuiltInModel, EMOTION_AUTO, EMOTION_FAST, EMOTION_META, ModelFile};
 
 /// Side of the square face crop the model takes.
 pub const FACE_SIDE: usize = 48;
@@ -64,11 +68,11 @@ impl EmotionClassifier {
     /// Loads `path` (an ONNX model with input `[N,1,48,48]` float in [0,1] and output `[N,7]`
     /// logits in FER order), checks those shapes and optimises it.
     pub fn load(path: &Path) -> Result<Self, ModelError> {
-        Self::load_file(&crate::models::ModelFile::Path(path.to_path_buf()))
+        Self::load_file(&crate::vision::models::ModelFile::Path(path.to_path_buf()))
     }
 
     /// As [`EmotionClassifier::load`], from a file or a model built into the binary.
-    pub fn load_file(file: &crate::models::ModelFile) -> Result<Self, ModelError> {
+    pub fn load_file(file: &crate::vision::models::ModelFile) -> Result<Self, ModelError> {
         Self::from_bytes(&file.read()?, &file.label())
     }
 
@@ -182,4 +186,138 @@ pub fn argmax(values: &[f32; Emotion::COUNT]) -> Emotion {
         }
     }
     Emotion::ALL[best]
+}
+
+/// `[classifier]` in the device config.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClassifierConfig {
+    /// The emotion model, or `auto`: the float model on x86-64 (where tract has no integer
+    /// convolution kernels), the int8 model elsewhere (aarch64, armv7); or `fast`: the small
+    /// shipped model, about 15× quicker per face and 2 points less accurate, for boxes where
+    /// frame rate matters more.
+    pub model: String,
+    /// Folder to take the `auto` and `fast` models from; unset, the copies built into the
+    /// binary are used, so it runs from any folder.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub models_dir: Option<PathBuf>,
+}
+
+impl Default for ClassifierConfig {
+    fn default() -> Self {
+        ClassifierConfig {
+            model: "auto".into(),
+            models_dir: None,
+        }
+    }
+}
+
+impl ClassifierConfig {
+    /// The model's name and version from `emotion.json` beside the shipped models (the file
+    /// name and "unknown" for a model without one).
+    pub fn model_info(&self) -> xpressify_protocol::ModelInfo {
+        let file = self.model_file();
+        let file_name = file.file_name().unwrap_or_else(|| "model".into());
+        let fallback = xpressify_protocol::ModelInfo {
+            name: Path::new(&file_name)
+                .file_stem()
+                .map_or("model".into(), |s| s.to_string_lossy().into_owned()),
+            version: "unknown".into(),
+        };
+        let text = match (&file, &self.models_dir) {
+            (ModelFile::BuiltIn(_), _) => Cow::Borrowed(EMOTION_META),
+            (ModelFile::Path(_), Some(dir)) => {
+                match std::fs::read_to_string(dir.join("emotion.json")) {
+                    Ok(text) => Cow::Owned(text),
+                    Err(_) => return fallback,
+                }
+            }
+            (ModelFile::Path(_), None) => return fallback,
+        };
+        let meta: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+        // The fast model is a different net: it has its own name and version.
+        let fast = &meta["fast"];
+        let meta = match fast["file"].as_str() {
+            Some(f) if file_name == f => fast,
+            _ => &meta,
+        };
+        let shipped = [meta["file"].as_str(), meta["float_file"].as_str()]
+            .iter()
+            .flatten()
+            .any(|f| file_name == *f);
+        match (shipped, meta["name"].as_str(), meta["version"].as_str()) {
+            (true, Some(name), Some(version)) => xpressify_protocol::ModelInfo {
+                name: name.to_string(),
+                version: version.to_string(),
+            },
+            _ => fallback,
+        }
+    }
+
+    /// The model this configuration selects: a file, or one built into the binary.
+    pub fn model_file(&self) -> ModelFile {
+        let shipped = |model: &'static BuiltInModel| match &self.models_dir {
+            Some(dir) => ModelFile::Path(dir.join(model.name)),
+            None => ModelFile::BuiltIn(model),
+        };
+        match self.model.as_str() {
+            "auto" => shipped(&EMOTION_AUTO),
+            "fast" => shipped(&EMOTION_FAST),
+            path => ModelFile::Path(PathBuf::from(path)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shipped(model: &str) -> ClassifierConfig {
+        ClassifierConfig {
+            model: model.into(),
+            models_dir: Some(PathBuf::from(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../models"
+            ))),
+        }
+    }
+
+    #[test]
+    fn fast_selects_the_small_model_under_its_own_name() {
+        let fast = shipped("fast");
+        let ModelFile::Path(path) = fast.model_file() else {
+            panic!("a models_dir gives a path");
+        };
+        assert!(path.ends_with(EMOTION_FAST.name));
+        assert!(path.exists());
+        let auto = shipped("auto").model_info();
+        let info = fast.model_info();
+        assert_eq!(info.name, "xpressify-edge-late");
+        assert_ne!(info.name, auto.name);
+        assert_eq!(auto.name, "xpressify-edge");
+    }
+
+    #[test]
+    fn without_a_models_dir_the_built_in_models_carry_their_names() {
+        let built_in = |model: &str| ClassifierConfig {
+            model: model.into(),
+            models_dir: None,
+        };
+        assert_eq!(
+            built_in("auto").model_file(),
+            ModelFile::BuiltIn(&EMOTION_AUTO)
+        );
+        assert_eq!(
+            built_in("fast").model_file(),
+            ModelFile::BuiltIn(&EMOTION_FAST)
+        );
+        // The same names and versions as read from the folder.
+        for model in ["auto", "fast"] {
+            assert_eq!(built_in(model).model_info(), shipped(model).model_info());
+        }
+        assert_eq!(
+            built_in("/x/mine.onnx").model_file(),
+            ModelFile::Path(PathBuf::from("/x/mine.onnx"))
+        );
+    }
 }

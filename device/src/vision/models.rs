@@ -5,7 +5,7 @@
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
-use crate::classify::ModelError;
+use crate::vision::classify::ModelError;
 
 /// One model compiled into the binary, under the name of the file it was made from.
 #[derive(Debug, PartialEq, Eq)]

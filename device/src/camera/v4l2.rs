@@ -1,6 +1,6 @@
 //! A V4L2 camera as a [`FrameSource`]: negotiates size, rate and format (MJPEG or YUYV),
 //! streams through mapped buffers, and survives being unplugged or busy by reopening with
-//! backoff. The ioctl part is kept thin; the pixel work is in [`crate::pixels`].
+//! backoff. The ioctl part is kept thin; the pixel work is in [`super::pixels`].
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -12,8 +12,8 @@ use v4l::io::traits::CaptureStream;
 use v4l::video::Capture;
 use v4l::{Device, Format, FourCC};
 
-use crate::pixels::{self, PixelFormat};
-use crate::source::{Frame, FrameSource, SourceError};
+use crate::camera::pixels::{self, PixelFormat};
+use crate::camera::{Frame, FrameSource, SourceError};
 
 /// What the camera is doing, for logs and the status LED.
 #[derive(Debug, Clone, PartialEq, Eq)]

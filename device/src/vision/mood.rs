@@ -162,7 +162,7 @@ impl MoodTracker {
         self.smoothed = Some(smoothed);
         self.last_update = Some(now);
         self.mood.probabilities = smoothed;
-        let leader = crate::classify::argmax(&smoothed);
+        let leader = crate::vision::classify::argmax(&smoothed);
         let held = self.mood.emotion.map_or(0.0, |e| smoothed[e.index()]);
         self.mood.confidence = held;
         if Some(leader) == self.mood.emotion || smoothed[leader.index()] - held < self.config.margin
@@ -197,7 +197,7 @@ impl MoodTracker {
             FacePolicy::Majority => {
                 let mut votes = [0.0f32; Emotion::COUNT];
                 for f in faces {
-                    votes[crate::classify::argmax(&f.probabilities).index()] += 1.0;
+                    votes[crate::vision::classify::argmax(&f.probabilities).index()] += 1.0;
                 }
                 Some(votes.map(|v| v / faces.len() as f32))
             }

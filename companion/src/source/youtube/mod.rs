@@ -6,6 +6,8 @@
 //! resets the quota. The key is sent only to the API: never logged, never shown, never given
 //! to a browser.
 
+pub mod quota_day;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use xpressify_protocol::config::ConfigError;
@@ -17,7 +19,6 @@ use xpressify_protocol::Track;
 use super::{Candidate, Source, SourceError};
 use crate::clock::now_ms;
 use crate::mapping::Query;
-use crate::quota_day;
 use crate::store::{SearchOutcome, Store};
 
 /// `[youtube]` in the config.

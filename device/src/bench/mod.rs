@@ -1,16 +1,19 @@
 //! `xpressify-device bench`: per-stage latency of the vision loop on real frames — decode
 //! (MJPEG, as a camera delivers), detect, classify, track — frames per second and peak
-//! memory, on one thread. The figures in docs/performance.md come from here.
+//! memory, on one thread. The figures in docs/performance.md come from here. `fer2013` reads
+//! the data set the benchmark's frames (and the model tests) are made from.
+
+pub mod fer2013;
 
 use std::time::{Duration, Instant};
 
 use image::RgbImage;
 use serde::Serialize;
 
-use crate::analyze::Analyzer;
-use crate::face::{Scan, crop_face};
-use crate::mood::{FaceReading, MoodTracker, TrackerConfig};
-use crate::pixels::{self, PixelFormat};
+use crate::vision::analyze::Analyzer;
+use crate::vision::detect::{Scan, crop_face};
+use crate::vision::mood::{FaceReading, MoodTracker, TrackerConfig};
+use crate::camera::pixels::{self, PixelFormat};
 
 /// Latency statistics of one stage, in milliseconds.
 #[derive(Debug, Clone, Serialize)]
@@ -187,9 +190,9 @@ pub const FRAMES_PER_PERSON: usize = 30;
 /// 1 px down per frame, then cut to the next person elsewhere (the pipeline test's recipe,
 /// in motion).
 pub fn synthetic_frames(count: usize) -> anyhow::Result<Vec<RgbImage>> {
-    let samples = crate::fer2013::load(
-        &crate::fer2013::default_path(),
-        crate::fer2013::Split::PrivateTest,
+    let samples = crate::bench::fer2013::load(
+        &crate::bench::fer2013::default_path(),
+        crate::bench::fer2013::Split::PrivateTest,
     )?;
     let people = count.div_ceil(FRAMES_PER_PERSON).max(1);
     let step = (samples.len() / people).max(1);

@@ -1,9 +1,9 @@
-//! Face detection with YuNet (ONNX, through tract) and the crop the emotion model expects.
+//! Face detection with YuNet (ONNX, through tract).
 //!
-//! A frame is scaled (keeping its aspect) into the detector's fixed input, a multiple of 32 on
-//! both sides, padded at the right and bottom; boxes and the five landmarks come back in frame
-//! pixels. [`crop_face`] then levels the eyes and samples the 48×48 grey crop from the full
-//! frame, as FER2013's faces were cut.
+//! A frame (or a region of it) is scaled, keeping its aspect, into the detector's fixed input,
+//! a multiple of 32 on both sides, padded at the right and bottom; boxes and the five
+//! landmarks come back in frame pixels. `follow` decides where to search; `crop` cuts the
+//! faces found for the emotion model.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -13,8 +13,8 @@ use image::RgbImage;
 use serde::{Deserialize, Serialize};
 use tract_onnx::prelude::*;
 
-use crate::classify::{FACE_SIDE, FaceCrop, ModelError};
-use crate::models::{DETECTOR, ModelFile};
+use super::classify::ModelError;
+use super::models::{DETECTOR, ModelFile};
 
 /// One detected face, in frame pixels.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -184,10 +184,6 @@ pub struct FaceDetector {
 
 const STRIDES: [usize; 3] = [8, 16, 32];
 
-/// The region around known faces is this many times their size, so a face that moved
-/// half its width since the last frame is still inside.
-const FOLLOW_MARGIN: f32 = 2.0;
-
 impl FaceDetector {
     /// Loads the model and plans it for `config.input_width × config.input_height` (and
     /// `follow_input` squared).
@@ -250,17 +246,20 @@ impl FaceDetector {
         self.detect_in(frame, whole, &self.full)
     }
 
-    /// Faces in the region around `known` (boxes from a recent frame), with the smaller
-    /// follow input; `None` when following is off or there is nothing to follow.
-    pub fn detect_near(
+    /// The side of the square input used around followed faces; `None` when following is
+    /// off (`detector.follow_input = 0`).
+    pub fn follow_input(&self) -> Option<usize> {
+        self.follow.as_ref().map(|plan| plan.width)
+    }
+
+    /// Faces in `region` of `frame`, searched with the smaller follow input; `None` when
+    /// following is off.
+    pub fn detect_region(
         &self,
         frame: &RgbImage,
-        known: &[FaceBox],
+        region: Region,
     ) -> Result<Option<Vec<FaceBox>>, ModelError> {
         let Some(plan) = &self.follow else {
-            return Ok(None);
-        };
-        let Some(region) = follow_region(known, frame.width(), frame.height(), plan.width) else {
             return Ok(None);
         };
         self.detect_in(frame, region, plan).map(Some)
@@ -341,84 +340,6 @@ impl FaceDetector {
     }
 }
 
-/// The square around all of `known`, [`FOLLOW_MARGIN`] times their extent and at least half
-/// the follow input (faces are never blown up more than 2×), kept inside the frame.
-fn follow_region(known: &[FaceBox], fw: u32, fh: u32, input: usize) -> Option<Region> {
-    let first = known.first()?;
-    let (mut x0, mut y0) = (first.x, first.y);
-    let (mut x1, mut y1) = (first.x + first.w, first.y + first.h);
-    for f in &known[1..] {
-        (x0, y0) = (x0.min(f.x), y0.min(f.y));
-        (x1, y1) = (x1.max(f.x + f.w), y1.max(f.y + f.h));
-    }
-    let (fw, fh) = (fw as f32, fh as f32);
-    let side = ((x1 - x0).max(y1 - y0) * FOLLOW_MARGIN)
-        .max(input as f32 / 2.0)
-        .min(fw.min(fh));
-    let (cx, cy) = ((x0 + x1) / 2.0, (y0 + y1) / 2.0);
-    let x = (cx - side / 2.0).clamp(0.0, fw - side);
-    let y = (cy - side / 2.0).clamp(0.0, fh - side);
-    Some(Region {
-        x,
-        y,
-        w: side,
-        h: side,
-    })
-}
-
-/// Which search found a frame's faces.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Scan {
-    /// The whole frame, at the full input size.
-    Full,
-    /// Only the region around the previous frame's faces, at the follow input size.
-    Near,
-}
-
-/// Follows faces from frame to frame so most frames search only around where they were:
-/// the whole frame is scanned when nothing is followed, when a followed face is not found
-/// near its last place, and every `full_scan_every` frames to notice newcomers.
-#[derive(Debug, Clone)]
-pub struct FaceFollower {
-    last: Vec<FaceBox>,
-    since_full_scan: u32,
-    full_scan_every: u32,
-}
-
-impl FaceFollower {
-    /// A follower with nothing to follow yet.
-    pub fn new(config: &DetectorConfig) -> Self {
-        FaceFollower {
-            last: Vec::new(),
-            since_full_scan: 0,
-            full_scan_every: config.full_scan_every.max(1),
-        }
-    }
-
-    /// The faces of the next frame of a video, and which search found them.
-    pub fn find(
-        &mut self,
-        detector: &FaceDetector,
-        frame: &RgbImage,
-    ) -> Result<(Vec<FaceBox>, Scan), ModelError> {
-        if !self.last.is_empty()
-            && self.since_full_scan + 1 < self.full_scan_every
-            && let Some(near) = detector.detect_near(frame, &self.last)?
-            // Every followed face must still be there; otherwise someone left or moved fast,
-            // and only a full scan can tell.
-            && near.len() >= self.last.len()
-        {
-            self.since_full_scan += 1;
-            self.last.clone_from(&near);
-            return Ok((near, Scan::Near));
-        }
-        let faces = detector.detect(frame)?;
-        self.since_full_scan = 0;
-        self.last.clone_from(&faces);
-        Ok((faces, Scan::Full))
-    }
-}
-
 /// Keeps the most confident of overlapping boxes.
 pub fn non_max_suppression(mut faces: Vec<FaceBox>, iou: f32, max: usize) -> Vec<FaceBox> {
     faces.sort_by(|a, b| b.score.total_cmp(&a.score));
@@ -469,56 +390,6 @@ fn letterbox_bgr(
     Tensor::from_shape(&[1, 3, h, w], &data).map_err(|e| ModelError::Run(format!("{e:#}")))
 }
 
-/// Side of the crop relative to the mean of the detector box's width and height. Measured on
-/// 211 upscaled PrivateTest faces: YuNet's (w + h) / 2 is 0.914 of the FER2013 square
-/// (median 0.920; FER's own framing varies by ±16 %), and the eyes' midpoint lies 0.389 of
-/// the side from the top.
-pub const CROP_SIDE_PER_BOX: f32 = 1.0 / 0.914;
-/// How far below the eyes' midpoint the crop's centre lies, as a fraction of its side.
-pub const CROP_CENTRE_BELOW_EYES: f32 = 0.111;
-
-/// The 48×48 grey crop of `face`, rotated so the eyes are level and framed as FER2013 frames
-/// its faces, sampled bilinearly from the full-resolution frame (grey = Rec. 601 luma).
-/// Outside the frame counts as black.
-pub fn crop_face(frame: &RgbImage, face: &FaceBox) -> FaceCrop {
-    let [re, le] = [face.landmarks[0], face.landmarks[1]];
-    let angle = (le[1] - re[1]).atan2(le[0] - re[0]);
-    // Landmarks from a degenerate detection could give a wild angle; trust at most 45°.
-    let angle = if angle.abs() <= std::f32::consts::FRAC_PI_4 {
-        angle
-    } else {
-        0.0
-    };
-    let (cos, sin) = (angle.cos(), angle.sin());
-    let side = (face.w + face.h) / 2.0 * CROP_SIDE_PER_BOX;
-    let (mx, my) = ((re[0] + le[0]) / 2.0, (re[1] + le[1]) / 2.0);
-    let down = CROP_CENTRE_BELOW_EYES * side;
-    let (cx, cy) = (mx - down * sin, my + down * cos);
-    let step = side / FACE_SIDE as f32;
-    let (fw, fh) = (frame.width() as i64, frame.height() as i64);
-    let luma = |x: i64, y: i64| -> f32 {
-        if x < 0 || y < 0 || x >= fw || y >= fh {
-            return 0.0;
-        }
-        let p = frame.get_pixel(x as u32, y as u32).0;
-        0.299 * f32::from(p[0]) + 0.587 * f32::from(p[1]) + 0.114 * f32::from(p[2])
-    };
-    std::array::from_fn(|i| {
-        let (u, v) = ((i % FACE_SIDE) as f32 + 0.5, (i / FACE_SIDE) as f32 + 0.5);
-        let (dx, dy) = (
-            (u - FACE_SIDE as f32 / 2.0) * step,
-            (v - FACE_SIDE as f32 / 2.0) * step,
-        );
-        let sx = cx + dx * cos - dy * sin - 0.5;
-        let sy = cy + dx * sin + dy * cos - 0.5;
-        let (x0, y0) = (sx.floor() as i64, sy.floor() as i64);
-        let (tx, ty) = (sx - sx.floor(), sy - sy.floor());
-        let top = luma(x0, y0) + tx * (luma(x0 + 1, y0) - luma(x0, y0));
-        let bottom = luma(x0, y0 + 1) + tx * (luma(x0 + 1, y0 + 1) - luma(x0, y0 + 1));
-        (top + ty * (bottom - top)).round().clamp(0.0, 255.0) as u8
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -545,61 +416,6 @@ mod tests {
         assert_eq!(
             non_max_suppression(vec![face(0.0, 0.7), face(50.0, 0.8)], 0.3, 1).len(),
             1
-        );
-    }
-
-    #[test]
-    fn follow_region_is_a_square_around_the_faces_inside_the_frame() {
-        let r = follow_region(&[face(100.0, 0.9)], 640, 480, 160).expect("a region");
-        // A 10-px face: the region is never under half the input (80 px).
-        assert_eq!((r.w, r.h), (80.0, 80.0));
-        assert_eq!((r.x, r.y), (65.0, 0.0), "centred on x, pushed inside on y");
-        let big = FaceBox {
-            w: 300.0,
-            h: 300.0,
-            ..face(500.0, 0.9)
-        };
-        let r = follow_region(&[big], 640, 480, 160).expect("a region");
-        assert_eq!((r.x, r.y, r.w, r.h), (160.0, 0.0, 480.0, 480.0));
-        let two =
-            follow_region(&[face(0.0, 0.9), face(100.0, 0.9)], 640, 480, 160).expect("a region");
-        assert_eq!((two.x, two.w), (0.0, 220.0));
-        assert!(follow_region(&[], 640, 480, 160).is_none());
-    }
-
-    #[test]
-    fn crop_of_an_upright_face_is_the_scaled_box() {
-        // A 96×96 image whose left half is white: the crop of the whole image (levelled eyes)
-        // must be white on its left half too.
-        let img = RgbImage::from_fn(96, 96, |x, _| {
-            if x < 48 {
-                image::Rgb([255; 3])
-            } else {
-                image::Rgb([0; 3])
-            }
-        });
-        let h = 96.0 / CROP_SIDE_PER_BOX;
-        let eye_y = 48.0 - CROP_CENTRE_BELOW_EYES * 96.0;
-        let f = FaceBox {
-            x: 0.0,
-            y: 0.0,
-            w: h,
-            h,
-            score: 1.0,
-            landmarks: [
-                [30.0, eye_y],
-                [66.0, eye_y],
-                [48.0, 55.0],
-                [35.0, 70.0],
-                [61.0, 70.0],
-            ],
-        };
-        let crop = crop_face(&img, &f);
-        assert!(
-            crop[10 * 48 + 5] > 250 && crop[10 * 48 + 42] < 5,
-            "{} {}",
-            crop[10 * 48 + 5],
-            crop[10 * 48 + 42]
         );
     }
 }

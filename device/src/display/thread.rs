@@ -14,7 +14,7 @@ use tracing::{info, warn};
 use xpressify_protocol::{MoodEvent, NowPlaying, PlaybackState};
 
 use crate::display::{Panel, ScreenState, StatusMarks, scroll_period};
-use crate::panels;
+use crate::display::panels;
 
 /// How often the thread looks for changes (and advances a scrolling title).
 const TICK: Duration = Duration::from_millis(100);
