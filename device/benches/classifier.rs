@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use xpressify_device::vision::classify::{EmotionClassifier, FACE_PIXELS, FaceCrop};
 use xpressify_device::bench::fer2013::{self, Split};
+use xpressify_device::vision::classify::{EmotionClassifier, FACE_PIXELS, FaceCrop};
 use xpressify_device::vision::models::EMOTION_FAST;
 
 fn faces(n: usize) -> Vec<FaceCrop> {

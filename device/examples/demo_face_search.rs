@@ -5,8 +5,9 @@
 //!
 //! `cargo run --release -p xpressify-device --example demo_face_search`
 
-use xpressify_device::vision::analyze::{Analyzer, ClassifierConfig};
 use xpressify_device::camera::demo::face::{Expression, Mouth, frame_with};
+use xpressify_device::vision::analyze::Analyzer;
+use xpressify_device::vision::classify::ClassifierConfig;
 use xpressify_device::vision::detect::DetectorConfig;
 use xpressify_protocol::Emotion;
 

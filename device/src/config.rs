@@ -11,11 +11,11 @@ use xpressify_protocol::discovery::DEFAULT_DISCOVERY_PREFIX;
 use xpressify_protocol::topics::{DEFAULT_PREFIX, checked_device_id};
 use xpressify_protocol::{BrokerUrl, Topics};
 
-use crate::vision::analyze::ClassifierConfig;
 use crate::buttons::ButtonsConfig;
+use crate::display::thread::DisplayConfig;
+use crate::vision::classify::ClassifierConfig;
 use crate::vision::detect::DetectorConfig;
 use crate::vision::mood::TrackerConfig;
-use crate::display::thread::DisplayConfig;
 
 /// Everything the device reads at start. Sections mirror `config/device.toml`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

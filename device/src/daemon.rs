@@ -7,12 +7,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context;
 
-use crate::vision::analyze::Analyzer;
 use crate::config::DeviceConfig;
-use crate::vision::mood::MoodTracker;
-use crate::mqtt::Session;
-use crate::vision::pipeline::{self, PipelineSettings, Update};
 use crate::display::thread::{self, ScreenInputs};
+use crate::mqtt::Session;
+use crate::vision::analyze::Analyzer;
+use crate::vision::mood::MoodTracker;
+use crate::vision::pipeline::{self, PipelineSettings, Update};
 
 /// The daemon: the vision loop on its own thread, the MQTT session on this one, until
 /// `stop_when` completes (a signal, a duration, the one-box's shutdown) or a non-looping file
@@ -180,7 +180,7 @@ fn start_screen(
     let spawned =
         std::thread::Builder::new()
             .name("display".into())
-            .spawn(move || match screen::run(&display, inputs, &stop) {
+            .spawn(move || match thread::run(&display, inputs, &stop) {
                 Ok(draws) => tracing::info!(draws, "display stopped"),
                 Err(e) => tracing::warn!(
                     error = %format!("{e:#}"),

@@ -226,7 +226,7 @@ impl Drop for Broker {
 /// demo camera's drawn face, happy, centred near (320, 250) and about 200 px tall. It needs no
 /// data set, so these tests run on any clone.
 pub fn face_frame() -> image::RgbImage {
-    xpressify_device::demo_face::frame(xpressify_protocol::Emotion::Happy, 0)
+    xpressify_device::camera::demo::face::frame(xpressify_protocol::Emotion::Happy, 0)
 }
 
 /// A spawned binary that is killed when the test ends, passed or failed, so no process

@@ -10,10 +10,11 @@ use std::time::{Duration, Instant};
 use image::RgbImage;
 use serde::Serialize;
 
-use crate::vision::analyze::Analyzer;
-use crate::vision::detect::{Scan, crop_face};
-use crate::vision::mood::{FaceReading, MoodTracker, TrackerConfig};
 use crate::camera::pixels::{self, PixelFormat};
+use crate::vision::analyze::Analyzer;
+use crate::vision::crop::crop_face;
+use crate::vision::follow::Scan;
+use crate::vision::mood::{FaceReading, MoodTracker, TrackerConfig};
 
 /// Latency statistics of one stage, in milliseconds.
 #[derive(Debug, Clone, Serialize)]

@@ -13,8 +13,8 @@ use tokio::sync::watch;
 use tracing::{info, warn};
 use xpressify_protocol::{MoodEvent, NowPlaying, PlaybackState};
 
-use crate::display::{Panel, ScreenState, StatusMarks, scroll_period};
 use crate::display::panels;
+use crate::display::{Panel, ScreenState, StatusMarks, scroll_period};
 
 /// How often the thread looks for changes (and advances a scrolling title).
 const TICK: Duration = Duration::from_millis(100);

@@ -1,13 +1,13 @@
 //! One still frame → its faces and their emotions: detection, eye-levelled crops, and one
 //! batched classification of all crops.
 
-use std::path::Path;
-
 use image::RgbImage;
 use xpressify_protocol::Emotion;
 
 use crate::vision::classify::{ClassifierConfig, EmotionClassifier, ModelError, softmax};
-use crate::vision::detect::{DetectorConfig, FaceBox, FaceDetector, FaceFollower, Scan, crop_face};
+use crate::vision::crop::crop_face;
+use crate::vision::detect::{DetectorConfig, FaceBox, FaceDetector};
+use crate::vision::follow::{FaceFollower, Scan};
 
 /// A face found in a frame, with the classifier's verdict.
 #[derive(Debug, Clone, Copy, PartialEq)]

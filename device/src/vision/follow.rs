@@ -4,8 +4,8 @@
 use image::RgbImage;
 
 use super::classify::ModelError;
-use super::detect::{FaceBox, FaceDetector, Region};
 use super::detect::DetectorConfig;
+use super::detect::{FaceBox, FaceDetector, Region};
 
 /// The region around known faces is this many times their size, so a face that moved
 /// half its width since the last frame is still inside.

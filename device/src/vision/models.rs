@@ -19,7 +19,7 @@ pub struct BuiltInModel {
 /// YuNet, the face detector (`models/LICENSE.yunet.txt`).
 pub static DETECTOR: BuiltInModel = BuiltInModel {
     name: "face_detection_yunet_2026may.onnx",
-    bytes: include_bytes!("../../models/face_detection_yunet_2026may.onnx"),
+    bytes: include_bytes!("../../../models/face_detection_yunet_2026may.onnx"),
 };
 
 /// The emotion model `auto` picks on x86-64: float, since tract has no integer convolution
@@ -27,24 +27,24 @@ pub static DETECTOR: BuiltInModel = BuiltInModel {
 #[cfg(target_arch = "x86_64")]
 pub static EMOTION_AUTO: BuiltInModel = BuiltInModel {
     name: "emotion-float.onnx",
-    bytes: include_bytes!("../../models/emotion-float.onnx"),
+    bytes: include_bytes!("../../../models/emotion-float.onnx"),
 };
 
 /// The emotion model `auto` picks on ARM (the Pis): int8, same accuracy, faster there.
 #[cfg(not(target_arch = "x86_64"))]
 pub static EMOTION_AUTO: BuiltInModel = BuiltInModel {
     name: "emotion.onnx",
-    bytes: include_bytes!("../../models/emotion.onnx"),
+    bytes: include_bytes!("../../../models/emotion.onnx"),
 };
 
 /// The small emotion model that `fast` selects.
 pub static EMOTION_FAST: BuiltInModel = BuiltInModel {
     name: "emotion-fast.onnx",
-    bytes: include_bytes!("../../models/emotion-fast.onnx"),
+    bytes: include_bytes!("../../../models/emotion-fast.onnx"),
 };
 
 /// `models/emotion.json`: the shipped emotion models' names and versions.
-pub static EMOTION_META: &str = include_str!("../../models/emotion.json");
+pub static EMOTION_META: &str = include_str!("../../../models/emotion.json");
 
 /// Where a model is loaded from.
 #[derive(Debug, Clone, PartialEq, Eq)]

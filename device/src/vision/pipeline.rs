@@ -13,9 +13,9 @@ use xpressify_protocol::{
     Command, Emotion, ModelInfo, MoodEvent, Probabilities, ProbabilitiesEvent, SCHEMA_VERSION,
 };
 
+use crate::camera::FrameSource;
 use crate::vision::analyze::{AnalysedFace, Analyzer};
 use crate::vision::mood::{FaceReading, Mood, MoodTracker};
-use crate::camera::FrameSource;
 
 /// What the device's parts (the vision loop, the buttons) hand the MQTT session to publish.
 #[derive(Debug, Clone)]

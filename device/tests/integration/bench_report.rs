@@ -1,9 +1,10 @@
 //! The benchmark mode times every stage on real frames with the real models.
 
-use xpressify_device::vision::analyze::{Analyzer, ClassifierConfig};
 use xpressify_device::bench;
-use xpressify_device::vision::detect::DetectorConfig;
 use xpressify_device::bench::fer2013;
+use xpressify_device::vision::analyze::Analyzer;
+use xpressify_device::vision::classify::ClassifierConfig;
+use xpressify_device::vision::detect::DetectorConfig;
 
 #[test]
 fn reports_every_stage_on_real_frames() {

@@ -4,8 +4,9 @@
 //! `cargo run --release -p xpressify-device --example demo_face_search`) finds the drawing
 //! parameters for `demo_face::expression`.
 
-use xpressify_device::vision::analyze::{Analyzer, ClassifierConfig};
 use xpressify_device::camera::demo::face::{SEQUENCE, frame};
+use xpressify_device::vision::analyze::Analyzer;
+use xpressify_device::vision::classify::ClassifierConfig;
 use xpressify_device::vision::detect::DetectorConfig;
 use xpressify_protocol::Emotion;
 

@@ -3,9 +3,10 @@
 //! be caught on its first frame, and a newcomer within `full_scan_every` frames.
 
 use image::RgbImage;
-use xpressify_device::bench::{self, FRAMES_PER_PERSON};
-use xpressify_device::vision::detect::{DetectorConfig, FaceDetector, FaceFollower, Scan};
 use xpressify_device::bench::fer2013::{self, Split};
+use xpressify_device::bench::{self, FRAMES_PER_PERSON};
+use xpressify_device::vision::detect::{DetectorConfig, FaceDetector};
+use xpressify_device::vision::follow::{FaceFollower, Scan};
 
 fn config() -> DetectorConfig {
     DetectorConfig::default()

@@ -6,8 +6,8 @@
 
 use std::path::{Path, PathBuf};
 
-use xpressify_device::vision::classify::{EmotionClassifier, argmax};
 use xpressify_device::bench::fer2013::{self, Sample, Split};
+use xpressify_device::vision::classify::{EmotionClassifier, argmax};
 
 fn models_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../models")

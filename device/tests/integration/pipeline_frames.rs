@@ -4,10 +4,12 @@
 //! the model does on the original crops.
 
 use image::{Rgb, RgbImage, imageops};
-use xpressify_device::vision::analyze::{Analyzer, ClassifierConfig};
-use xpressify_device::vision::classify::{FaceCrop, argmax};
-use xpressify_device::vision::detect::{DetectorConfig, crop_face};
 use xpressify_device::bench::fer2013::{self, Sample, Split};
+use xpressify_device::vision::analyze::Analyzer;
+use xpressify_device::vision::classify::ClassifierConfig;
+use xpressify_device::vision::classify::{FaceCrop, argmax};
+use xpressify_device::vision::crop::crop_face;
+use xpressify_device::vision::detect::DetectorConfig;
 
 /// Faces placed in frames: 240, or `XP_PIPELINE_FACES` (`cross/test.sh` uses fewer under qemu,
 /// where each face costs seconds).

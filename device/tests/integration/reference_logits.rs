@@ -10,8 +10,8 @@
 use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
-use xpressify_device::vision::classify::{EmotionClassifier, argmax};
 use xpressify_device::bench::fer2013::{self, Split};
+use xpressify_device::vision::classify::{EmotionClassifier, argmax};
 
 const FACES: usize = 256;
 /// Largest difference allowed between platforms, per logit.

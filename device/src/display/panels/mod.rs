@@ -3,8 +3,6 @@
 //! Opening a panel on a machine without the bus (like a build machine) fails with a message
 //! that says what to enable; the device then runs on without a screen.
 
-use std::path::Path;
-
 use crate::display::ScreenState;
 use crate::display::thread::{DisplayConfig, DisplayOutput};
 
@@ -64,7 +62,7 @@ mod tests {
             output: DisplayOutput::Ssd1306,
             ..DisplayConfig::default()
         };
-        if !Path::new("/dev/i2c-1").exists() {
+        if !std::path::Path::new("/dev/i2c-1").exists() {
             let err = open(&config).err().expect("no I2C here");
             assert!(format!("{err:#}").contains("I2C"), "{err:#}");
         }
@@ -73,7 +71,7 @@ mod tests {
             panel: "st7789-240x240".into(),
             ..DisplayConfig::default()
         };
-        if !Path::new("/dev/spidev0.0").exists() {
+        if !std::path::Path::new("/dev/spidev0.0").exists() {
             let err = open(&config).err().expect("no SPI here");
             assert!(format!("{err:#}").contains("SPI"), "{err:#}");
         }

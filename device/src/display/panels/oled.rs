@@ -1,7 +1,6 @@
 //! A 128×64 SSD1306 OLED on the Pi's I2C bus, through `rppal`.
 
 use anyhow::Context;
-use embedded_graphics::prelude::*;
 use rppal::i2c::I2c;
 use ssd1306::mode::BufferedGraphicsMode;
 use ssd1306::mode::DisplayConfig as _;
