@@ -145,22 +145,4 @@ impl BoxConfig {
         }
         Ok(())
     }
-
-    /// The configuration with passwords masked, for `print-config`.
-    pub fn redacted(&self) -> BoxConfig {
-        let mut shown = self.clone();
-        if !shown.broker.password.is_empty() {
-            shown.broker.password = "********".into();
-        }
-        for account in &mut shown.broker.accounts {
-            if !account.password.is_empty() {
-                account.password = "********".into();
-            }
-        }
-        if !shown.device.mqtt.password.is_empty() {
-            shown.device.mqtt.password = "********".into();
-        }
-        shown.companion = shown.companion.redacted();
-        shown
-    }
 }

@@ -126,10 +126,7 @@ fn try_main() -> anyhow::Result<()> {
             run_box(config, duration)
         }
         Command::PrintConfig => {
-            print!(
-                "{}",
-                xpressify_protocol::config::to_toml(&config.redacted())?
-            );
+            print!("{}", xpressify_protocol::config::to_toml(&config)?);
             Ok(())
         }
     }

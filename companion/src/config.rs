@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
+use xpressify_protocol::Secret;
 
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
@@ -161,13 +162,13 @@ pub struct HttpConfig {
     pub listen: String,
     /// The token every control and settings change must carry (`Authorization: Bearer …`);
     /// empty: one is generated at first start, kept in the store and printed once.
-    pub token: String,
+    pub token: Secret,
     /// A file holding the token instead (or a systemd credential's name).
     pub token_file: String,
     /// When set, reading (status, history, events, `/media`) needs this token or the control
     /// token too (`Authorization: Bearer …` or `?access_token=…`); empty: reading is open to
     /// the LAN, as a music box's page usually is.
-    pub read_token: String,
+    pub read_token: Secret,
     /// A file holding the read token instead (or a systemd credential's name).
     pub read_token_file: String,
     /// Host names (besides IP addresses, `localhost` and this machine's name) that the page
@@ -189,9 +190,9 @@ impl Default for HttpConfig {
     fn default() -> Self {
         HttpConfig {
             listen: "127.0.0.1:8080".into(),
-            token: String::new(),
+            token: Secret::default(),
             token_file: String::new(),
-            read_token: String::new(),
+            read_token: Secret::default(),
             read_token_file: String::new(),
             allowed_hosts: Vec::new(),
             max_connections: 256,
@@ -226,7 +227,7 @@ pub struct MqttConfig {
     /// Broker user name; empty for none.
     pub username: String,
     /// Broker password; empty for none. Never logged.
-    pub password: String,
+    pub password: Secret,
     /// A file holding the password instead (or a systemd credential's name).
     pub password_file: String,
     /// Seconds between keep-alive pings.
@@ -250,7 +251,7 @@ impl Default for MqttConfig {
             prefix: DEFAULT_PREFIX.into(),
             client_id: "xpressify-companion".into(),
             username: String::new(),
-            password: String::new(),
+            password: Secret::default(),
             password_file: String::new(),
             keep_alive_s: 30,
             ca_file: String::new(),
@@ -333,14 +334,18 @@ impl CompanionConfig {
         }
         self.http_listen()?;
         let token = &self.http.token;
-        if !token.is_empty() && (token.len() < 12 || token.chars().any(|c| c.is_whitespace())) {
+        if !token.is_empty()
+            && (token.expose().len() < 12 || token.expose().chars().any(|c| c.is_whitespace()))
+        {
             return Err(ConfigError::invalid(
                 "http.token",
                 "at least 12 characters, no spaces (or empty to have one generated)",
             ));
         }
         let read = &self.http.read_token;
-        if !read.is_empty() && (read.len() < 12 || !read.chars().all(|c| c.is_ascii_graphic())) {
+        if !read.is_empty()
+            && (read.expose().len() < 12 || !read.expose().chars().all(|c| c.is_ascii_graphic()))
+        {
             return Err(ConfigError::invalid(
                 "http.read_token",
                 "at least 12 printable ASCII characters, no spaces (or empty: reading is open)",
@@ -471,23 +476,6 @@ impl CompanionConfig {
         })
     }
 
-    /// A copy safe to print: secrets replaced by asterisks.
-    pub fn redacted(&self) -> CompanionConfig {
-        let mut c = self.clone();
-        for secret in [
-            &mut c.mqtt.password,
-            &mut c.youtube.api_key,
-            &mut c.home_assistant.token,
-            &mut c.http.token,
-            &mut c.http.read_token,
-        ] {
-            if !secret.is_empty() {
-                *secret = "********".into();
-            }
-        }
-        c
-    }
-
     /// The broker address, checked.
     pub fn broker(&self) -> Result<BrokerUrl, ConfigError> {
         self.mqtt_keys().check()
@@ -503,7 +491,7 @@ impl CompanionConfig {
             url: &self.mqtt.url,
             prefix: &self.mqtt.prefix,
             username: &self.mqtt.username,
-            password: &self.mqtt.password,
+            password: self.mqtt.password.expose(),
             keep_alive_s: self.mqtt.keep_alive_s,
             ca_file: &self.mqtt.ca_file,
             client_cert_file: &self.mqtt.client_cert_file,
@@ -582,12 +570,12 @@ mod tests {
     }
 
     #[test]
-    fn secrets_are_redacted() {
+    fn secrets_never_show_in_the_printed_config() {
         let mut c = CompanionConfig::default();
         c.youtube.api_key = "AIzaSecret".into();
         c.home_assistant.token = "tok".into();
         c.http.read_token = "read-secret-123".into();
-        let shown = xpressify_protocol::config::to_toml(&c.redacted()).expect("toml");
+        let shown = xpressify_protocol::config::to_toml(&c).expect("toml");
         assert!(
             !shown.contains("AIzaSecret")
                 && !shown.contains("\"tok\"")

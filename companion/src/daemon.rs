@@ -61,7 +61,7 @@ pub async fn run(
             SinkKind::HomeAssistant => (
                 AnySink::HomeAssistant(
                     HomeAssistantSink::new(config.home_assistant.clone())?
-                        .with_media_token(&config.http.read_token),
+                        .with_media_token(config.http.read_token.expose()),
                 ),
                 None,
             ),
@@ -76,7 +76,7 @@ pub async fn run(
             "HTTP API on http://{}",
             listener.local_addr().unwrap_or(addr)
         );
-        let (token, generated) = crate::http::control_token(&config.http.token, &store)?;
+        let (token, generated) = crate::http::control_token(config.http.token.expose(), &store)?;
         if generated {
             // Printed once, on purpose on stderr and not in the log's structured fields.
             eprintln!(
@@ -93,7 +93,7 @@ pub async fn run(
         ));
         let app = crate::http::router(
             crate::http::AppState {
-                tokens: crate::http::auth::Tokens::new(&token, &config.http.read_token),
+                tokens: crate::http::auth::Tokens::new(&token, config.http.read_token.expose()),
                 store: store.clone(),
                 recommender: recommender.clone(),
                 status: status_rx,

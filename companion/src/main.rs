@@ -88,10 +88,7 @@ fn try_main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::PrintConfig => {
-            print!(
-                "{}",
-                xpressify_protocol::config::to_toml(&config.redacted())?
-            );
+            print!("{}", xpressify_protocol::config::to_toml(&config)?);
             Ok(())
         }
     }

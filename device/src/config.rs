@@ -2,6 +2,7 @@
 //! checked at start so a wrong value is refused with its key's name.
 
 use std::path::Path;
+use xpressify_protocol::Secret;
 
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
@@ -107,7 +108,7 @@ pub struct MqttConfig {
     /// Broker user name; empty for none.
     pub username: String,
     /// Broker password; empty for none. Never logged.
-    pub password: String,
+    pub password: Secret,
     /// A file holding the password instead (or a systemd credential's name).
     pub password_file: String,
     /// Seconds between keep-alive pings; the broker declares the device offline after 1.5×.
@@ -130,7 +131,7 @@ impl Default for MqttConfig {
             device_id: "xpressify".into(),
             prefix: DEFAULT_PREFIX.into(),
             username: String::new(),
-            password: String::new(),
+            password: Secret::default(),
             password_file: String::new(),
             keep_alive_s: 30,
             ca_file: String::new(),
@@ -275,7 +276,7 @@ impl DeviceConfig {
             url: &self.mqtt.url,
             prefix: &self.mqtt.prefix,
             username: &self.mqtt.username,
-            password: &self.mqtt.password,
+            password: self.mqtt.password.expose(),
             keep_alive_s: self.mqtt.keep_alive_s,
             ca_file: &self.mqtt.ca_file,
             client_cert_file: &self.mqtt.client_cert_file,

@@ -332,13 +332,9 @@ fn bench(
     Ok(())
 }
 
-/// Prints the configuration as TOML; the password is masked.
+/// Prints the configuration as TOML; the password shows masked (`Secret`).
 fn print_config(config: &DeviceConfig) -> anyhow::Result<()> {
-    let mut shown = config.clone();
-    if !shown.mqtt.password.is_empty() {
-        shown.mqtt.password = "********".into();
-    }
-    let text = xpressify_protocol::config::to_toml(&shown)?;
+    let text = xpressify_protocol::config::to_toml(config)?;
     let mut out = std::io::stdout().lock();
     match out.write_all(text.as_bytes()) {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),

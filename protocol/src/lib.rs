@@ -25,7 +25,6 @@ mod mood;
 mod now_playing;
 mod probabilities;
 mod schema;
-#[cfg(feature = "client")]
 pub mod secret;
 pub mod topics;
 
@@ -38,6 +37,7 @@ pub use mood::{ModelInfo, MoodEvent, ProbabilitiesEvent};
 pub use now_playing::{NowPlaying, PlaybackState, Track};
 pub use probabilities::{Probabilities, SUM_TOLERANCE};
 pub use schema::SCHEMA_VERSION;
+pub use secret::Secret;
 pub use topics::{Channel, Topics};
 
 /// Serialises a payload. Our payload types hold only strings, numbers and enums, so this

@@ -4,12 +4,83 @@
 //! `LoadCredential=youtube_api_key:/etc/xpressify/youtube.key` in the unit, `api_key_file =
 //! "youtube_api_key"` (a bare name is looked up in `$CREDENTIALS_DIRECTORY` first).
 //!
-//! This reads files, so it lives behind the `client` feature with the rest of the I/O.
+//! [`Secret`] is the one type of every password, token and key in our configurations: it
+//! never shows in a log or in `print-config`. Reading the files is I/O, so that part lives
+//! behind the `client` feature with the rest of it.
 
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+#[cfg(feature = "client")]
 use std::path::{Path, PathBuf};
 
+#[cfg(feature = "client")]
 use crate::config::ConfigError;
 
+/// What a set secret shows as wherever it is printed or written out.
+pub const MASK: &str = "********";
+
+/// A password, token or API key from a configuration. `Debug` and `Serialize` show
+/// [`MASK`] (or nothing when unset), so printing a configuration, logging it or writing it out
+/// as TOML (`print-config`) never gives the value away; the code that sends it asks for it by
+/// name with [`Secret::expose`]. Read from a plain string.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// A secret holding `value` (empty: unset).
+    pub fn new(value: impl Into<String>) -> Secret {
+        Secret(value.into())
+    }
+
+    /// The value, for the one place that must send or compare it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether it is unset (empty).
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// What it shows as: [`MASK`] when set, nothing when unset.
+    pub fn shown(&self) -> &'static str {
+        if self.0.is_empty() { "" } else { MASK }
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Secret({:?})", self.shown())
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(value: &str) -> Secret {
+        Secret::new(value)
+    }
+}
+
+impl From<String> for Secret {
+    fn from(value: String) -> Secret {
+        Secret(value)
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.shown())
+    }
+}
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Secret, D::Error> {
+        String::deserialize(deserializer).map(Secret)
+    }
+}
+
+#[cfg(feature = "client")]
 /// Where a `*_file` value points: a bare name inside `credentials` (systemd's
 /// `$CREDENTIALS_DIRECTORY`) when that file exists, else the path as written.
 pub fn secret_path(file: &str, credentials: Option<&Path>) -> PathBuf {
@@ -24,11 +95,12 @@ pub fn secret_path(file: &str, credentials: Option<&Path>) -> PathBuf {
     PathBuf::from(file)
 }
 
+#[cfg(feature = "client")]
 /// Fills `secret` from the file `file` names when it is set (the key `file_key`): the file's
 /// text without surrounding whitespace. Setting both the secret and its file, an unreadable
 /// file, or an empty one, is an error naming the key.
 pub fn fill_from_file(
-    secret: &mut String,
+    secret: &mut Secret,
     file: &str,
     secret_key: &str,
     file_key: &str,
@@ -54,7 +126,7 @@ pub fn fill_from_file(
             format!("{} is empty", path.display()),
         ));
     }
-    *secret = value.to_string();
+    *secret = Secret::new(value);
     Ok(())
 }
 
@@ -63,12 +135,32 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_secret_never_shows_but_reads_back() {
+        #[derive(Serialize, Deserialize, Debug)]
+        struct Keys {
+            token: Secret,
+            unset: Secret,
+        }
+        let keys: Keys = toml::from_str("token = \"s3cret-value\"\nunset = \"\"").expect("parse");
+        assert_eq!(keys.token.expose(), "s3cret-value");
+        assert!(keys.unset.is_empty());
+        let written = toml::to_string(&keys).expect("toml");
+        let debugged = format!("{keys:?}");
+        for shown in [&written, &debugged] {
+            assert!(!shown.contains("s3cret"), "{shown}");
+            assert!(shown.contains(MASK), "{shown}");
+        }
+        assert!(written.contains("unset = \"\""), "{written}");
+    }
+
+    #[cfg(feature = "client")]
+    #[test]
     fn a_secret_comes_from_its_file_or_a_credential() {
         let dir = std::env::temp_dir().join(format!("xpressify-secret-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("dir");
         let file = dir.join("key");
         std::fs::write(&file, "AIza-secret\n").expect("write");
-        let mut secret = String::new();
+        let mut secret = Secret::default();
         fill_from_file(
             &mut secret,
             &file.display().to_string(),
@@ -76,12 +168,12 @@ mod tests {
             "youtube.api_key_file",
         )
         .expect("read");
-        assert_eq!(secret, "AIza-secret");
+        assert_eq!(secret.expose(), "AIza-secret");
 
         let both = fill_from_file(&mut secret, "x", "youtube.api_key", "youtube.api_key_file")
             .expect_err("both");
         assert!(both.to_string().contains("not both"), "{both}");
-        let mut empty = String::new();
+        let mut empty = Secret::default();
         let missing = fill_from_file(
             &mut empty,
             "/nonexistent/key",

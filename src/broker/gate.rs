@@ -15,6 +15,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+use xpressify_protocol::Secret;
 
 use anyhow::Context;
 use tokio::io::AsyncWriteExt;
@@ -53,7 +54,7 @@ pub struct Login {
     /// User name.
     pub username: String,
     /// Password.
-    pub password: String,
+    pub password: Secret,
     /// What it may do.
     pub who: Who,
 }
@@ -67,7 +68,7 @@ pub struct Gate {
     /// rumqttd's own (loopback) address.
     pub upstream: SocketAddr,
     /// The login the gate uses towards rumqttd (the box's own), if rumqttd wants one.
-    pub upstream_login: Option<(String, String)>,
+    pub upstream_login: Option<(String, Secret)>,
     /// The largest packet accepted, in bytes after the fixed header.
     pub max_packet: usize,
 }
@@ -87,7 +88,7 @@ impl Gate {
         for login in &self.logins {
             // Every login is compared, so timing does not tell which names exist.
             let ok = same(login.username.as_bytes(), user.as_bytes())
-                & same(login.password.as_bytes(), password);
+                & same(login.password.expose().as_bytes(), password);
             if ok && found.is_none() {
                 found = Some(login.who.clone());
             }
@@ -181,7 +182,7 @@ async fn handle(mut client: TcpStream, gate: &Gate) -> Result<(), PacketError> {
     }
     let mut inner = connect.clone();
     (inner.username, inner.password) = match &gate.upstream_login {
-        Some((u, p)) => (Some(u.clone()), Some(p.clone().into_bytes())),
+        Some((u, p)) => (Some(u.clone()), Some(p.expose().as_bytes().to_vec())),
         None => (None, None),
     };
     if let Who::Account { user, .. } = &who {

@@ -11,6 +11,7 @@ pub mod packet;
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, TcpListener};
+use xpressify_protocol::Secret;
 
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
@@ -29,7 +30,7 @@ pub struct BrokerSettings {
     /// clients do so by themselves).
     pub username: String,
     /// The password for `username`.
-    pub password: String,
+    pub password: Secret,
     /// A file holding the password instead (or a systemd credential's name).
     pub password_file: String,
     /// Largest message accepted, in bytes; a client that sends more is disconnected.
@@ -49,7 +50,7 @@ pub struct Account {
     pub username: String,
     /// Its password.
     #[serde(default)]
-    pub password: String,
+    pub password: Secret,
     /// A file holding the password instead (or a systemd credential's name).
     #[serde(default)]
     pub password_file: String,
@@ -63,7 +64,7 @@ impl Default for BrokerSettings {
             enabled: true,
             listen: "127.0.0.1:1883".into(),
             username: String::new(),
-            password: String::new(),
+            password: Secret::default(),
             password_file: String::new(),
             max_payload_bytes: 256 * 1024,
             accounts: Vec::new(),
@@ -165,8 +166,12 @@ fn gate_for(settings: &BrokerSettings, rules: acl::Rules, upstream: SocketAddr) 
 
 /// rumqttd's settings for a box: a few dozen clients, small messages, little memory.
 fn config(settings: &BrokerSettings, addr: SocketAddr) -> rumqttd::Config {
-    let auth = (!settings.username.is_empty())
-        .then(|| HashMap::from([(settings.username.clone(), settings.password.clone())]));
+    let auth = (!settings.username.is_empty()).then(|| {
+        HashMap::from([(
+            settings.username.clone(),
+            settings.password.expose().to_string(),
+        )])
+    });
     let server = rumqttd::ServerSettings {
         name: "mqtt".into(),
         listen: addr,

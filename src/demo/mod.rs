@@ -7,6 +7,7 @@
 pub mod music;
 
 use std::path::Path;
+use xpressify_protocol::Secret;
 
 use anyhow::Context;
 
@@ -32,7 +33,7 @@ pub fn prepare(
     config.broker.enabled = true;
     config.broker.listen = format!("127.0.0.1:{}", free_loopback_port()?);
     config.broker.username.clear();
-    config.broker.password.clear();
+    config.broker.password = Secret::default();
     config.connect_to_own_broker()?;
 
     let device = &mut config.device;
@@ -51,7 +52,7 @@ pub fn prepare(
     companion.music.prefer_local = true;
     companion.music.start_after_s = 2.0;
     companion.music.switch_after_s = f64::from(options.hold_s).min(companion.music.switch_after_s);
-    companion.youtube.api_key.clear();
+    companion.youtube.api_key = Secret::default();
     companion.player.sink = xpressify_companion::config::SinkKind::Web;
     companion.store.path = workdir.join("demo.sqlite").display().to_string();
     companion.http.listen = options.http.clone();

@@ -6,6 +6,7 @@
 //! been `playing`, a return to `idle`, `off` or `standby` means the pick is over.
 
 use std::time::{Duration, Instant};
+use xpressify_protocol::Secret;
 use xpressify_protocol::config::ConfigError;
 
 use serde::{Deserialize, Serialize};
@@ -23,7 +24,7 @@ pub struct HomeAssistantConfig {
     /// Home Assistant's base URL, e.g. `http://homeassistant.local:8123`.
     pub url: String,
     /// A long-lived access token (HA profile → Security). Never logged.
-    pub token: String,
+    pub token: Secret,
     /// A file holding the token instead (or a systemd credential's name).
     pub token_file: String,
     /// The media player, e.g. `media_player.living_room_tv`.
@@ -43,7 +44,7 @@ impl Default for HomeAssistantConfig {
     fn default() -> Self {
         HomeAssistantConfig {
             url: String::new(),
-            token: String::new(),
+            token: Secret::default(),
             token_file: String::new(),
             entity_id: String::new(),
             media_base_url: String::new(),
@@ -68,7 +69,7 @@ impl HomeAssistantConfig {
                 "must be Home Assistant's http:// or https:// address",
             );
         }
-        if self.token.trim().is_empty() {
+        if self.token.expose().trim().is_empty() {
             return bad("token", "a long-lived access token is needed");
         }
         if !self.entity_id.starts_with("media_player.") {
@@ -164,7 +165,7 @@ impl HomeAssistantSink {
         let response = self
             .http
             .post(self.url(&format!("/api/services/media_player/{service}")))
-            .bearer_auth(self.config.token.trim())
+            .bearer_auth(self.config.token.expose().trim())
             .json(&data)
             .send()
             .await;
@@ -258,7 +259,7 @@ impl PlaybackSink for HomeAssistantSink {
         let response = self
             .http
             .get(self.url(&format!("/api/states/{}", self.config.entity_id)))
-            .bearer_auth(self.config.token.trim())
+            .bearer_auth(self.config.token.expose().trim())
             .send()
             .await;
         let state: Value = Self::check(response)

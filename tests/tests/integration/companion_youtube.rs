@@ -142,7 +142,7 @@ fn a_refused_key_is_reported_without_the_key_and_not_retried() {
 #[test]
 fn a_missing_key_never_calls_the_api() {
     let fake = FakeYoutube::start().expect("fake");
-    let yt = source(&fake, |c| c.api_key = String::new());
+    let yt = source(&fake, |c| c.api_key = xpressify_protocol::Secret::default());
     let err = runtime()
         .block_on(yt.search(&query("happy")))
         .expect_err("no key");

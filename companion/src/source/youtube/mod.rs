@@ -10,6 +10,7 @@ pub mod quota_day;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use xpressify_protocol::Secret;
 use xpressify_protocol::config::ConfigError;
 
 use serde::{Deserialize, Serialize};
@@ -27,7 +28,7 @@ use crate::store::{SearchOutcome, Store};
 pub struct YoutubeConfig {
     /// API key of a Google Cloud project with the YouTube Data API enabled; empty: YouTube is
     /// not searched. Never logged.
-    pub api_key: String,
+    pub api_key: Secret,
     /// A file holding the API key instead (or a systemd credential's name).
     pub api_key_file: String,
     /// The API's base URL (tests point it at a local server).
@@ -55,7 +56,7 @@ pub struct YoutubeConfig {
 impl Default for YoutubeConfig {
     fn default() -> Self {
         YoutubeConfig {
-            api_key: String::new(),
+            api_key: Secret::default(),
             api_key_file: String::new(),
             api_base_url: "https://www.googleapis.com/youtube/v3".into(),
             max_results: 15,
@@ -270,7 +271,7 @@ impl YoutubeSource {
             .user_agent(concat!("xpressify-companion/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| SourceError::Local(format!("cannot start an HTTP client: {e}")))?;
-        let health = if config.api_key.trim().is_empty() {
+        let health = if config.api_key.expose().trim().is_empty() {
             YoutubeHealth::NoKey
         } else {
             YoutubeHealth::Ok
@@ -336,7 +337,7 @@ impl YoutubeSource {
         if !self.config.region_code.is_empty() {
             params.push(("regionCode", &self.config.region_code));
         }
-        params.push(("key", self.config.api_key.trim()));
+        params.push(("key", self.config.api_key.expose().trim()));
         let now = now_ms();
         let response = match self.http.get(&url).query(&params).send().await {
             Ok(r) => r,
@@ -379,7 +380,7 @@ impl YoutubeSource {
         query: &Query,
         key: &str,
     ) -> Result<Vec<Candidate>, SourceError> {
-        if self.config.api_key.trim().is_empty() {
+        if self.config.api_key.expose().trim().is_empty() {
             return Err(SourceError::MissingKey);
         }
         let now = now_ms();
