@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from nets import ARCHS, count_macs, count_params, deployed  # noqa: E402
+from nets import ARCHS, count_macs, count_params, deployed
 
 EMOTIONS = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
 MODELS = Path(__file__).resolve().parents[1]
@@ -46,17 +46,17 @@ def comparison_section(args, q: dict, f: dict, epochs: list, net: dict) -> str:
     """The architectures table (ours and the paper's two) and the paper's random split, if run."""
     if not args.compare.exists():
         return ("The paper's Model-A and Model-B trained with our recipe are not compared yet "
-                "(models/training/compare.py).\n")
-    rows = json.load(open(args.compare))
+                "(models/training/research/compare.py).\n")
+    rows = json.loads(Path(args.compare).read_text())
     lat = dict(item.split("=", 1) for item in args.latency)
     names = {"edge": "edge (ours, the release before)", "edge_wide": "edge_wide (ours), one-cycle run alone",
              "edge_slim": "edge_slim (ours, 0.75× edge)", "edge_tiny": "edge_tiny (ours, 0.5× edge)",
              "model_a": "paper's Model-A (64/128/256/512, 2 FC)", "model_b": "paper's Model-B (32/64/128, 1 FC)"}
     ours = f"**{net['arch']} (ours, shipped)**"
     out = ["## Architectures compared",
-           "All trained here with the same recipe and data (official split; PrivateTest, single crop, "
+           ("All trained here with the same recipe and data (official split; PrivateTest, single crop, "
            "float ONNX in onnxruntime); latency per face in tract, one thread, this machine "
-           "(criterion, `XPRESSIFY_BENCH_MODELS=... cargo bench --workspace --bench classifier`).",
+           "(criterion, `XPRESSIFY_BENCH_MODELS=... cargo bench --workspace --bench classifier`)."),
            "",
            "| net | params | MACs | epochs | PrivateTest accuracy | with flip averaging | macro-F1 | tract latency |",
            "| --- | --- | --- | --- | --- | --- | --- | --- |"]
@@ -68,7 +68,7 @@ def comparison_section(args, q: dict, f: dict, epochs: list, net: dict) -> str:
     out.append(shipped)
     if args.single_pass_metrics:
         # The same weights without the mirrored second pass: what flip averaging costs and buys.
-        sp = json.load(open(args.single_pass_metrics))
+        sp = json.loads(Path(args.single_pass_metrics).read_text())
         for kind, key in (("int8", "emotion.onnx"), ("float", "emotion-float.onnx")):
             r = sp[key]
             ms = f"{float(lat[f'single-{kind}']):.2f} ms" if f"single-{kind}" in lat else "not measured"
@@ -89,7 +89,7 @@ def comparison_section(args, q: dict, f: dict, epochs: list, net: dict) -> str:
     for r in rows:
         if r["split"] == "random":
             out += ["", "## The paper's random 80/10/10 split, once",
-                    f"The paper reports its peak validation accuracy on a random 80/10/10 split of all "
+                    (f"The paper reports its peak validation accuracy on a random 80/10/10 split of all "
                     f"35,887 images. Our {r['arch']} net trained on such a split (seed "
                     f"{r['seed']}, "
                     f"{r['epochs_trained']} epochs, a shorter schedule than the shipped model's) scores "
@@ -97,7 +97,7 @@ def comparison_section(args, q: dict, f: dict, epochs: list, net: dict) -> str:
                     f"10 % ({r['test_n']:,} faces) — against the paper's 70.89 % peak validation. "
                     "A random split lets FER2013's near-duplicate faces fall on both sides, and a peak "
                     "validation figure is chosen on the very data it reports, so neither number compares "
-                    "with PrivateTest; it is reported for the comparison only, and nothing is chosen on it."]
+                    "with PrivateTest; it is reported for the comparison only, and nothing is chosen on it.")]
     return "\n".join(out) + "\n"
 
 
@@ -105,8 +105,7 @@ def distillation_recipe(targs: dict) -> str:
     """The sentence on the teacher, when the shipped net was distilled (train.py --teacher)."""
     if not targs.get("teacher"):
         return ""
-    beta = targs.get("dkd_beta") or 0.0
-    loss = f"decoupled KD from the teacher (non-target part weighted {beta})" if beta else "the KL divergence to the teacher"
+    loss = "the KL divergence to the teacher"
     return (f" Distilled from a teacher (`{Path(targs['teacher']).parent.name}`, its flip-averaged logits on "
             f"every Training face): {targs.get('kd_weight')} of the loss is {loss} "
             f"at temperature {targs.get('kd_temperature')}, the rest the targets above.")
@@ -168,7 +167,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--notes", type=Path, default=None,  # e.g. "The fast model", "What it still misses"
                    help="a Markdown file with what each part of the recipe bought, put in the card")
     args = p.parse_args(argv)
-    m = json.load(open(args.metrics))
+    m = json.loads(Path(args.metrics).read_text())
     q, f = m["emotion.onnx"], m["emotion-float.onnx"]
     train = m.get("training", {})
     targs = train.get("args", {})

@@ -54,7 +54,7 @@ def load_fer2013(data_dir: Path | None = None) -> Fer2013:
         raise FileNotFoundError(
             f"{raw_path} not found: point --data-dir or XPRESSIFY_DATA_DIR at shared/data"
         )
-    raw = np.frombuffer(gzip.open(raw_path).read(), np.uint8)
+    raw = np.frombuffer(gzip.decompress(Path(raw_path).read_bytes()), np.uint8)
     if raw.size % RECORD:
         raise ValueError(f"{raw_path}: size {raw.size} is not a multiple of {RECORD}")
     rec = raw.reshape(-1, RECORD)

@@ -26,7 +26,6 @@ from torch import nn
 from nets import FlipAveraged, build, fuse
 from onnx_teacher import OnnxModule, OrtTeacher
 
-
 # What can run an ONNX teacher (load_teacher's `engine`, teacher_bank.py's --engine).
 TEACHER_ENGINES = ("auto", "torch", "onnxruntime")
 
@@ -69,31 +68,7 @@ def distillation_loss(student: torch.Tensor, teacher: torch.Tensor, temperature:
                     reduction="batchmean") * t * t
 
 
-def decoupled_distillation_loss(student: torch.Tensor, teacher: torch.Tensor, labels: torch.Tensor,
-                                temperature: float, beta: float) -> torch.Tensor:
-    """Decoupled KD (Zhao et al. 2022): the KL term split into how sure the teacher is of the
-    labelled class (target part) and how it ranks the other classes (non-target part), with the
-    non-target part weighted by `beta`. Plain KD ties the two together, so a teacher confident
-    of the label all but silences what it knows about the other classes."""
-    t = temperature
-    target = F.one_hot(labels, student.shape[1]).bool()
-
-    def labelled_or_not(logits: torch.Tensor) -> torch.Tensor:  # [N,2]: p(label), p(any other class)
-        p = logits.div(t).softmax(1)
-        return torch.stack([p.masked_fill(~target, 0).sum(1), p.masked_fill(target, 0).sum(1)], 1).clamp_min(1e-8)
-
-    bs, bt = labelled_or_not(student), labelled_or_not(teacher)
-    target_kd = (bt * (bt.log() - bs.log())).sum(1).mean()
-    # The labelled class is pushed out of both distributions, which then spread over the others.
-    others_s = student.div(t).masked_fill(target, -1e4).log_softmax(1)
-    others_t = teacher.div(t).masked_fill(target, -1e4).log_softmax(1)
-    non_target_kd = F.kl_div(others_s, others_t, log_target=True, reduction="batchmean")
-    return (target_kd + beta * non_target_kd) * t * t
-
-
-def kd_loss(temperature: float, dkd_beta: float):
-    """The run's distillation term as `loss(student, teacher, labels)`, chosen once per run:
-    decoupled KD when `dkd_beta` is set (train.py --dkd-beta), plain KD otherwise."""
-    if dkd_beta:
-        return lambda s, t, y: decoupled_distillation_loss(s, t, y, temperature, dkd_beta)
+def kd_loss(temperature: float):
+    """The run's distillation term as `loss(student, teacher, labels)`: the KL divergence at
+    `temperature`. (Decoupled KD, tried as `--dkd-beta`, lost to it: EXPERIMENTS.md.)"""
     return lambda s, t, y: distillation_loss(s, t, temperature)

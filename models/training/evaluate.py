@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from data import EMOTIONS, default_data_dir, gaussian_blur, load_fer2013, to_input  # noqa: E402
+from data import EMOTIONS, default_data_dir, gaussian_blur, load_fer2013, to_input
 
 
 def session(path: Path):
@@ -85,14 +85,14 @@ def evaluate(path: Path, data) -> dict:
     z = logits_of(sess, x)
     pred = z.argmax(1)
     zf = logits_of(sess, x.flip(3))
-    res = {"model": path.name, "bytes": path.stat().st_size, "n": int(len(y)),
+    res = {"model": path.name, "bytes": path.stat().st_size, "n": len(y),
            "accuracy": float((pred == y).mean()),
            "accuracy_flip_avg": float(((softmax(z) + softmax(zf)).argmax(1) == y).mean())}
     res.update(per_class(y, pred))
     fp_idx, fp_y = ferplus_majority(data, idx)
     zp = logits_of(sess, to_input(data.pixels[fp_idx]))
     res["ferplus_majority_accuracy"] = float((zp.argmax(1) == fp_y.numpy()).mean())
-    res["ferplus_n"] = int(len(fp_y))
+    res["ferplus_n"] = len(fp_y)
     variants = {
         "brightness_x0.6": (x * 0.6).clamp(0, 1),
         "brightness_x1.4": (x * 1.4).clamp(0, 1),
@@ -136,7 +136,7 @@ def plot_curves(run_dir: Path, out: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = [json.loads(line) for line in open(run_dir / "metrics.jsonl")]
+    rows = [json.loads(line) for line in Path(run_dir / "metrics.jsonl").read_text().splitlines()]
     ep = [r["epoch"] for r in rows]
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4), dpi=110)
     a.plot(ep, [r["train_loss"] for r in rows], label="train (augmented, soft targets)")
@@ -182,11 +182,11 @@ def main(argv: list[str] | None = None) -> None:
             print(f"    {k}: {v * 100:.2f} %")
     if args.run_dir:
         plot_curves(args.run_dir, args.out / "curves.png")
-        results["training"] = {"args": json.load(open(args.run_dir / "args.json")),
-                               "epochs": [json.loads(line) for line in open(args.run_dir / "metrics.jsonl")]}
+        results["training"] = {"args": json.loads(Path(args.run_dir / "args.json").read_text()),
+                               "epochs": [json.loads(line) for line in Path(args.run_dir / "metrics.jsonl").read_text().splitlines()]}
     if args.swa_run_dir:
-        results["swa"] = {"args": json.load(open(args.swa_run_dir / "args.json")),
-                          "epochs": [json.loads(line) for line in open(args.swa_run_dir / "metrics.jsonl")]}
+        results["swa"] = {"args": json.loads(Path(args.swa_run_dir / "args.json").read_text()),
+                          "epochs": [json.loads(line) for line in Path(args.swa_run_dir / "metrics.jsonl").read_text().splitlines()]}
     with open(args.out / "metrics.json", "w") as f:
         json.dump(results, f, indent=1)
     print(f"wrote {args.out / 'metrics.json'}")

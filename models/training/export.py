@@ -21,8 +21,8 @@ import onnx
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from data import default_data_dir, load_fer2013, to_input  # noqa: E402
-from nets import ARCHS, FlipAveraged, build, deployed, fuse  # noqa: E402
+from data import default_data_dir, load_fer2013, to_input
+from nets import ARCHS, FlipAveraged, build, deployed, fuse
 
 MODELS = Path(__file__).resolve().parents[1]
 
@@ -93,7 +93,12 @@ class Calibration:
 
 
 def quantize(float_path: Path, out: Path, calib_pixels: torch.Tensor, per_channel: bool, method: str) -> None:
-    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization import (
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -29,8 +29,8 @@ class OnnxModule(nn.Module):
     node by node with torch operators; its weights are float32 buffers, so `.to(device)` moves
     it like any module. Inference only."""
 
-    SUPPORTED = {"Cast", "Identity", "Constant", "Sub", "Div", "Mul", "Add", "Conv", "Relu", "MaxPool",
-                 "GlobalAveragePool", "Flatten", "Gemm", "BatchNormalization", "Slice"}
+    SUPPORTED = frozenset({"Cast", "Identity", "Constant", "Sub", "Div", "Mul", "Add", "Conv", "Relu", "MaxPool",
+                 "GlobalAveragePool", "Flatten", "Gemm", "BatchNormalization", "Slice"})
 
     def __init__(self, path: Path):
         super().__init__()

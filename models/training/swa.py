@@ -27,9 +27,9 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from data import default_data_dir, load_fer2013, split, to_input  # noqa: E402
-from nets import build  # noqa: E402
-from train import (  # noqa: E402
+from data import default_data_dir, load_fer2013, split, to_input
+from nets import build
+from train import (
     pick_device,
     predict,
     recipe_augment,
@@ -40,7 +40,6 @@ from train import (  # noqa: E402
     use_bf16,
     use_channels_last,
 )
-
 
 BN_FACES = 8192
 

@@ -37,8 +37,8 @@ import torch
 from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from data import Augment, default_data_dir, load_fer2013, split, to_input  # noqa: E402
-from distill import TEACHER_ENGINES, load_teacher  # noqa: E402
+from data import Augment, default_data_dir, load_fer2013, split, to_input
+from distill import TEACHER_ENGINES, load_teacher
 
 DEFAULT_BANKS = Path(os.environ.get("XPRESSIFY_BANKS_DIR", "/var/cache/xpressify/banks"))
 META = "bank.json"
@@ -146,7 +146,10 @@ def mirror_invariant(teacher: torch.nn.Module, x: torch.Tensor, bf16: bool) -> b
 
 
 def main(argv: list[str] | None = None) -> None:
-    from train import pick_device, use_bf16  # train.py imports this module: import it late
+    from train import (  # train.py imports this module: import it late
+        pick_device,
+        use_bf16,
+    )
 
     args = parse_args(argv)
     if args.views < 1:

@@ -25,10 +25,10 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from data import Augment, default_data_dir, load_fer2013, split, to_input  # noqa: E402
-from distill import kd_loss, load_teacher  # noqa: E402
-from nets import ARCHS, build, count_macs, count_params, deployed  # noqa: E402
-from teacher_bank import TeacherBank  # noqa: E402
+from data import Augment, default_data_dir, load_fer2013, split, to_input
+from distill import kd_loss, load_teacher
+from nets import ARCHS, build, count_macs, count_params, deployed
+from teacher_bank import TeacherBank
 
 DEFAULT_RUNS = Path(os.environ.get("XPRESSIFY_RUNS_DIR", "/var/cache/xpressify/runs"))
 
@@ -60,8 +60,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "augmentation replaces --erasing and --blur")
     p.add_argument("--kd-weight", type=float, default=0.7, help="share of the loss taken from the teacher")
     p.add_argument("--kd-temperature", type=float, default=4.0, help="softening of teacher and student logits")
-    p.add_argument("--dkd-beta", type=float, default=0.0,
-                   help="decoupled KD: weight of the non-target classes' part (0 = plain KD)")
     p.add_argument("--ema", type=float, default=0.999, help="decay of the weight EMA (0 = off)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--threads", type=int, default=int(os.environ.get("XPRESSIFY_THREADS", os.cpu_count() or 1)))
@@ -180,9 +178,6 @@ def recipe_teacher(args: argparse.Namespace, device: torch.device, train_idx: to
     if online is not None and bank is not None:
         raise ValueError("give --teacher or --teacher-bank, not both")
     mixes = args.mixup or getattr(args, "cutmix", 0.0)
-    if getattr(args, "dkd_beta", 0.0) and mixes:
-        raise ValueError("--dkd-beta cannot be combined with --mixup or --cutmix: "
-                         "decoupled KD needs each face's one label")
     if bank is not None:
         if mixes:
             raise ValueError("--teacher-bank cannot be combined with --mixup or --cutmix: "
@@ -206,7 +201,7 @@ def train_epoch(model: torch.nn.Module, data, train_idx: torch.Tensor, args: arg
     the augmented faces."""
     model.train()
     cutmix_p = getattr(args, "cutmix", 0.0)  # swa.py passes the recipe of runs from before --cutmix
-    distillation = kd_loss(args.kd_temperature, getattr(args, "dkd_beta", 0.0))  # ... and before --dkd-beta
+    distillation = kd_loss(args.kd_temperature)
     perm = train_idx[torch.randperm(len(train_idx), generator=g)]
     steps = (len(train_idx) + args.batch_size - 1) // args.batch_size
     # Running sums stay on the device: reading them every step would stall a GPU.

@@ -1,6 +1,6 @@
 """Cut the single pass out of a flip-averaged float model, as a model of its own.
 
-    python models/training/single_pass.py models/emotion-float.onnx /var/cache/xpressify/teacher/single.onnx
+    python models/training/research/single_pass.py models/emotion-float.onnx /var/cache/xpressify/teacher/single.onnx
 
 `export.py --flip-average` writes graphs that run the net on the face and on its mirror image
 and average the two logits. The net itself (the first of the two passes, on the face as it

@@ -1,6 +1,6 @@
 """Compare trained architectures on FER2013 PrivateTest, for the model card's table.
 
-    python models/training/compare.py --run /var/cache/xpressify/runs/model_a-official-s1 \
+    python models/training/research/compare.py --run /var/cache/xpressify/runs/model_a-official-s1 \
         --run /var/cache/xpressify/runs/model_b-official-s1 --run /var/cache/xpressify/runs/edge-random-s1
 
 For each run: parameters and MACs of its architecture, its best checkpoint exported to float
@@ -17,14 +17,12 @@ import json
 import sys
 from pathlib import Path
 
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from data import default_data_dir, load_fer2013, split, to_input  # noqa: E402
-from evaluate import logits_of, per_class, session, softmax  # noqa: E402
-from export import export_float, load_checkpoint  # noqa: E402
-from nets import count_macs, count_params  # noqa: E402
-import train  # noqa: E402
-
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import train
+from data import default_data_dir, load_fer2013, split, to_input
+from evaluate import logits_of, per_class, session, softmax
+from export import export_float, load_checkpoint
+from nets import count_macs, count_params
 
 # Settings of train.py that say where and how fast a run went, not what it learned.
 MACHINE_ARGS = {"threads", "device", "precision", "data_dir", "run_dir", "limit"}
@@ -43,8 +41,8 @@ def compare_run(run_dir: Path, data, onnx_dir: Path) -> dict:
     best = run_dir / "best.pt"
     if not best.exists():
         sys.exit(f"{best} not found: train that run first")
-    args = json.load(open(run_dir / "args.json"))
-    epochs = [json.loads(line) for line in open(run_dir / "metrics.jsonl")]
+    args = json.loads(Path(run_dir / "args.json").read_text())
+    epochs = [json.loads(line) for line in Path(run_dir / "metrics.jsonl").read_text().splitlines()]
     model = load_checkpoint(best)
     name = run_dir.name
     onnx_path = onnx_dir / f"{name}.onnx"
@@ -61,7 +59,7 @@ def compare_run(run_dir: Path, data, onnx_dir: Path) -> dict:
         bank = Path(args["teacher_bank"]) / "bank.json"
         if not bank.exists():
             sys.exit(f"{bank} not found: the row would not say what {name} was distilled from")
-        meta = json.load(open(bank))
+        meta = json.loads(Path(bank).read_text())
         teacher, views = meta["teacher"], meta["views"]
     return {
         "run": name, "arch": args["arch"], "split": args["split"], "seed": args["seed"], "onnx": str(onnx_path),
@@ -69,7 +67,7 @@ def compare_run(run_dir: Path, data, onnx_dir: Path) -> dict:
         "params": count_params(model), "macs": count_macs(model),
         "epochs_trained": len(epochs), "epochs_planned": args["epochs"],
         "best_val_acc": max(max(r["val_acc_raw"], r.get("val_acc_ema", 0)) for r in epochs),
-        "test_n": int(len(y)), "test_accuracy": float((pred == y).mean()),
+        "test_n": len(y), "test_accuracy": float((pred == y).mean()),
         "test_accuracy_flip_avg": float(((softmax(z) + softmax(zf)).argmax(1) == y).mean()),
         "test_macro_f1": pc["macro_f1"],
     }
@@ -97,7 +95,7 @@ def main(argv: list[str] | None = None) -> None:
     out = args.out / "compare.json"
     if args.merge and out.exists():
         fresh = {r["run"] for r in rows}
-        rows = [r for r in json.load(open(out)) if r["run"] not in fresh] + rows
+        rows = [r for r in json.loads(Path(out).read_text()) if r["run"] not in fresh] + rows
     with open(out, "w") as f:
         json.dump(rows, f, indent=1)
     print(f"wrote {out}")

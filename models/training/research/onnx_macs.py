@@ -1,8 +1,8 @@
 """Multiply-accumulates of an ONNX model at a given input shape: the per-frame work figure that
 does not depend on the machine's speed or load (cross/README.md compares x86 and aarch64 by it).
 
-    python models/training/onnx_macs.py models/face_detection_yunet_2026may.onnx 1,3,256,320
-    python models/training/onnx_macs.py models/emotion-float.onnx 1,1,48,48
+    python models/training/research/onnx_macs.py models/face_detection_yunet_2026may.onnx 1,3,256,320
+    python models/training/research/onnx_macs.py models/emotion-float.onnx 1,1,48,48
 
 Counts Conv (dense, grouped and depthwise), ConvTranspose, Gemm and MatMul; element-wise ops,
 pooling and activations are left out (they are a few per cent of a CNN's arithmetic).

@@ -1,10 +1,10 @@
 """Render the ablation table of EXPERIMENTS.md ("Each part of the recipe turned off (or on) in turn")
 from the figures in models/eval/ablations, so that the card states what the files hold.
 
-    python models/training/compare.py --out models/eval/ablations --merge --run $R/abl-tiny-mixup-s1
+    python models/training/research/compare.py --out models/eval/ablations --merge --run $R/abl-tiny-mixup-s1
     python models/training/evaluate.py --out /tmp/ablations --model ...   # every run's ONNX
     cp /tmp/ablations/metrics.json models/eval/ablations/
-    python models/training/ablations.py --card models/EXPERIMENTS.md --base abl-tiny-base --base abl-edge-base
+    python models/training/research/ablations.py --card models/EXPERIMENTS.md --base abl-tiny-base --base abl-edge-base
 
 Each row is a train.py run; it is named by the flags that set it apart from its net's base run
 (the recipe), so the table says exactly what was turned off or on. One table per net (`--base`
@@ -20,8 +20,8 @@ import json
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from card import pct  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from card import pct
 
 EVAL = Path(__file__).resolve().parents[1] / "eval" / "ablations"
 BEGIN, END = "<!-- ablations -->", "<!-- /ablations -->"
@@ -94,8 +94,8 @@ def main(argv: list[str] | None = None) -> None:
                    help="a run that has the whole recipe, one per net (default: abl-tiny-base)")
     p.add_argument("--card", type=Path, default=None, help="EXPERIMENTS.md to update in place")
     args = p.parse_args(argv)
-    rows = json.load(open(args.dir / "compare.json"))
-    metrics = json.load(open(args.dir / "metrics.json"))
+    rows = json.loads(Path(args.dir / "compare.json").read_text())
+    metrics = json.loads(Path(args.dir / "metrics.json").read_text())
     block = tables(rows, metrics, args.base or ["abl-tiny-base"])
     if args.card is None:
         print(block)

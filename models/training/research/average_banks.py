@@ -1,7 +1,7 @@
 """An ensemble's teacher bank, made from the banks of its members without scoring anything again.
 
     python models/training/teacher_bank.py --teacher <second teacher> --views 8 --out $B/second-v8-s1
-    python models/training/average_banks.py $B/emotion-float-v8-s1 $B/second-v8-s1 --out $B/pair-v8-s1
+    python models/training/research/average_banks.py $B/emotion-float-v8-s1 $B/second-v8-s1 --out $B/pair-v8-s1
     python models/training/train.py --arch edge_late ... --teacher-bank $B/pair-v8-s1
 
 A student can only learn what its teacher knows, and an average of two nets' logits usually
@@ -23,9 +23,9 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from data import default_data_dir, load_fer2013  # noqa: E402
-from teacher_bank import META, read_finished_meta, view_path  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from data import default_data_dir, load_fer2013
+from teacher_bank import META, read_finished_meta, view_path
 
 # What must be equal for two banks to hold the same views of the same faces.
 SAME_VIEWS = ("views", "faces", "split", "seed", "augment")
