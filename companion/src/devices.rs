@@ -202,7 +202,11 @@ mod tests {
         assert!(devices.record_mood("a", &mood(Some(Emotion::Happy)), 5));
         assert!(devices.record_mood("a", &mood(Some(Emotion::Happy)), 9));
         let view = &devices.views()[0];
-        assert_eq!((view.since_ms, view.online), (5, true), "held since 5, online");
+        assert_eq!(
+            (view.since_ms, view.online),
+            (5, true),
+            "held since 5, online"
+        );
         devices.record_mood("a", &mood(Some(Emotion::Sad)), 12);
         assert_eq!(devices.views()[0].since_ms, 12);
     }

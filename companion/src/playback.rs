@@ -200,7 +200,10 @@ mod tests {
         assert!(p.pause(20));
         assert!(!p.pause(21), "already paused");
         let shown = p.now_playing().expect("shown");
-        assert_eq!((shown.state, shown.timestamp_ms), (PlaybackState::Paused, 20));
+        assert_eq!(
+            (shown.state, shown.timestamp_ms),
+            (PlaybackState::Paused, 20)
+        );
         assert_eq!(p.player(), Player::Paused);
         assert!(p.resume(30));
         assert_eq!(p.player(), Player::Playing);
@@ -208,7 +211,10 @@ mod tests {
         assert_eq!((replaced.pick.id, replaced.play_id), (1, 7));
         assert_eq!(p.played_out().map(|c| c.pick.id), Some(2));
         let shown = p.now_playing().expect("the last pick");
-        assert_eq!((shown.state, shown.title.as_str()), (PlaybackState::Stopped, "T2"));
+        assert_eq!(
+            (shown.state, shown.title.as_str()),
+            (PlaybackState::Stopped, "T2")
+        );
         assert_eq!(shown.timestamp_ms, 40, "the pick's own time");
     }
 
@@ -222,7 +228,7 @@ mod tests {
             assert!(go_on, "failure {i} moves on to the next pick");
         }
         p.started(pick(9, 0), 0, 0);
-        assert_eq!(p.failed("cannot play", 100).1, false, "the third stops");
+        assert!(!p.failed("cannot play", 100).1, "the third stops");
         assert!(!p.may_start(100 + RETRY_AFTER_MS - 1));
         assert!(p.may_start(100 + RETRY_AFTER_MS));
         assert_eq!(p.problem(), Some("cannot play"));

@@ -16,7 +16,7 @@ use tracing::{info, warn};
 use xpressify_protocol::Emotion;
 
 use crate::mapping::{Mapping, Query};
-use crate::source::{Candidate, LocalCatalogue, Source, SourceError, YoutubeSource};
+use crate::source::{AnySource, Candidate, LocalCatalogue, Source, YoutubeSource};
 use crate::store::{PickRecord, Store, StoreError, track_parts};
 use crate::taste::{Arms, NONE_ARM, Taste};
 
@@ -198,16 +198,18 @@ impl Recommender {
             fresh_set.contains(&(s.to_string(), k.to_string()))
         };
         let mut reasons = Vec::new();
-        let order: [Option<&dyn SourceRef>; 2] = if self.options.prefer_local {
-            [self.local_ref(), self.youtube_ref()]
+        let youtube = self.youtube.as_ref().map(AnySource::Youtube);
+        let local = self.local.as_ref().map(AnySource::Local);
+        let order = if self.options.prefer_local {
+            [local, youtube]
         } else {
-            [self.youtube_ref(), self.local_ref()]
+            [youtube, local]
         };
         let mut chosen: Option<Candidate> = None;
         // Candidates that all played recently: better a repeat than silence.
         let mut stale: Vec<Candidate> = Vec::new();
         for source in order.into_iter().flatten() {
-            match source.search_ref(&query).await {
+            match source.search(&query).await {
                 Ok(found) => {
                     let (old, fresh): (Vec<_>, Vec<_>) =
                         found.into_iter().partition(|c| is_recent(c));
@@ -217,12 +219,12 @@ impl Recommender {
                             break;
                         }
                         None => {
-                            reasons.push(format!("{}: only recent picks", source.name_ref()));
+                            reasons.push(format!("{}: only recent picks", source.name()));
                             stale.extend(old);
                         }
                     }
                 }
-                Err(e) => reasons.push(format!("{}: {e}", source.name_ref())),
+                Err(e) => reasons.push(format!("{}: {e}", source.name())),
             }
         }
         if chosen.is_none() {
@@ -301,36 +303,6 @@ impl Recommender {
         Taste::new(&self.store).learn(pick.mood, &arms, feedback)?;
         self.store
             .record_feedback(pick.id, feedback, crate::clock::now_ms())
-    }
-
-    fn youtube_ref(&self) -> Option<&dyn SourceRef> {
-        self.youtube.as_ref().map(|y| y as &dyn SourceRef)
-    }
-
-    fn local_ref(&self) -> Option<&dyn SourceRef> {
-        self.local.as_ref().map(|l| l as &dyn SourceRef)
-    }
-}
-
-/// [`Source`] behind a pointer, so the order of sources can be chosen at run time.
-trait SourceRef: Sync {
-    fn name_ref(&self) -> &'static str;
-    fn search_ref<'a>(
-        &'a self,
-        query: &'a Query,
-    ) -> std::pin::Pin<Box<dyn Future<Output = Result<Vec<Candidate>, SourceError>> + Send + 'a>>;
-}
-
-impl<S: Source + Sync> SourceRef for S {
-    fn name_ref(&self) -> &'static str {
-        self.name()
-    }
-    fn search_ref<'a>(
-        &'a self,
-        query: &'a Query,
-    ) -> std::pin::Pin<Box<dyn Future<Output = Result<Vec<Candidate>, SourceError>> + Send + 'a>>
-    {
-        Box::pin(self.search(query))
     }
 }
 

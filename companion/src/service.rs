@@ -8,9 +8,10 @@
 //! The music follows the newest mood of any online device (a household has one speaker);
 //! `now_playing` is published, retained, for every device known, so each display shows it.
 //! A device becomes known only by a valid mood or an `online` availability message, and at
-//! most `mqtt.max_devices` are kept (see [`Service::admit`]), so made-up ids on the LAN cost
-//! bounded memory and work. Junk payloads are counted and logged, never fatal; a broker that
-//! is down is retried with back-off while playback goes on.
+//! most `mqtt.max_devices` are kept ([`crate::devices`]), so made-up ids on the LAN cost
+//! bounded memory and work. What plays is [`crate::playback`]'s state; this module does the
+//! I/O around it. Junk payloads are counted and logged, never fatal; a broker that is down is
+//! retried with back-off while playback goes on.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -21,41 +22,27 @@ use rumqttc::{AsyncClient, Event, LastWill, Packet, QoS};
 use tokio::sync::{mpsc, watch};
 use tracing::{info, warn};
 use xpressify_protocol::topics::{self, Channel};
-use xpressify_protocol::{
-    Availability, Command, Emotion, MoodEvent, NowPlaying, PlaybackState, SCHEMA_VERSION, Topics,
-};
+use xpressify_protocol::{Availability, Command, Emotion, MoodEvent, Topics};
 
 use crate::clock::now_ms;
 use crate::config::CompanionConfig;
+use crate::devices::{Admission, Devices};
 use crate::mood_writer::MoodWriter;
 use crate::mqtt_reader::{BrokerEvent, MqttReader};
+use crate::playback::Playback;
 use crate::recommend::Recommender;
-use crate::schedule::{Action, Player, Schedule};
+use crate::schedule::{Action, Schedule};
 use crate::sink::{AnySink, PlayItem, PlaybackSink, SinkEvent};
 use crate::store::{MoodRecord, PickRecord, PlayOutcome, Store};
 use crate::taste::Feedback;
 
 pub use crate::status::{Budget, DeviceView, Status};
 
-/// How long to wait after a failed start before trying again.
-const RETRY_AFTER_MS: u64 = 15_000;
-
-/// Picks in a row the sink may fail to play before the service pauses for `RETRY_AFTER_MS`.
-const MAX_FAILURES_IN_A_ROW: u32 = 3;
-
 /// A request from the HTTP API.
 #[derive(Debug)]
 pub enum Control {
     /// A listener's command, as on the MQTT `command` topic.
     Command(Command),
-}
-
-/// The playing pick.
-struct Current {
-    pick: PickRecord,
-    play_id: i64,
-    paused: bool,
-    since_ms: u64,
 }
 
 /// The service's state.
@@ -67,16 +54,10 @@ pub struct Service {
     recommender: Arc<Recommender>,
     sink: AnySink,
     schedule: Schedule,
-    current: Option<Current>,
-    /// The last pick that played, shown as stopped when nothing plays.
-    last_pick: Option<PickRecord>,
-    devices: BTreeMap<String, DeviceView>,
+    playback: Playback,
+    devices: Devices,
     mood_device: Option<String>,
-    retry_at_ms: u64,
-    /// Picks in a row that the sink could not play.
-    failures: u32,
     status: watch::Sender<Status>,
-    problem: Option<String>,
     refused: BTreeMap<String, u64>,
     /// Messages the broker reader dropped (see [`crate::mqtt_reader::QUEUE_BYTES`]).
     dropped: u64,
@@ -95,6 +76,7 @@ impl Service {
     ) -> std::io::Result<Self> {
         let schedule = Schedule::new(config.timing());
         let moods = MoodWriter::start(store.clone())?;
+        let devices = Devices::new(config.mqtt.max_devices as usize);
         Ok(Service {
             config,
             store,
@@ -102,14 +84,10 @@ impl Service {
             recommender,
             sink,
             schedule,
-            current: None,
-            last_pick: None,
-            devices: BTreeMap::new(),
+            playback: Playback::new(),
+            devices,
             mood_device: None,
-            retry_at_ms: 0,
-            failures: 0,
             status,
-            problem: None,
             refused: BTreeMap::new(),
             dropped: 0,
             connected: false,
@@ -182,7 +160,7 @@ impl Service {
                 _ = tick.tick() => self.on_tick(&client).await,
             }
         }
-        if let Some(current) = self.current.take() {
+        if let Some(current) = self.playback.stop() {
             self.end_play(current.play_id, PlayOutcome::Stopped, now_ms());
         }
         let moods = self.moods.close();
@@ -243,16 +221,7 @@ impl Service {
                     if !self.admit(client, &device, now).await {
                         return;
                     }
-                    if let Some(view) = self.devices.get_mut(&device) {
-                        if view.emotion != mood.emotion || view.since_ms == 0 {
-                            view.since_ms = now;
-                        }
-                        view.emotion = mood.emotion;
-                        view.confidence = mood.confidence;
-                        view.probabilities = *mood.probabilities.values();
-                        // A mood is sent only while the device runs.
-                        view.online = true;
-                    }
+                    self.devices.record_mood(&device, &mood, now);
                     // The companion's clock, not the device's: a Pi without a clock battery
                     // may be hours off, and the history lines moods up with picks.
                     self.moods.record(MoodRecord {
@@ -277,11 +246,10 @@ impl Service {
                 Ok(a) => {
                     let online = a == Availability::Online;
                     // An unknown device saying it is offline has nothing to show.
-                    if (online || self.devices.contains_key(&device))
+                    if (online || self.devices.contains(&device))
                         && self.admit(client, &device, now).await
-                        && let Some(view) = self.devices.get_mut(&device)
                     {
-                        view.online = online;
+                        self.devices.set_online(&device, online);
                     }
                 }
                 Err(e) => self.refuse(channel, &device, e),
@@ -298,77 +266,45 @@ impl Service {
         self.publish_status();
     }
 
-    /// Makes `device` known, after a valid message from it; `false` when it cannot be.
-    ///
-    /// A known device is only marked as heard. A new one gets the current `now_playing` for
-    /// its display (it alone: the others have it). Past `mqtt.max_devices`, the offline
-    /// device heard least recently is forgotten (its retained `now_playing` cleared); when
-    /// every device is online the newcomer is ignored and counted (`refused.devices`), so a
-    /// flood of made-up ids can neither grow the table nor push out the household's boxes.
+    /// Makes `device` known after a valid message from it ([`Devices::admit`]); `false`
+    /// when it cannot be. A new device gets the current `now_playing` for its display (it
+    /// alone: the others have it); a forgotten one has its retained `now_playing` cleared; an
+    /// ignored one is counted (`refused.devices`).
     async fn admit(&mut self, client: &AsyncClient, device: &str, now: u64) -> bool {
-        if let Some(view) = self.devices.get_mut(device) {
-            view.heard_ms = now;
-            return true;
-        }
-        if self.devices.len() >= self.config.mqtt.max_devices as usize {
-            let oldest_offline = self
-                .devices
-                .values()
-                .filter(|d| !d.online)
-                .min_by_key(|d| d.heard_ms)
-                .map(|d| d.id.clone());
-            let Some(old) = oldest_offline else {
-                let ignored = self.refused.entry("devices".into()).or_default();
-                *ignored += 1;
+        match self.devices.admit(device, now) {
+            Admission::Known => true,
+            Admission::New { forgot } => {
+                if let Some(old) = forgot {
+                    info!(device = %old, "forgot an offline device to make room (mqtt.max_devices)");
+                    if let Ok(topics) = Topics::new(&self.config.mqtt.prefix, &old) {
+                        // An empty retained message deletes the retained one.
+                        let _ = client
+                            .publish(topics.now_playing(), QoS::AtLeastOnce, true, Vec::new())
+                            .await;
+                    }
+                }
+                self.publish_now_playing_to(client, device).await;
+                true
+            }
+            Admission::Ignored { ignored } => {
+                *self.refused.entry("devices".into()).or_default() += 1;
                 if ignored.is_power_of_two() {
                     warn!(
                         %device,
-                        ignored = *ignored,
+                        ignored,
                         max_devices = self.config.mqtt.max_devices,
                         "a new device was ignored: every known one is online (mqtt.max_devices)"
                     );
                 }
-                return false;
-            };
-            self.devices.remove(&old);
-            info!(device = %old, "forgot an offline device to make room (mqtt.max_devices)");
-            if let Ok(topics) = Topics::new(&self.config.mqtt.prefix, &old) {
-                // An empty retained message deletes the retained one.
-                let _ = client
-                    .publish(topics.now_playing(), QoS::AtLeastOnce, true, Vec::new())
-                    .await;
+                false
             }
-        }
-        self.devices.insert(
-            device.to_string(),
-            DeviceView {
-                id: device.to_string(),
-                online: true,
-                emotion: None,
-                confidence: 0.0,
-                since_ms: 0,
-                probabilities: [0.0; 7],
-                heard_ms: now,
-            },
-        );
-        // A new device: give it the current state for its display.
-        self.publish_now_playing_to(client, device).await;
-        true
-    }
-
-    fn player(&self) -> Player {
-        match &self.current {
-            Some(c) if c.paused => Player::Paused,
-            Some(_) => Player::Playing,
-            None => Player::Idle,
         }
     }
 
     async fn on_tick(&mut self, client: &AsyncClient) {
         match self.sink.poll().await {
             Ok(Some(SinkEvent::Ended)) => {
-                self.failures = 0;
-                if let Some(current) = self.current.take() {
+                if let Some(current) = self.playback.played_out() {
                     self.end_play(current.play_id, PlayOutcome::PlayedOut, now_ms());
                     self.learn(&current.pick, Feedback::PlayedOut);
                 }
@@ -380,30 +316,24 @@ impl Service {
             }
             Ok(Some(SinkEvent::Failed(why))) => {
                 warn!(error = %why, "the pick could not play");
-                if let Some(current) = self.current.take() {
+                let (ended, go_on) = self.playback.failed(why, now_ms());
+                if let Some(current) = ended {
                     self.end_play(current.play_id, PlayOutcome::Failed, now_ms());
                 }
-                self.problem = Some(why);
-                self.failures += 1;
                 let next = self.schedule.on_ended();
-                if self.failures >= MAX_FAILURES_IN_A_ROW {
-                    // Every pick fails (e.g. mpv without yt-dlp): stop hammering the sink;
-                    // the tick starts again after a pause.
-                    self.retry_at_ms = now_ms() + RETRY_AFTER_MS;
-                    self.failures = 0;
-                } else if let Some(action) = next {
+                if go_on && let Some(action) = next {
                     self.act(client, action).await;
                 }
             }
             Ok(None) => {}
             Err(e) => {
                 warn!(error = %e, "player");
-                self.problem = Some(e.to_string());
+                self.playback.report(e);
             }
         }
         let now = now_ms();
-        if now >= self.retry_at_ms
-            && let Some(action) = self.schedule.on_tick(self.player(), now)
+        if self.playback.may_start(now)
+            && let Some(action) = self.schedule.on_tick(self.playback.player(), now)
         {
             self.act(client, action).await;
         }
@@ -436,8 +366,7 @@ impl Service {
             Ok(p) => p,
             Err(e) => {
                 warn!(error = %e, "no pick");
-                self.problem = Some(e.to_string());
-                self.retry_at_ms = now + RETRY_AFTER_MS;
+                self.playback.could_not_start(e, now);
                 return;
             }
         };
@@ -449,11 +378,10 @@ impl Service {
         };
         if let Err(e) = self.sink.play(&item).await {
             warn!(error = %e, "cannot play the pick");
-            self.problem = Some(e.to_string());
-            self.retry_at_ms = now + RETRY_AFTER_MS;
+            self.playback.could_not_start(e, now);
             return;
         }
-        if let Some(old) = self.current.take() {
+        if let Some(old) = self.playback.stop() {
             self.end_play(old.play_id, previous_outcome, now);
         }
         let play_id = self
@@ -465,14 +393,7 @@ impl Service {
             });
         info!(%mood, title = %pick.title, query = %pick.query, sink = self.sink.name(), "playing");
         self.schedule.on_started(mood);
-        self.problem = None;
-        self.last_pick = Some(pick.clone());
-        self.current = Some(Current {
-            pick,
-            play_id,
-            paused: false,
-            since_ms: now,
-        });
+        self.playback.started(pick, play_id, now);
         self.publish_now_playing(client).await;
     }
 
@@ -484,34 +405,31 @@ impl Service {
 
     async fn on_command(&mut self, client: &AsyncClient, command: Command) {
         let result = match command {
-            Command::Play => match &mut self.current {
-                Some(c) if c.paused => {
-                    c.paused = false;
-                    c.since_ms = now_ms();
+            Command::Play => {
+                if self.playback.resume(now_ms()) {
                     self.sink.resume().await
-                }
-                Some(_) => Ok(()),
-                None => {
-                    let mood = self.schedule.mood().unwrap_or(Emotion::Neutral);
-                    self.start(client, mood, PlayOutcome::PlayedOut).await;
+                } else {
+                    if self.playback.current().is_none() {
+                        let mood = self.schedule.mood().unwrap_or(Emotion::Neutral);
+                        self.start(client, mood, PlayOutcome::PlayedOut).await;
+                    }
                     Ok(())
                 }
-            },
-            Command::Pause => match &mut self.current {
-                Some(c) if !c.paused => {
-                    c.paused = true;
-                    c.since_ms = now_ms();
+            }
+            Command::Pause => {
+                if self.playback.pause(now_ms()) {
                     self.sink.pause().await
+                } else {
+                    Ok(())
                 }
-                _ => Ok(()),
-            },
+            }
             Command::Skip | Command::Dislike => {
                 let feedback = if command == Command::Skip {
                     Feedback::Skip
                 } else {
                     Feedback::Dislike
                 };
-                let mood = match &self.current {
+                let mood = match self.playback.current() {
                     Some(c) => {
                         self.learn(&c.pick, feedback);
                         self.schedule.mood().unwrap_or(c.pick.mood)
@@ -527,7 +445,7 @@ impl Service {
                 Ok(())
             }
             Command::Like => {
-                if let Some(c) = &self.current {
+                if let Some(c) = self.playback.current() {
                     self.learn(&c.pick, Feedback::Like);
                 }
                 Ok(())
@@ -536,44 +454,25 @@ impl Service {
         };
         if let Err(e) = result {
             warn!(error = %e, command = command.name(), "player");
-            self.problem = Some(e.to_string());
+            self.playback.report(e);
         }
         self.publish_now_playing(client).await;
         self.publish_status();
     }
 
-    /// The playing pick, or the last one as stopped; `None` before the first.
-    fn now_playing(&self) -> Option<NowPlaying> {
-        let (pick, state, since) = match (&self.current, &self.last_pick) {
-            (Some(c), _) if c.paused => (&c.pick, PlaybackState::Paused, c.since_ms),
-            (Some(c), _) => (&c.pick, PlaybackState::Playing, c.since_ms),
-            (None, Some(last)) => (last, PlaybackState::Stopped, last.at_ms),
-            (None, None) => return None,
-        };
-        Some(NowPlaying {
-            schema: SCHEMA_VERSION,
-            title: pick.title.clone(),
-            artist: pick.artist.clone(),
-            track: pick.track.clone(),
-            mood: pick.mood,
-            state,
-            timestamp_ms: since,
-        })
-    }
-
     /// Publishes `now_playing` (retained) to every device known.
     async fn publish_now_playing(&self, client: &AsyncClient) {
-        let Some(payload) = self.now_playing().map(|n| n.encode()) else {
+        let Some(payload) = self.playback.now_playing().map(|n| n.encode()) else {
             return;
         };
-        for device in self.devices.keys() {
+        for device in self.devices.ids() {
             publish_retained_now_playing(client, &self.config.mqtt.prefix, device, &payload).await;
         }
     }
 
     /// Publishes `now_playing` (retained) to `device` alone.
     async fn publish_now_playing_to(&self, client: &AsyncClient, device: &str) {
-        if let Some(payload) = self.now_playing().map(|n| n.encode()) {
+        if let Some(payload) = self.playback.now_playing().map(|n| n.encode()) {
             publish_retained_now_playing(client, &self.config.mqtt.prefix, device, &payload).await;
         }
     }
@@ -582,9 +481,9 @@ impl Service {
         let status = Status {
             mood: self.schedule.mood(),
             mood_device: self.mood_device.clone(),
-            now_playing: self.now_playing(),
-            pick_id: self.current.as_ref().map(|c| c.pick.id),
-            devices: self.devices.values().cloned().collect(),
+            now_playing: self.playback.now_playing(),
+            pick_id: self.playback.current().map(|c| c.pick.id),
+            devices: self.devices.views(),
             broker_connected: self.connected,
             youtube: self.recommender.youtube().map(|y| y.health()),
             youtube_budget: Some(Budget {
@@ -597,7 +496,7 @@ impl Service {
             }),
             policy: Some(self.recommender.mapping().policy),
             sink: self.sink.name().to_string(),
-            problem: self.problem.clone(),
+            problem: self.playback.problem().map(str::to_string),
             refused: self.refused.clone(),
             dropped: self.dropped,
         };
@@ -664,7 +563,7 @@ mod tests {
             AsyncClient::new(rumqttc::MqttOptions::new("t", "127.0.0.1", 1), 1000);
         let online = Availability::Online.encode();
         let offline = Availability::Offline.encode();
-        let ids = |s: &Service| s.devices.keys().cloned().collect::<Vec<_>>();
+        let ids = |s: &Service| s.devices.ids().map(str::to_string).collect::<Vec<_>>();
 
         // Junk, a mismatched mood and an unknown device's goodbye register nothing.
         service
@@ -735,7 +634,7 @@ mod tests {
         service.schedule.on_mood(Some(Emotion::Happy), 0);
         service.on_tick(&client).await;
         let mut ids = Vec::new();
-        for _ in 0..MAX_FAILURES_IN_A_ROW {
+        for _ in 0..crate::playback::MAX_FAILURES_IN_A_ROW {
             let id = page
                 .current()
                 .item
@@ -746,11 +645,11 @@ mod tests {
             service.on_tick(&client).await;
         }
         assert!(
-            service.current.is_none(),
+            service.playback.current().is_none(),
             "no new pick after three failures"
         );
         assert!(
-            service.retry_at_ms > now_ms(),
+            !service.playback.may_start(now_ms()),
             "a pause before the next try"
         );
         assert_eq!(ids.len(), 3);

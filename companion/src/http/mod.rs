@@ -99,6 +99,27 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// A store that fails is the server's fault: 500, with the store's message.
+impl From<crate::store::StoreError> for ApiError {
+    fn from(e: crate::store::StoreError) -> ApiError {
+        ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+    }
+}
+
+/// A body that is not the JSON a route takes: 400, with serde's message naming the field.
+impl From<axum::extract::rejection::JsonRejection> for ApiError {
+    fn from(e: axum::extract::rejection::JsonRejection) -> ApiError {
+        ApiError(StatusCode::BAD_REQUEST, e.body_text())
+    }
+}
+
+/// A blocking task that panicked or was cancelled: 500.
+impl From<tokio::task::JoinError> for ApiError {
+    fn from(e: tokio::task::JoinError) -> ApiError {
+        ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+    }
+}
+
 /// The router with every route, behind the `Host` check and the security headers.
 pub fn router(state: AppState, hosts: guard::HostCheck) -> Router {
     Router::new()
@@ -230,7 +251,7 @@ async fn mood_feedback(
     _: ControlAccess,
     body: Result<Json<MoodCorrection>, axum::extract::rejection::JsonRejection>,
 ) -> Result<StatusCode, ApiError> {
-    let Json(mut c) = body.map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.body_text()))?;
+    let Json(mut c) = body?;
     if c.device.is_empty() || c.device.len() > 64 {
         return Err(ApiError(
             StatusCode::BAD_REQUEST,
@@ -238,9 +259,7 @@ async fn mood_feedback(
         ));
     }
     c.at_ms = crate::clock::now_ms();
-    s.store
-        .record_mood_correction(&c)
-        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    s.store.record_mood_correction(&c)?;
     Ok(StatusCode::CREATED)
 }
 
@@ -299,11 +318,7 @@ async fn history(
             corrections,
         })
     };
-    tokio::task::spawn_blocking(read)
-        .await
-        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
-        .map(Json)
-        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+    Ok(Json(tokio::task::spawn_blocking(read).await??))
 }
 
 async fn get_mapping(_: ReadAccess, State(s): State<AppState>) -> Json<Mapping> {
@@ -315,7 +330,7 @@ async fn put_mapping(
     _: ControlAccess,
     body: Result<Json<Mapping>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<Mapping>, ApiError> {
-    let Json(mapping) = body.map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.body_text()))?;
+    let Json(mapping) = body?;
     s.recommender
         .set_mapping(mapping)
         .map(Json)
@@ -355,9 +370,19 @@ async fn player(_: ReadAccess, State(s): State<AppState>) -> Result<Response, Ap
 #[serde(deny_unknown_fields)]
 struct Report {
     pick_id: i64,
-    event: String,
+    event: ReportEvent,
     #[serde(default)]
     message: String,
+}
+
+/// What the page's player reports about the pick it plays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum ReportEvent {
+    /// It played to its end.
+    Ended,
+    /// It could not play.
+    Failed,
 }
 
 async fn player_report(
@@ -365,26 +390,20 @@ async fn player_report(
     _: ControlAccess,
     body: Result<Json<Report>, axum::extract::rejection::JsonRejection>,
 ) -> Result<StatusCode, ApiError> {
-    let Json(r) = body.map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.body_text()))?;
+    let Json(r) = body?;
     let handle = s.web_player.as_ref().ok_or_else(|| {
         ApiError(
             StatusCode::NOT_FOUND,
             "the web player is not the sink (player.sink)".into(),
         )
     })?;
-    let event = match r.event.as_str() {
-        "ended" => SinkEvent::Ended,
-        "failed" => SinkEvent::Failed(if r.message.is_empty() {
+    let event = match r.event {
+        ReportEvent::Ended => SinkEvent::Ended,
+        ReportEvent::Failed => SinkEvent::Failed(if r.message.is_empty() {
             "the web player could not play it".into()
         } else {
             r.message
         }),
-        other => {
-            return Err(ApiError(
-                StatusCode::BAD_REQUEST,
-                format!("event {other:?}: expected \"ended\" or \"failed\""),
-            ));
-        }
     };
     if handle.report(r.pick_id, event) {
         Ok(StatusCode::ACCEPTED)

@@ -100,3 +100,29 @@ pub trait Source {
         query: &Query,
     ) -> impl Future<Output = Result<Vec<Candidate>, SourceError>> + Send;
 }
+
+/// One of the sources, chosen at run time (the recommender's order: `prefer_local`), as
+/// [`crate::sink::AnySink`] is for the sinks.
+#[derive(Clone, Copy)]
+pub enum AnySource<'a> {
+    /// YouTube's search.
+    Youtube(&'a YoutubeSource),
+    /// The local catalogue.
+    Local(&'a LocalCatalogue),
+}
+
+impl Source for AnySource<'_> {
+    fn name(&self) -> &'static str {
+        match self {
+            AnySource::Youtube(s) => s.name(),
+            AnySource::Local(s) => s.name(),
+        }
+    }
+
+    async fn search(&self, query: &Query) -> Result<Vec<Candidate>, SourceError> {
+        match self {
+            AnySource::Youtube(s) => s.search(query).await,
+            AnySource::Local(s) => s.search(query).await,
+        }
+    }
+}

@@ -117,6 +117,18 @@ fn moods_become_music_that_listeners_control() {
         Some(json!({"pick_id": pick_id, "event": "ended"})),
     );
     assert_eq!(status, 409);
+    // An event the player cannot report is refused by name, with the ones it can.
+    let (status, body) = api.call(
+        reqwest::Method::POST,
+        "/api/player/report",
+        Some(json!({"pick_id": pick_id, "event": "paused"})),
+    );
+    assert_eq!(status, 400, "{body}");
+    let error = body["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("event") && error.contains("ended") && error.contains("failed"),
+        "{body}"
+    );
 
     // A dislike over MQTT (a device button) moves on and is remembered.
     let second_id = second["item"]["pick_id"].as_i64().expect("id");
