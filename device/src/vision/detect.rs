@@ -391,10 +391,11 @@ fn letterbox_bgr(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn face(x: f32, score: f32) -> FaceBox {
+    /// A 10×10 box at (`x`, 0) with `score`, no landmarks: for the tests of boxes.
+    pub(crate) fn face(x: f32, score: f32) -> FaceBox {
         FaceBox {
             x,
             y: 0.0,

@@ -108,17 +108,7 @@ impl FaceFollower {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn face(x: f32, score: f32) -> FaceBox {
-        FaceBox {
-            x,
-            y: 0.0,
-            w: 10.0,
-            h: 10.0,
-            score,
-            landmarks: [[0.0; 2]; 5],
-        }
-    }
+    use crate::vision::detect::tests::face;
 
     #[test]
     fn follow_region_is_a_square_around_the_faces_inside_the_frame() {
