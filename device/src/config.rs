@@ -222,9 +222,6 @@ impl DeviceConfig {
     /// Checks values serde cannot: formats, ranges and combinations.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.mqtt_options()?;
-        self.display
-            .layout()
-            .map_err(|e| ConfigError::invalid("display.panel", e))?;
         self.buttons
             .roles()
             .map_err(|e| ConfigError::invalid("buttons.pins", e))?;

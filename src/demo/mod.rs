@@ -41,7 +41,7 @@ pub fn prepare(
     device.camera.fps = 8.0;
     device.camera.demo_hold_s = options.hold_s;
     device.display.output = xpressify_device::display::thread::DisplayOutput::Png;
-    device.display.panel = "st7789-320x240".into();
+    device.display.panel = xpressify_device::display::Panel::St7789Wide;
     device.display.png_path = workdir.join("screen.png");
     device.buttons.enabled = false;
 

@@ -12,6 +12,7 @@ use embedded_graphics::prelude::*;
 use embedded_graphics::primitives::{Circle, Line, PrimitiveStyle, Rectangle};
 use embedded_graphics::text::{Alignment, Baseline, Text, TextStyleBuilder};
 use image::RgbImage;
+use serde::{Deserialize, Serialize};
 
 use super::framebuffer::Framebuffer;
 use super::glyph::draw_face;
@@ -19,13 +20,16 @@ use super::state::ScreenState;
 use super::theme::Theme;
 
 /// The panels the box supports, by the name used in the config and on the command line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Panel {
     /// 128×64 monochrome OLED (SSD1306, I2C).
+    #[serde(rename = "ssd1306")]
     Ssd1306,
     /// 240×240 colour TFT (ST7789, SPI).
+    #[serde(rename = "st7789-240x240")]
     St7789Square,
     /// 320×240 colour TFT (ST7789, SPI).
+    #[serde(rename = "st7789-320x240")]
     St7789Wide,
 }
 

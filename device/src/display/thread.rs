@@ -56,7 +56,7 @@ pub struct DisplayConfig {
     /// `none`, `png`, `ssd1306`, `st7789` or `window` ([`DisplayOutput`]).
     pub output: DisplayOutput,
     /// Layout: `ssd1306` (128x64 mono), `st7789-240x240` or `st7789-320x240`.
-    pub panel: String,
+    pub panel: Panel,
     /// For `png`: the file, rewritten atomically on every change.
     pub png_path: PathBuf,
     /// For `ssd1306`: the I2C bus number (/dev/i2c-N).
@@ -77,7 +77,7 @@ impl Default for DisplayConfig {
     fn default() -> Self {
         DisplayConfig {
             output: DisplayOutput::None,
-            panel: "ssd1306".into(),
+            panel: Panel::Ssd1306,
             png_path: PathBuf::from("/run/xpressify/screen.png"),
             i2c_bus: 1,
             i2c_address: 0x3C,
@@ -90,11 +90,6 @@ impl Default for DisplayConfig {
 }
 
 impl DisplayConfig {
-    /// The layout, checked.
-    pub fn layout(&self) -> Result<Panel, String> {
-        self.panel.parse()
-    }
-
     /// Whether a display is configured at all.
     pub fn enabled(&self) -> bool {
         self.output != DisplayOutput::None
@@ -121,9 +116,7 @@ pub fn run(
     inputs: ScreenInputs,
     stop: &Arc<AtomicBool>,
 ) -> anyhow::Result<u64> {
-    let panel = config
-        .layout()
-        .map_err(|e| anyhow::anyhow!("display.panel: {e}"))?;
+    let panel = config.panel;
     let mut sink = panels::open(config)?;
     info!(%panel, output = %config.output, "display ready");
     let mut last: Option<ScreenState> = None;

@@ -225,6 +225,12 @@ fn a_value_outside_its_set_names_the_key_and_the_choices() {
             "`none`, `png`, `ssd1306`, `st7789`, `window`",
         ),
         (
+            "xpressify-device",
+            "XPRESSIFY__DISPLAY__PANEL",
+            "display.panel",
+            "`ssd1306`, `st7789-240x240`, `st7789-320x240`",
+        ),
+        (
             "xpressify-companion",
             "XPRESSIFY__PLAYER__SINK",
             "player.sink",

@@ -25,9 +25,7 @@ pub trait ScreenSink {
 
 /// Opens what `config.output` names.
 pub fn open(config: &DisplayConfig) -> anyhow::Result<Box<dyn ScreenSink>> {
-    let panel = config
-        .layout()
-        .map_err(|e| anyhow::anyhow!("display.panel: {e}"))?;
+    let panel = config.panel;
     match config.output {
         DisplayOutput::None => anyhow::bail!("display.output = none: there is no display to open"),
         DisplayOutput::Png => Ok(Box::new(PngSink::new(panel, &config.png_path)?)),
@@ -68,7 +66,7 @@ mod tests {
         }
         let config = DisplayConfig {
             output: DisplayOutput::St7789,
-            panel: "st7789-240x240".into(),
+            panel: crate::display::Panel::St7789Square,
             ..DisplayConfig::default()
         };
         if !std::path::Path::new("/dev/spidev0.0").exists() {

@@ -22,7 +22,7 @@ impl Ssd1306Sink {
     /// Opens the panel on `display.i2c_bus`.
     pub(super) fn open(config: &DisplayConfig) -> anyhow::Result<Self> {
         anyhow::ensure!(
-            config.panel == Panel::Ssd1306.name(),
+            config.panel == Panel::Ssd1306,
             "display.panel must be ssd1306 for display.output = ssd1306"
         );
         let i2c = I2c::with_bus(config.i2c_bus).with_context(|| {
