@@ -9,7 +9,6 @@ use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use xpressify_companion::config::CompanionConfig;
 use xpressify_device::config::DeviceConfig;
-use xpressify_protocol::config;
 
 use crate::broker::BrokerSettings;
 
@@ -29,17 +28,7 @@ impl BoxConfig {
     /// Reads `path` (if given) and the process environment, connects both halves to the
     /// embedded broker when it is enabled, then validates each half.
     pub fn load(path: Option<&Path>) -> anyhow::Result<Self> {
-        let text = path
-            .map(|p| {
-                std::fs::read_to_string(p)
-                    .with_context(|| format!("cannot read config file {}", p.display()))
-            })
-            .transpose()?;
-        let name = path.map(|p| p.display().to_string()).unwrap_or_default();
-        let mut config: BoxConfig = config::load(
-            text.as_deref().map(|t| (name.as_str(), t)),
-            std::env::vars(),
-        )?;
+        let mut config: BoxConfig = xpressify_protocol::cli::read_config(path)?;
         xpressify_protocol::secret::fill_from_file(
             &mut config.broker.password,
             &config.broker.password_file,

@@ -7,12 +7,11 @@ use std::path::Path;
 use std::time::Duration;
 use xpressify_protocol::Secret;
 
-use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use xpressify_protocol::BrokerUrl;
 use xpressify_protocol::Emotion;
 use xpressify_protocol::client;
-use xpressify_protocol::config::{self, ConfigError, MqttKeys};
+use xpressify_protocol::config::{ConfigError, MqttKeys};
 use xpressify_protocol::topics::DEFAULT_PREFIX;
 
 use crate::mapping::{EmotionMusic, Mapping, Policy};
@@ -265,17 +264,7 @@ impl Default for MqttConfig {
 impl CompanionConfig {
     /// Reads `path` (if given) and the process environment, then validates.
     pub fn load(path: Option<&Path>) -> anyhow::Result<Self> {
-        let text = path
-            .map(|p| {
-                std::fs::read_to_string(p)
-                    .with_context(|| format!("cannot read config file {}", p.display()))
-            })
-            .transpose()?;
-        let name = path.map(|p| p.display().to_string()).unwrap_or_default();
-        let mut config: CompanionConfig = config::load(
-            text.as_deref().map(|t| (name.as_str(), t)),
-            std::env::vars(),
-        )?;
+        let mut config: CompanionConfig = xpressify_protocol::cli::read_config(path)?;
         config.read_secret_files()?;
         config.validate()?;
         Ok(config)
@@ -503,6 +492,7 @@ impl CompanionConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use xpressify_protocol::config;
 
     #[test]
     fn the_example_file_is_valid() {

@@ -4,10 +4,9 @@
 use std::path::Path;
 use xpressify_protocol::Secret;
 
-use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use xpressify_protocol::client;
-use xpressify_protocol::config::{self, ConfigError, MqttKeys};
+use xpressify_protocol::config::{ConfigError, MqttKeys};
 use xpressify_protocol::discovery::DEFAULT_DISCOVERY_PREFIX;
 use xpressify_protocol::topics::{DEFAULT_PREFIX, checked_device_id};
 use xpressify_protocol::{BrokerUrl, Topics};
@@ -193,17 +192,7 @@ impl CameraConfig {
 impl DeviceConfig {
     /// Reads `path` (if given) and the process environment, then validates.
     pub fn load(path: Option<&Path>) -> anyhow::Result<Self> {
-        let text = path
-            .map(|p| {
-                std::fs::read_to_string(p)
-                    .with_context(|| format!("cannot read config file {}", p.display()))
-            })
-            .transpose()?;
-        let name = path.map(|p| p.display().to_string()).unwrap_or_default();
-        let mut config: DeviceConfig = config::load(
-            text.as_deref().map(|t| (name.as_str(), t)),
-            std::env::vars(),
-        )?;
+        let mut config: DeviceConfig = xpressify_protocol::cli::read_config(path)?;
         config.read_secret_files()?;
         config.validate()?;
         Ok(config)
@@ -314,6 +303,7 @@ impl DeviceConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use xpressify_protocol::config;
 
     fn load(text: &str, env: &[(&str, &str)]) -> Result<DeviceConfig, ConfigError> {
         let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string()));

@@ -4,8 +4,36 @@
 
 use std::fmt::Display;
 use std::io::IsTerminal;
+use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::config::ConfigError;
+
+/// Reads the configuration file `path` names (none: defaults) and the process environment
+/// (`XPRESSIFY__SECTION__KEY`) into `T`: the first step of each binary's `load`, before it
+/// fills secrets from their files and checks what serde cannot.
+pub fn read_config<T>(path: Option<&Path>) -> Result<T, ConfigError>
+where
+    T: DeserializeOwned + Serialize + Default,
+{
+    let name = path.map(|p| p.display().to_string()).unwrap_or_default();
+    let text = path
+        .map(|p| {
+            std::fs::read_to_string(p).map_err(|e| ConfigError::Read {
+                file: name.clone(),
+                message: e.to_string(),
+            })
+        })
+        .transpose()?;
+    crate::config::load(
+        text.as_deref().map(|t| (name.as_str(), t)),
+        std::env::vars(),
+    )
+}
 
 /// Runs a binary's `try_main` and turns its outcome into the exit status: on an error, one
 /// line `program: error: cause: cause` on standard error (the `{:#}` form of `anyhow`), so the
@@ -69,6 +97,21 @@ mod tests {
             exit_status("x", Err("config: no such file".to_string())),
             ExitCode::FAILURE
         );
+    }
+
+    #[test]
+    fn a_missing_config_file_is_named() {
+        #[derive(serde::Deserialize, Serialize, Default)]
+        struct Empty {}
+        let err = read_config::<Empty>(Some(Path::new("/nonexistent/xpressify.toml")))
+            .err()
+            .expect("no such file");
+        assert!(
+            err.to_string()
+                .starts_with("cannot read config file /nonexistent/xpressify.toml: "),
+            "{err}"
+        );
+        assert!(read_config::<Empty>(None).is_ok(), "no file: the defaults");
     }
 
     #[test]

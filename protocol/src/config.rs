@@ -42,6 +42,14 @@ pub const ENV_PREFIX: &str = "XPRESSIFY__";
 /// Why a configuration was refused. Every variant names the key (or variable) at fault.
 #[derive(Debug, Error)]
 pub enum ConfigError {
+    /// The file cannot be read.
+    #[error("cannot read config file {file}: {message}")]
+    Read {
+        /// The file's name as the user gave it.
+        file: String,
+        /// The system's message.
+        message: String,
+    },
     /// The file is not valid TOML.
     #[error("{file}: not valid TOML: {message}")]
     Syntax {
