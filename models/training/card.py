@@ -166,7 +166,10 @@ def main(argv: list[str] | None = None) -> None:
                         "(latency: --latency single-int8=MS --latency single-float=MS)")
     p.add_argument("--notes", type=Path, default=None,  # e.g. "The fast model", "What it still misses"
                    help="a Markdown file with what each part of the recipe bought, put in the card")
+    p.add_argument("--out-dir", type=Path, default=MODELS,
+                   help="where MODEL.md, emotion.json and EXPERIMENTS.md are (ship.py's smoke run writes elsewhere)")
     args = p.parse_args(argv)
+    out = args.out_dir
     m = json.loads(Path(args.metrics).read_text())
     q, f = m["emotion.onnx"], m["emotion-float.onnx"]
     train = m.get("training", {})
@@ -201,7 +204,7 @@ def main(argv: list[str] | None = None) -> None:
             "latency_ms_float_tract_x86_1thread": args.latency_float_ms,
         },
     }
-    meta_path = MODELS / "emotion.json"
+    meta_path = out / "emotion.json"
     if meta_path.exists():
         # The fast model's entry describes another net, written when that net ships: keep it.
         fast = json.loads(meta_path.read_text()).get("fast")
@@ -234,7 +237,7 @@ that classifies a 48×48 grey face into FER2013's seven classes. {net['params'] 
 | file | format | bytes |
 | --- | --- | --- |
 | `emotion.onnx` | int8, static QDQ (per-tensor, reduce_range), calibrated on 1,400 class-balanced Training faces | {q['bytes']:,} |
-| `emotion-float.onnx` | {float_weights(MODELS / 'emotion-float.onnx')} | {f['bytes']:,} |
+| `emotion-float.onnx` | {float_weights(out / 'emotion-float.onnx')} | {f['bytes']:,} |
 
 Input `input` `[N,1,48,48]` float32, grey pixels / 255 in [0, 1] (the normalisation is inside the
 graph). Output `logits` `[N,7]` in FER order: angry, disgust, fear, happy, sad, surprise,
@@ -298,15 +301,15 @@ equals the FER+ plurality vote on only 63 % of faces). Disgust has 436 training 
 recognised worst. The model sees only a 48×48 grey crop: it knows nothing of context, culture
 or the person's usual expression. It is meant to steer music, not to judge people.
 """
-    (MODELS / "MODEL.md").write_text(card)
-    experiments = MODELS / "EXPERIMENTS.md"
+    (out / "MODEL.md").write_text(card)
+    experiments = out / "EXPERIMENTS.md"
     text = experiments.read_text()
     start, end = text.find(EXPERIMENTS_BEGIN), text.find(EXPERIMENTS_END)
     if start < 0 or end < start:
         sys.exit(f"{experiments} has no {EXPERIMENTS_BEGIN} … {EXPERIMENTS_END} block to replace")
     block = comparison.rstrip() + "\n\n" + swa_text.rstrip()
     experiments.write_text(text[: start + len(EXPERIMENTS_BEGIN)] + "\n" + block.rstrip() + "\n" + text[end:])
-    print(f"wrote {MODELS / 'MODEL.md'}, {MODELS / 'emotion.json'} and {experiments}'s generated part")
+    print(f"wrote {out / 'MODEL.md'}, {out / 'emotion.json'} and {experiments}'s generated part")
 
 
 if __name__ == "__main__":

@@ -77,9 +77,9 @@ def ferplus_majority(data, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tenso
     return idx[keep], votes[keep].argmax(1)
 
 
-def evaluate(path: Path, data) -> dict:
+def evaluate(path: Path, data, limit: int | None = None) -> dict:
     sess = session(path)
-    idx = data.indices("PrivateTest")
+    idx = data.indices("PrivateTest")[:limit]
     x = to_input(data.pixels[idx])
     y = data.labels[idx].numpy()
     z = logits_of(sess, x)
@@ -165,6 +165,8 @@ def main(argv: list[str] | None = None) -> None:
                    help="the swa.py run on top of it, when the shipped weights are its average")
     p.add_argument("--data-dir", type=Path, default=None)
     p.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "eval")
+    p.add_argument("--limit", type=int, default=None,
+                   help="only the first N PrivateTest faces (smoke tests; the card's figures need all)")
     args = p.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     data = load_fer2013(args.data_dir or default_data_dir())
@@ -172,7 +174,7 @@ def main(argv: list[str] | None = None) -> None:
     for path in args.model:
         if not path.exists():
             sys.exit(f"{path} not found")
-        r = evaluate(path, data)
+        r = evaluate(path, data, args.limit)
         results[path.name] = r
         plot_confusion(r["confusion"], f"{path.name}: PrivateTest, acc {r['accuracy'] * 100:.2f} %",
                        args.out / f"confusion-{path.stem}.png")

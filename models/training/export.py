@@ -12,6 +12,7 @@ onnxruntime on; onnxruntime's QOperator form adds com.microsoft ops tract reject
 from __future__ import annotations
 
 import argparse
+import inspect
 import sys
 import tempfile
 from pathlib import Path
@@ -44,7 +45,8 @@ def export_float(model: torch.nn.Module, out: Path) -> None:
         dynamic_axes={"input": {0: "N"}, "logits": {0: "N"}},
         opset_version=13,
         do_constant_folding=True,
-        dynamo=False,
+        # The TorchScript exporter; torch 1.13 (CI's smoke run) has no `dynamo` argument.
+        **({"dynamo": False} if "dynamo" in inspect.signature(torch.onnx.export).parameters else {}),
     )
     m = onnx.load(str(out))
     onnx.checker.check_model(m)

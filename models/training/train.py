@@ -148,8 +148,12 @@ class Ema:
         src = model.state_dict()
         mine = self.model.state_dict()
         floats = [k for k, v in mine.items() if v.dtype.is_floating_point]
-        # One fused update of all float tensors: a kernel per tensor would dominate a GPU step.
-        torch._foreach_lerp_([mine[k] for k in floats], [src[k] for k in floats], 1 - self.decay)
+        # One fused update of all float tensors (a kernel per tensor would dominate a GPU step):
+        # ema = decay * ema + (1 - decay) * weights. Multiply-then-add rather than
+        # `_foreach_lerp_`, which torch 1.13 (Debian's python3-torch, CI's smoke run) lacks.
+        ema = [mine[k] for k in floats]
+        torch._foreach_mul_(ema, self.decay)
+        torch._foreach_add_(ema, [src[k] for k in floats], alpha=1 - self.decay)
         for k, v in mine.items():
             if not v.dtype.is_floating_point:
                 v.copy_(src[k])
