@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use xpressify_protocol::Track;
 
 pub use local::{CATALOGUE_FILE, CatalogueTrack, LocalCatalogue, is_inside, real_path_inside};
-pub use youtube::{YoutubeConfig, YoutubeHealth, YoutubeSource, quota_day};
+pub use youtube::{SafeSearch, YoutubeConfig, YoutubeHealth, YoutubeSource, quota_day};
 
 use crate::mapping::Query;
 
