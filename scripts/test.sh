@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs every Xpressify test: the README's test command, and the one CI runs.
 #   scripts/test.sh [more arguments for cargo test, e.g. -p xpressify-device]
-# The tests talk to real programs: Mosquitto (MQTT), mpv (the speaker sink), Chromium (the web
-# page) and openssl (TLS certificates). Missing ones are installed with apt-get when this runs
+# The tests talk to real programs: Mosquitto (MQTT), mpv and MPD (the speaker sinks), yt-dlp
+# (YouTube picks for players that open URLs), Chromium (the web page) and openssl (TLS
+# certificates). Missing ones are installed with apt-get when this runs
 # as root on Debian or Ubuntu; otherwise it says what to install and stops. The tests that read
 # the FER2013 data set (../shared/data, or $XPRESSIFY_DATA_DIR) skip with a line when it is
 # absent, unless XPRESSIFY_REQUIRE_DATA=1 (CI), which makes that an error.
@@ -12,7 +13,7 @@ say() { printf 'scripts/test.sh: %s\n' "$*"; }
 
 have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ]; }
 missing=()
-for program in mosquitto mpv chromium openssl; do
+for program in mosquitto mpv mpd yt-dlp chromium openssl; do
   have "$program" || missing+=("$program") # each program's Debian package has its name
 done
 if [ ${#missing[@]} -gt 0 ]; then

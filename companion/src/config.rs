@@ -14,10 +14,11 @@ use xpressify_protocol::client;
 use xpressify_protocol::config::{ConfigError, MqttKeys};
 use xpressify_protocol::topics::DEFAULT_PREFIX;
 
+use crate::http::stream::StreamConfig;
 use crate::mapping::{EmotionMusic, Mapping, Policy};
 use crate::recommend::RecommendOptions;
 use crate::schedule::Timing;
-use crate::sink::{HomeAssistantConfig, MpvConfig};
+use crate::sink::{HomeAssistantConfig, MpdConfig, MpvConfig};
 use crate::source::YoutubeConfig;
 
 /// Everything the companion reads at start. Sections mirror `config/companion.toml`.
@@ -40,8 +41,12 @@ pub struct CompanionConfig {
     pub mpv: MpvConfig,
     /// The Home Assistant sink.
     pub home_assistant: HomeAssistantConfig,
+    /// The MPD sink.
+    pub mpd: MpdConfig,
     /// The HTTP API (and the web page).
     pub http: HttpConfig,
+    /// `/stream`: picks as audio for players that open URLs (YouTube through yt-dlp).
+    pub stream: StreamConfig,
 }
 
 /// `[store]`.
@@ -132,6 +137,19 @@ pub enum SinkKind {
     Mpv,
     /// A Home Assistant media player.
     HomeAssistant,
+    /// A Music Player Daemon (the Pi music-box distributions' player).
+    Mpd,
+}
+
+impl SinkKind {
+    /// Whether this player opens the companion's `/stream` URLs, and so gets YouTube picks
+    /// only through yt-dlp on this machine.
+    pub fn plays_youtube_through_stream(self) -> bool {
+        match self {
+            SinkKind::Mpd => true,
+            SinkKind::Web | SinkKind::Mpv | SinkKind::HomeAssistant => false,
+        }
+    }
 }
 
 /// `[player]`.
@@ -159,6 +177,10 @@ impl Default for PlayerConfig {
 pub struct HttpConfig {
     /// Address and port of the API and web page; `0.0.0.0:8080` to reach it from the LAN.
     pub listen: String,
+    /// How players reach this companion (e.g. `http://192.168.1.20:8080`), for the
+    /// `/stream` URLs handed to MPD and DLNA renderers; empty: `http://127.0.0.1:<port of
+    /// http.listen>`, which only players on this machine can open.
+    pub public_url: String,
     /// The token every control and settings change must carry (`Authorization: Bearer …`);
     /// empty: one is generated at first start, kept in the store and printed once.
     pub token: Secret,
@@ -189,6 +211,7 @@ impl Default for HttpConfig {
     fn default() -> Self {
         HttpConfig {
             listen: "127.0.0.1:8080".into(),
+            public_url: String::new(),
             token: Secret::default(),
             token_file: String::new(),
             read_token: Secret::default(),
@@ -312,6 +335,7 @@ impl CompanionConfig {
             ));
         }
         self.youtube.validate()?;
+        self.stream.validate()?;
         if self.player.volume > 100 {
             return Err(ConfigError::invalid("player.volume", "must be 0 to 100"));
         }
@@ -322,6 +346,20 @@ impl CompanionConfig {
             return Err(ConfigError::invalid("mpv.binary", "must name a program"));
         }
         self.http_listen()?;
+        let public = &self.http.public_url;
+        if !public.is_empty()
+            && !((public.starts_with("http://") || public.starts_with("https://"))
+                && public.len() > "https://".len()
+                && !public.contains(char::is_whitespace))
+        {
+            return Err(ConfigError::invalid(
+                "http.public_url",
+                "must be how players reach this companion, e.g. http://192.168.1.20:8080",
+            ));
+        }
+        if self.player.sink == SinkKind::Mpd {
+            self.mpd.validate()?;
+        }
         let token = &self.http.token;
         if !token.is_empty()
             && (token.expose().len() < 12 || token.expose().chars().any(|c| c.is_whitespace()))
@@ -413,6 +451,12 @@ impl CompanionConfig {
             "home_assistant.token_file",
         )?;
         fill_from_file(
+            &mut self.mpd.password,
+            &self.mpd.password_file,
+            "mpd.password",
+            "mpd.password_file",
+        )?;
+        fill_from_file(
             &mut self.http.token,
             &self.http.token_file,
             "http.token",
@@ -465,6 +509,15 @@ impl CompanionConfig {
         })
     }
 
+    /// The base of the URLs players open (`http.public_url`, else this machine's loopback at
+    /// the port of `http.listen`).
+    pub fn public_url(&self) -> Result<String, ConfigError> {
+        if !self.http.public_url.is_empty() {
+            return Ok(self.http.public_url.trim_end_matches('/').to_string());
+        }
+        Ok(format!("http://127.0.0.1:{}", self.http_listen()?.port()))
+    }
+
     /// The broker address, checked.
     pub fn broker(&self) -> Result<BrokerUrl, ConfigError> {
         self.mqtt_keys().check()
@@ -511,12 +564,17 @@ mod tests {
         .expect("types are fine");
         let err = c.validate().expect_err("no scheme").to_string();
         assert!(err.contains("mqtt.url"), "{err}");
+        let err = config::load::<CompanionConfig>(
+            None,
+            vec![("XPRESSIFY__YOUTUBE__SAFE_SEARCH".into(), "off".into())],
+        )
+        .expect_err("not a choice")
+        .to_string();
+        assert!(
+            err.contains("youtube.safe_search") && err.contains("strict"),
+            "{err}"
+        );
         for (var, value, key) in [
-            (
-                "XPRESSIFY__YOUTUBE__SAFE_SEARCH",
-                "off",
-                "youtube.safe_search",
-            ),
             ("XPRESSIFY__PLAYER__VOLUME", "120", "player.volume"),
             ("XPRESSIFY__HTTP__LISTEN", "8080", "http.listen"),
             (

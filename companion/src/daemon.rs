@@ -2,7 +2,7 @@
 //! `xpressify`): store, sources, sink, HTTP API and the MQTT loop, stopped by one future.
 
 use anyhow::Context;
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::config::CompanionConfig;
 
@@ -13,7 +13,7 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     use crate::config::SinkKind;
     use crate::recommend::Recommender;
-    use crate::sink::{AnySink, HomeAssistantSink, MpvSink, WebSink};
+    use crate::sink::{AnySink, HomeAssistantSink, MpdSink, MpvSink, StreamUrls, WebSink};
     use crate::source::{LocalCatalogue, YoutubeSource};
     use crate::store::Store;
     use std::sync::Arc;
@@ -37,10 +37,34 @@ pub async fn run(
         let media = local
             .as_ref()
             .map(|c| Arc::new(crate::http::media::MediaFiles::new(c)));
+        let youtube_streams = Arc::new(crate::http::stream::YoutubeStreams::new(
+            config.stream.clone(),
+        ));
+        // Players that open URLs get YouTube picks through yt-dlp: without it, such a player
+        // plays the catalogue (when there is one), and the log and the page say how to fix it.
+        let mut notice = None;
+        let youtube_on = !config.youtube.api_key.expose().trim().is_empty();
+        if config.player.sink.plays_youtube_through_stream() && youtube_on {
+            match youtube_streams.check().await {
+                Ok(version) => info!(%version, "yt-dlp for YouTube picks"),
+                Err(why) => {
+                    let fallback = if local.is_some() {
+                        "playing the local catalogue only"
+                    } else {
+                        "YouTube picks will fail (no local catalogue to fall back to)"
+                    };
+                    warn!("{why}; {fallback}");
+                    notice = Some(format!(
+                        "YouTube picks need yt-dlp for this player: {why}; {fallback}"
+                    ));
+                }
+            }
+        }
+        let youtube = (notice.is_none() || local.is_none()).then_some(youtube);
         let mapping = config.mapping().map_err(anyhow::Error::msg)?;
         let recommender = Arc::new(Recommender::new(
             store.clone(),
-            Some(youtube),
+            youtube,
             local,
             mapping,
             config.recommend_options(),
@@ -65,6 +89,13 @@ pub async fn run(
                 ),
                 None,
             ),
+            SinkKind::Mpd => {
+                let urls = StreamUrls::new(&config.public_url()?, config.http.read_token.expose());
+                let sink = MpdSink::start(config.mpd.clone(), urls, volume)
+                    .await
+                    .context("starting the MPD sink (player.sink = \"mpd\")")?;
+                (AnySink::Mpd(sink), None)
+            }
         };
         let (status_tx, status_rx) = tokio::sync::watch::channel(Default::default());
         let (control_tx, control_rx) = tokio::sync::mpsc::channel(32);
@@ -101,13 +132,15 @@ pub async fn run(
                 web_player,
                 media,
                 event_streams,
+                youtube_streams,
             },
             hosts,
         );
         let server = tokio::spawn(crate::http::serve::serve(listener, app, limits));
         let pruning = tokio::spawn(config.store.retention().run(store.clone()));
         let service = crate::service::Service::new(config, store, recommender, sink, status_tx)
-            .context("starting the thread that writes moods")?;
+            .context("starting the thread that writes moods")?
+            .with_notice(notice);
         let result = service.run(control_rx, stop_when).await;
         server.abort();
         pruning.abort();

@@ -62,6 +62,8 @@ pub struct Service {
     /// Messages the broker reader dropped (see [`crate::mqtt_reader::QUEUE_BYTES`]).
     dropped: u64,
     connected: bool,
+    /// A lasting condition for the page when nothing newer is wrong (e.g. yt-dlp missing).
+    notice: Option<String>,
 }
 
 impl Service {
@@ -91,7 +93,15 @@ impl Service {
             refused: BTreeMap::new(),
             dropped: 0,
             connected: false,
+            notice: None,
         })
+    }
+
+    /// Shows `notice` on the page as the problem whenever playback has none of its own: a
+    /// lasting condition found at start, such as a player that needs yt-dlp when it is missing.
+    pub fn with_notice(mut self, notice: Option<String>) -> Self {
+        self.notice = notice;
+        self
     }
 
     /// Runs until `stop` resolves; then stops the sink and says goodbye on the broker.
@@ -496,7 +506,11 @@ impl Service {
             }),
             policy: Some(self.recommender.mapping().policy),
             sink: self.sink.name().to_string(),
-            problem: self.playback.problem().map(str::to_string),
+            problem: self
+                .playback
+                .problem()
+                .or(self.notice.as_deref())
+                .map(str::to_string),
             refused: self.refused.clone(),
             dropped: self.dropped,
         };

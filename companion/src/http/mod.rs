@@ -11,6 +11,7 @@
 //! | `GET /api/player`        | what the web player should do (sink `web`)                |
 //! | `POST /api/player/report`| `{"pick_id":N,"event":"ended"}` or `"failed"`             |
 //! | `GET /media/<file>`      | a catalogue file (streamed; `Range` for seeking)          |
+//! | `GET /stream/<pick id>`  | any pick as audio: its file, or YouTube through yt-dlp    |
 //! | `GET /api/events`        | Server-Sent Events: `status` and `player` on every change |
 //! | `POST /api/mood-feedback`| "that's not my mood": `{"device","detected","actual"}`    |
 //! | `GET /`                  | the web page (its assets are inside the binary)           |
@@ -27,9 +28,11 @@ pub mod guard;
 pub mod media;
 pub mod serve;
 pub mod slots;
+pub mod stream;
 
 use std::sync::Arc;
 
+use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -38,7 +41,7 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio::sync::{mpsc, watch};
-use xpressify_protocol::Command;
+use xpressify_protocol::{Command, Track};
 
 use self::auth::{ControlAccess, ReadAccess};
 use crate::mapping::Mapping;
@@ -66,6 +69,8 @@ pub struct AppState {
     pub tokens: auth::Tokens,
     /// One permit per open `/api/events` stream (`http.max_event_streams`).
     pub event_streams: Arc<tokio::sync::Semaphore>,
+    /// YouTube picks through yt-dlp, for `/stream`.
+    pub youtube_streams: Arc<stream::YoutubeStreams>,
 }
 
 /// The store key of a generated control token.
@@ -130,6 +135,7 @@ pub fn router(state: AppState, hosts: guard::HostCheck) -> Router {
         .route("/api/player", get(player))
         .route("/api/player/report", post(player_report))
         .route("/media/{*file}", get(media))
+        .route("/stream/{pick_id}", get(stream).head(stream_head))
         .route("/api/events", get(events))
         .route("/api/mood-feedback", post(mood_feedback))
         .route(
@@ -422,4 +428,48 @@ async fn media(
     headers: HeaderMap,
 ) -> Response {
     media::serve(s.media.as_deref(), &file, &headers).await
+}
+
+/// The pick behind a `/stream` URL, or `404`.
+async fn streamed_pick(s: &AppState, pick_id: i64) -> Result<Track, ApiError> {
+    let store = s.store.clone();
+    tokio::task::spawn_blocking(move || store.pick(pick_id))
+        .await??
+        .map(|p| p.track)
+        .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no pick {pick_id}")))
+}
+
+async fn stream(
+    _: ReadAccess,
+    State(s): State<AppState>,
+    Path(pick_id): Path<i64>,
+    headers: HeaderMap,
+) -> Response {
+    match streamed_pick(&s, pick_id).await {
+        Ok(Track::Local { file }) => media::serve(s.media.as_deref(), &file, &headers).await,
+        Ok(Track::Youtube { video_id }) => s.youtube_streams.open(&video_id).await.into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `HEAD /stream/<id>`: players ask before they play. A catalogue file answers as `GET` does
+/// without its body; a YouTube pick answers without starting yt-dlp (which prefers MP4 audio).
+async fn stream_head(
+    _: ReadAccess,
+    State(s): State<AppState>,
+    Path(pick_id): Path<i64>,
+    headers: HeaderMap,
+) -> Response {
+    match streamed_pick(&s, pick_id).await {
+        Ok(Track::Local { file }) => media::serve(s.media.as_deref(), &file, &headers).await,
+        Ok(Track::Youtube { .. }) => (
+            [
+                (header::CONTENT_TYPE, "audio/mp4"),
+                (header::CACHE_CONTROL, "no-store"),
+            ],
+            Body::empty(),
+        )
+            .into_response(),
+        Err(e) => e.into_response(),
+    }
 }

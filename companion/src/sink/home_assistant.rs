@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use xpressify_protocol::Track;
 
-use super::{PlayItem, PlaybackSink, SinkError, SinkEvent};
+use super::{PlayItem, PlaybackSink, SinkError, SinkEvent, percent_encode};
 
 const NAME: &str = "home_assistant";
 
@@ -195,19 +195,6 @@ impl HomeAssistantSink {
             )),
         }
     }
-}
-
-/// Percent-encodes one path segment.
-fn percent_encode(segment: &str) -> String {
-    segment
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 impl PlaybackSink for HomeAssistantSink {

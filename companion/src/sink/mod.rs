@@ -3,6 +3,7 @@
 //! reports when a track has ended, which is when the next pick starts.
 
 mod home_assistant;
+mod mpd;
 mod mpv;
 mod web;
 
@@ -12,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use xpressify_protocol::Track;
 
 pub use home_assistant::{HomeAssistantConfig, HomeAssistantSink};
+pub use mpd::{MpdConfig, MpdSink};
 pub use mpv::{MpvConfig, MpvSink};
 pub use web::{WebPlayer, WebPlayerHandle, WebSink};
 
@@ -38,6 +40,47 @@ impl PlayItem {
             Track::Local { .. } => None,
         }
     }
+}
+
+/// The companion's `/stream/<pick id>` URLs, for players that open a URL and cannot run
+/// yt-dlp or read the catalogue's folder (MPD, DLNA renderers).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamUrls {
+    base: String,
+    read_token: Option<String>,
+}
+
+impl StreamUrls {
+    /// URLs under `base` (`http.public_url`), carrying `read_token` (`http.read_token`; empty:
+    /// none) as `?access_token=`, since a player cannot send headers with a URL.
+    pub fn new(base: &str, read_token: &str) -> StreamUrls {
+        StreamUrls {
+            base: base.trim_end_matches('/').to_string(),
+            read_token: (!read_token.is_empty()).then(|| read_token.to_string()),
+        }
+    }
+
+    /// The URL of a pick.
+    pub fn of(&self, item: &PlayItem) -> String {
+        let url = format!("{}/stream/{}", self.base, item.pick_id);
+        match &self.read_token {
+            Some(token) => format!("{url}?access_token={}", percent_encode(token)),
+            None => url,
+        }
+    }
+}
+
+/// Percent-encodes one URL path segment or query value (RFC 3986's unreserved kept).
+pub(crate) fn percent_encode(segment: &str) -> String {
+    segment
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 /// What a sink noticed since it was last polled.
@@ -118,6 +161,8 @@ pub enum AnySink {
     Mpv(Box<MpvSink>),
     /// Home Assistant's media player.
     HomeAssistant(HomeAssistantSink),
+    /// A Music Player Daemon.
+    Mpd(MpdSink),
 }
 
 macro_rules! each {
@@ -126,6 +171,7 @@ macro_rules! each {
             AnySink::Web($s) => $e,
             AnySink::Mpv($s) => $e,
             AnySink::HomeAssistant($s) => $e,
+            AnySink::Mpd($s) => $e,
         }
     };
 }
