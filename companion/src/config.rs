@@ -18,7 +18,7 @@ use crate::http::stream::StreamConfig;
 use crate::mapping::{EmotionMusic, Mapping, Policy};
 use crate::recommend::RecommendOptions;
 use crate::schedule::Timing;
-use crate::sink::{HomeAssistantConfig, MpdConfig, MpvConfig};
+use crate::sink::{HomeAssistantConfig, MpdConfig, MpvConfig, YoutubeMode};
 use crate::source::YoutubeConfig;
 
 /// Everything the companion reads at start. Sections mirror `config/companion.toml`.
@@ -139,17 +139,6 @@ pub enum SinkKind {
     HomeAssistant,
     /// A Music Player Daemon (the Pi music-box distributions' player).
     Mpd,
-}
-
-impl SinkKind {
-    /// Whether this player opens the companion's `/stream` URLs, and so gets YouTube picks
-    /// only through yt-dlp on this machine.
-    pub fn plays_youtube_through_stream(self) -> bool {
-        match self {
-            SinkKind::Mpd => true,
-            SinkKind::Web | SinkKind::Mpv | SinkKind::HomeAssistant => false,
-        }
-    }
 }
 
 /// `[player]`.
@@ -340,7 +329,15 @@ impl CompanionConfig {
             return Err(ConfigError::invalid("player.volume", "must be 0 to 100"));
         }
         if self.player.sink == SinkKind::HomeAssistant {
-            self.home_assistant.validate()?;
+            let ha = self.home_assistant_sink();
+            ha.validate()?;
+            if ha.youtube == YoutubeMode::Stream && ha.media_base_url.is_empty() {
+                return Err(ConfigError::invalid(
+                    "home_assistant.media_base_url",
+                    "home_assistant.youtube = \"stream\" needs how the player reaches this \
+                     companion: set it, or http.public_url (e.g. http://192.168.1.20:8080)",
+                ));
+            }
         }
         if self.mpv.binary.trim().is_empty() {
             return Err(ConfigError::invalid("mpv.binary", "must name a program"));
@@ -507,6 +504,26 @@ impl CompanionConfig {
                 ),
             )
         })
+    }
+
+    /// Whether the player opens the companion's `/stream` URLs for YouTube picks, and so gets
+    /// them only through yt-dlp on this machine.
+    pub fn player_streams_youtube(&self) -> bool {
+        match self.player.sink {
+            SinkKind::Mpd => true,
+            SinkKind::HomeAssistant => self.home_assistant.youtube == YoutubeMode::Stream,
+            SinkKind::Web | SinkKind::Mpv => false,
+        }
+    }
+
+    /// The Home Assistant sink's settings, its media base URL defaulting to `http.public_url`
+    /// (only when that is set: a TV cannot open this machine's loopback).
+    pub fn home_assistant_sink(&self) -> HomeAssistantConfig {
+        let mut c = self.home_assistant.clone();
+        if c.media_base_url.is_empty() {
+            c.media_base_url = self.http.public_url.trim_end_matches('/').to_string();
+        }
+        c
     }
 
     /// The base of the URLs players open (`http.public_url`, else this machine's loopback at

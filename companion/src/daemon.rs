@@ -44,7 +44,7 @@ pub async fn run(
         // plays the catalogue (when there is one), and the log and the page say how to fix it.
         let mut notice = None;
         let youtube_on = !config.youtube.api_key.expose().trim().is_empty();
-        if config.player.sink.plays_youtube_through_stream() && youtube_on {
+        if config.player_streams_youtube() && youtube_on {
             match youtube_streams.check().await {
                 Ok(version) => info!(%version, "yt-dlp for YouTube picks"),
                 Err(why) => {
@@ -84,7 +84,7 @@ pub async fn run(
             ),
             SinkKind::HomeAssistant => (
                 AnySink::HomeAssistant(
-                    HomeAssistantSink::new(config.home_assistant.clone())?
+                    HomeAssistantSink::new(config.home_assistant_sink())?
                         .with_media_token(config.http.read_token.expose()),
                 ),
                 None,

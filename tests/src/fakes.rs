@@ -295,8 +295,19 @@ pub struct ServiceCall {
     pub data: Value,
 }
 
+/// What kind of media player the fake Home Assistant has: what its `play_media` can play.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HaPlayer {
+    /// A Google Cast entity (Chromecast, Google TV): `cast` requests for its apps, as the Cast
+    /// integration reads them, and direct media URLs.
+    Cast,
+    /// Any other player (Sonos, a DLNA TV, Music Assistant): direct media URLs only.
+    Renderer,
+}
+
 struct HaState {
     entity_id: String,
+    player: HaPlayer,
     play_for: Duration,
     state: &'static str,
     started: Option<Instant>,
@@ -327,25 +338,53 @@ async fn ha_service(
     {
         return (StatusCode::BAD_REQUEST, "400: Bad Request").into_response();
     }
+    // Each service's schema, as Home Assistant's media_player declares it (an entity service
+    // schema: unknown keys are refused with 400).
+    let allowed: &[&str] = match service.as_str() {
+        "play_media" => &[
+            "entity_id",
+            "media_content_id",
+            "media_content_type",
+            "enqueue",
+            "announce",
+            "extra",
+        ],
+        "volume_set" => &["entity_id", "volume_level"],
+        _ => &["entity_id"],
+    };
+    let fits = data
+        .as_object()
+        .is_some_and(|o| o.keys().all(|k| allowed.contains(&k.as_str())))
+        && match service.as_str() {
+            "play_media" => ["media_content_id", "media_content_type"]
+                .iter()
+                .all(|k| data.get(k).and_then(Value::as_str).is_some()),
+            "volume_set" => data
+                .get("volume_level")
+                .and_then(Value::as_f64)
+                .is_some_and(|v| (0.0..=1.0).contains(&v)),
+            _ => true,
+        };
+    if !fits {
+        return (StatusCode::BAD_REQUEST, "400: Bad Request").into_response();
+    }
     ha.calls.push(ServiceCall {
         service: service.clone(),
         data: data.clone(),
     });
     match service.as_str() {
         "play_media" => {
-            if data
-                .get("media_content_id")
-                .and_then(Value::as_str)
-                .is_none()
-                || data
-                    .get("media_content_type")
-                    .and_then(Value::as_str)
-                    .is_none()
-            {
-                return (StatusCode::BAD_REQUEST, "400: Bad Request").into_response();
+            // Home Assistant answers 200 whatever the player makes of it; what it makes of it
+            // shows in the entity's state.
+            let kind = data["media_content_type"].as_str().unwrap_or("");
+            let id = data["media_content_id"].as_str().unwrap_or("");
+            if plays(ha.player, kind, id) {
+                ha.state = "playing";
+                ha.started = Some(Instant::now());
+            } else {
+                ha.state = "idle";
+                ha.started = None;
             }
-            ha.state = "playing";
-            ha.started = Some(Instant::now());
         }
         "media_pause" => ha.state = "paused",
         "media_play" => ha.state = "playing",
@@ -357,6 +396,25 @@ async fn ha_service(
         _ => return (StatusCode::BAD_REQUEST, "400: Bad Request").into_response(),
     }
     Json(json!([])).into_response()
+}
+
+/// Whether a player of `kind` starts `media_content_type` / `media_content_id`: the Cast
+/// integration parses a `cast` id as JSON and quick-plays `app_name` with the rest (YouTube
+/// needs `media_id`); every player opens a direct http(s) audio URL, and none plays a web page
+/// such as a YouTube watch URL.
+fn plays(player: HaPlayer, kind: &str, id: &str) -> bool {
+    if kind == "cast" {
+        let Ok(Value::Object(app)) = serde_json::from_str::<Value>(id) else {
+            return false;
+        };
+        return player == HaPlayer::Cast
+            && app.get("app_name").and_then(Value::as_str) == Some("youtube")
+            && app
+                .get("media_id")
+                .and_then(Value::as_str)
+                .is_some_and(|v| v.len() == 11);
+    }
+    (id.starts_with("http://") || id.starts_with("https://")) && !id.contains("youtube.com/watch")
 }
 
 async fn ha_state(
@@ -399,10 +457,20 @@ pub struct FakeHomeAssistant {
 }
 
 impl FakeHomeAssistant {
-    /// Starts the fake with `entity_id`.
+    /// Starts the fake with `entity_id`, a Google Cast player.
     pub fn start(entity_id: &str, play_for: Duration) -> anyhow::Result<FakeHomeAssistant> {
+        FakeHomeAssistant::start_with(entity_id, HaPlayer::Cast, play_for)
+    }
+
+    /// Starts the fake with `entity_id`, a player of kind `player`.
+    pub fn start_with(
+        entity_id: &str,
+        player: HaPlayer,
+        play_for: Duration,
+    ) -> anyhow::Result<FakeHomeAssistant> {
         let state: Ha = Arc::new(Mutex::new(HaState {
             entity_id: entity_id.into(),
+            player,
             play_for,
             state: "idle",
             started: None,

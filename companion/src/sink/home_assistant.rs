@@ -2,8 +2,17 @@
 //! over its REST API with a long-lived access token — the route every HA media player
 //! supports (Cast, DLNA, Sonos, Kodi, smart TVs…).
 //!
-//! The end of a track is seen by polling `GET /api/states/<entity_id>`: once the player has
-//! been `playing`, a return to `idle`, `off` or `standby` means the pick is over.
+//! YouTube picks go the way the player needs (`home_assistant.youtube`): `cast` asks a Google
+//! Cast entity to open the video in its YouTube app (`media_content_type: cast` with
+//! `{"app_name": "youtube", "media_id": "<id>"}`, Home Assistant's Cast integration); `stream`
+//! hands any player (Sonos, DLNA, Music Assistant, Cast too) the companion's `/stream` URL,
+//! which yt-dlp feeds. Catalogue files go as `/media` URLs.
+//!
+//! Home Assistant answers `200` to `play_media` even when the player cannot play what it was
+//! given, so the sink reads the entity's state: a pick that has not reached `playing`
+//! (or `buffering`, `paused`) within `start_timeout_s` is reported as a failure. The end of a
+//! track is seen the same way: once the player has been `playing`, a return to `idle`, `off`
+//! or `standby` means the pick is over.
 
 use std::time::{Duration, Instant};
 use xpressify_protocol::Secret;
@@ -13,9 +22,22 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use xpressify_protocol::Track;
 
-use super::{PlayItem, PlaybackSink, SinkError, SinkEvent, percent_encode};
+use super::{PlayItem, PlaybackSink, SinkError, SinkEvent, StreamUrls, percent_encode};
 
 const NAME: &str = "home_assistant";
+
+/// How YouTube picks reach a Home Assistant media player (`home_assistant.youtube`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum YoutubeMode {
+    /// The video in the player's YouTube app, through Home Assistant's Cast integration (a
+    /// Chromecast, Google TV or Nest entity).
+    #[default]
+    Cast,
+    /// The audio as a plain URL (the companion's `/stream`, fed by yt-dlp) that any player
+    /// opens.
+    Stream,
+}
 
 /// `[home_assistant]` in the config.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -29,9 +51,14 @@ pub struct HomeAssistantConfig {
     pub token_file: String,
     /// The media player, e.g. `media_player.living_room_tv`.
     pub entity_id: String,
-    /// How the player reaches this companion's HTTP server, for catalogue files
-    /// (e.g. `http://192.168.1.20:8080`); empty: only YouTube picks can play.
+    /// How the player reaches this companion's HTTP server, for catalogue files and streams
+    /// (e.g. `http://192.168.1.20:8080`); empty: `http.public_url`.
     pub media_base_url: String,
+    /// `cast` (the player's YouTube app) or `stream` (a plain audio URL any player opens).
+    pub youtube: YoutubeMode,
+    /// Seconds the player may take to start a pick before it counts as refused.
+    #[serde(deserialize_with = "xpressify_protocol::duration::seconds_f64")]
+    pub start_timeout_s: f64,
     /// Seconds between state polls.
     #[serde(deserialize_with = "xpressify_protocol::duration::seconds_f64")]
     pub poll_s: f64,
@@ -48,6 +75,8 @@ impl Default for HomeAssistantConfig {
             token_file: String::new(),
             entity_id: String::new(),
             media_base_url: String::new(),
+            youtube: YoutubeMode::Cast,
+            start_timeout_s: 20.0,
             poll_s: 2.0,
             timeout_s: 10.0,
         }
@@ -84,6 +113,9 @@ impl HomeAssistantConfig {
         if !(self.timeout_s > 0.0 && self.timeout_s <= 120.0) {
             return bad("timeout_s", "must be above 0 and at most 120");
         }
+        if !(self.start_timeout_s >= 1.0 && self.start_timeout_s <= 300.0) {
+            return bad("start_timeout_s", "must be 1 to 300");
+        }
         Ok(())
     }
 }
@@ -96,6 +128,8 @@ pub struct HomeAssistantSink {
     active: bool,
     /// The player reported `playing` for the active pick.
     seen_playing: bool,
+    /// When the active pick was handed over.
+    started: Option<Instant>,
     last_poll: Option<Instant>,
     /// `http.read_token`, added to `/media` URLs so the player may fetch them.
     media_token: Option<String>,
@@ -118,6 +152,7 @@ impl HomeAssistantSink {
             http,
             active: false,
             seen_playing: false,
+            started: None,
             last_poll: None,
             media_token: None,
         })
@@ -172,10 +207,37 @@ impl HomeAssistantSink {
         Self::check(response).await.map(drop)
     }
 
-    /// The media URL the player should open.
+    /// What `play_media` is sent for a pick: its content id and type.
+    fn media(&self, item: &PlayItem) -> Result<(String, &'static str), SinkError> {
+        match (&item.track, self.config.youtube) {
+            (Track::Youtube { video_id }, YoutubeMode::Cast) => Ok((
+                json!({"app_name": "youtube", "media_id": video_id}).to_string(),
+                "cast",
+            )),
+            (Track::Youtube { .. }, YoutubeMode::Stream) => {
+                if self.config.media_base_url.is_empty() {
+                    return Err(err(
+                        "home_assistant.youtube = \"stream\" needs home_assistant.media_base_url \
+                         or http.public_url: how the player reaches this companion",
+                    ));
+                }
+                Ok((
+                    StreamUrls::new(
+                        &self.config.media_base_url,
+                        self.media_token.as_deref().unwrap_or(""),
+                    )
+                    .of(item),
+                    "music",
+                ))
+            }
+            (Track::Local { .. }, _) => Ok((self.media_url(item)?, "music")),
+        }
+    }
+
+    /// The `/media` URL of a catalogue pick.
     fn media_url(&self, item: &PlayItem) -> Result<String, SinkError> {
         match &item.track {
-            Track::Youtube { .. } => item.youtube_url().ok_or_else(|| err("no URL")),
+            Track::Youtube { .. } => Err(err("a YouTube pick has no catalogue file")),
             Track::Local { file } if !self.config.media_base_url.is_empty() => {
                 let mut url = format!(
                     "{}/media/{}",
@@ -191,7 +253,8 @@ impl HomeAssistantSink {
                 Ok(url)
             }
             Track::Local { .. } => Err(err(
-                "a catalogue file was picked but home_assistant.media_base_url is not set",
+                "a catalogue file was picked but neither home_assistant.media_base_url nor \
+                 http.public_url says how the player reaches this companion",
             )),
         }
     }
@@ -203,14 +266,15 @@ impl PlaybackSink for HomeAssistantSink {
     }
 
     async fn play(&mut self, item: &PlayItem) -> Result<(), SinkError> {
-        let url = self.media_url(item)?;
+        let (id, kind) = self.media(item)?;
         self.call(
             "play_media",
-            json!({"media_content_id": url, "media_content_type": "music"}),
+            json!({"media_content_id": id, "media_content_type": kind}),
         )
         .await?;
         self.active = true;
         self.seen_playing = false;
+        self.started = Some(Instant::now());
         self.last_poll = None;
         Ok(())
     }
@@ -254,11 +318,32 @@ impl PlaybackSink for HomeAssistantSink {
             .json()
             .await
             .map_err(|e| err(format!("unreadable state: {e}")))?;
-        match state.get("state").and_then(Value::as_str).unwrap_or("") {
-            "playing" | "buffering" => self.seen_playing = true,
+        let now = state.get("state").and_then(Value::as_str).unwrap_or("");
+        match now {
+            "playing" | "buffering" | "paused" => self.seen_playing = true,
             "idle" | "off" | "standby" | "on" if self.seen_playing => {
                 self.active = false;
                 return Ok(Some(SinkEvent::Ended));
+            }
+            _ if !self.seen_playing
+                && self.started.is_some_and(|t| {
+                    t.elapsed() >= Duration::from_secs_f64(self.config.start_timeout_s)
+                }) =>
+            {
+                // Home Assistant took the call (200) but the player never started it.
+                self.active = false;
+                return Ok(Some(SinkEvent::Failed(format!(
+                    "{} did not start playing within {} s (state {now:?}): the player cannot \
+                     play it{}",
+                    self.config.entity_id,
+                    self.config.start_timeout_s,
+                    match self.config.youtube {
+                        YoutubeMode::Cast =>
+                            "; for a player without Google Cast's YouTube app set \
+                                              home_assistant.youtube = \"stream\"",
+                        YoutubeMode::Stream => "",
+                    }
+                ))));
             }
             _ => {}
         }

@@ -12,7 +12,7 @@ use std::future::Future;
 use serde::{Deserialize, Serialize};
 use xpressify_protocol::Track;
 
-pub use home_assistant::{HomeAssistantConfig, HomeAssistantSink};
+pub use home_assistant::{HomeAssistantConfig, HomeAssistantSink, YoutubeMode};
 pub use mpd::{MpdConfig, MpdSink};
 pub use mpv::{MpvConfig, MpvSink};
 pub use web::{WebPlayer, WebPlayerHandle, WebSink};

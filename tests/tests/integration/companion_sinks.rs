@@ -6,10 +6,11 @@ use std::time::{Duration, Instant};
 
 use xpressify_companion::sink::{
     HomeAssistantConfig, HomeAssistantSink, MpvConfig, MpvSink, PlayItem, PlaybackSink, SinkEvent,
+    YoutubeMode,
 };
 use xpressify_companion::source::wav;
 use xpressify_protocol::Track;
-use xpressify_tests::fakes::{FakeHomeAssistant, HA_TOKEN};
+use xpressify_tests::fakes::{FakeHomeAssistant, HA_TOKEN, HaPlayer};
 
 /// Writes a mono 16-bit WAV of a 440 Hz tone.
 fn write_tone(path: &Path, seconds: f32) {
@@ -149,15 +150,104 @@ async fn home_assistant_plays_pauses_and_reports_the_end() {
             "media_stop"
         ]
     );
+    // Home Assistant's Cast integration: `cast`, and the app request as a JSON string.
     assert_eq!(
-        calls[0].data["media_content_id"],
-        "https://www.youtube.com/watch?v=dQw4w9WgXcQ"
+        calls[0].data,
+        serde_json::json!({
+            "entity_id": "media_player.living_room_tv",
+            "media_content_type": "cast",
+            "media_content_id": calls[0].data["media_content_id"],
+        })
     );
-    assert_eq!(calls[0].data["media_content_type"], "music");
+    let app: serde_json::Value = serde_json::from_str(
+        calls[0].data["media_content_id"]
+            .as_str()
+            .expect("a string"),
+    )
+    .expect("JSON, as the Cast integration parses it");
+    assert_eq!(
+        app,
+        serde_json::json!({"app_name": "youtube", "media_id": "dQw4w9WgXcQ"})
+    );
     assert_eq!(calls[1].data["volume_level"], 0.4);
     assert_eq!(
         calls[2].data["media_content_id"],
         "http://192.168.1.20:8080/media/calm/rain.ogg"
+    );
+}
+
+fn video(pick_id: i64) -> PlayItem {
+    PlayItem {
+        pick_id,
+        track: Track::Youtube {
+            video_id: "dQw4w9WgXcQ".into(),
+        },
+        title: "t".into(),
+        artist: "a".into(),
+    }
+}
+
+#[tokio::test]
+async fn home_assistant_streams_youtube_to_players_without_cast() {
+    let fake = FakeHomeAssistant::start_with(
+        "media_player.living_room_tv",
+        HaPlayer::Renderer,
+        Duration::from_millis(800),
+    )
+    .expect("fake");
+    let config = HomeAssistantConfig {
+        youtube: YoutubeMode::Stream,
+        ..ha_config(&fake, HA_TOKEN)
+    };
+    let mut ha = HomeAssistantSink::new(config)
+        .expect("sink")
+        .with_media_token("read-token-1234");
+    ha.play(&video(5)).await.expect("play");
+    assert_eq!(
+        wait_event(&mut ha, Duration::from_secs(10)).await,
+        Some(SinkEvent::Ended)
+    );
+    assert_eq!(
+        fake.calls()[0].data,
+        serde_json::json!({
+            "entity_id": "media_player.living_room_tv",
+            "media_content_type": "music",
+            "media_content_id": "http://192.168.1.20:8080/stream/5?access_token=read-token-1234",
+        })
+    );
+}
+
+#[tokio::test]
+async fn home_assistant_reports_a_player_that_never_starts() {
+    // A renderer without Google Cast: Home Assistant answers 200 to the cast request, and the
+    // player stays idle.
+    let fake = FakeHomeAssistant::start_with(
+        "media_player.living_room_tv",
+        HaPlayer::Renderer,
+        Duration::from_secs(1),
+    )
+    .expect("fake");
+    let config = HomeAssistantConfig {
+        start_timeout_s: 1.0,
+        ..ha_config(&fake, HA_TOKEN)
+    };
+    let mut ha = HomeAssistantSink::new(config).expect("sink");
+    let asked = Instant::now();
+    ha.play(&video(6)).await.expect("HA takes the call");
+    match wait_event(&mut ha, Duration::from_secs(10)).await {
+        Some(SinkEvent::Failed(why)) => {
+            assert!(why.contains("did not start playing"), "{why}");
+            assert!(
+                why.contains("home_assistant.youtube"),
+                "the fix is named: {why}"
+            );
+        }
+        other => panic!("expected a failure, got {other:?}"),
+    }
+    assert!(
+        asked.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        asked.elapsed()
     );
 }
 

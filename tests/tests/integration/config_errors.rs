@@ -234,7 +234,19 @@ fn a_value_outside_its_set_names_the_key_and_the_choices() {
             "xpressify-companion",
             "XPRESSIFY__PLAYER__SINK",
             "player.sink",
-            "`web`, `mpv`, `home_assistant`",
+            "`web`, `mpv`, `home_assistant`, `mpd`",
+        ),
+        (
+            "xpressify-companion",
+            "XPRESSIFY__HOME_ASSISTANT__YOUTUBE",
+            "home_assistant.youtube",
+            "`cast` or `stream`",
+        ),
+        (
+            "xpressify-companion",
+            "XPRESSIFY__YOUTUBE__SAFE_SEARCH",
+            "youtube.safe_search",
+            "`none`, `moderate`, `strict`",
         ),
     ] {
         let (ok, _, err) = run(bin, &["print-config"], &[(var, "usb")]);
