@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Runs every Xpressify test: the README's test command, and the one CI runs.
 #   scripts/test.sh [more arguments for cargo test, e.g. -p xpressify-device]
-# The tests talk to real programs: Mosquitto (MQTT), mpv and MPD (the speaker sinks), yt-dlp
-# (YouTube picks for players that open URLs), Chromium (the web page) and openssl (TLS
-# certificates). Missing ones are installed with apt-get when this runs
+# The tests talk to real programs: Mosquitto (MQTT), mpv and MPD (the speaker sinks),
+# gmediarender with GStreamer's good plugins (a DLNA renderer, run in a network namespace of
+# its own), yt-dlp (YouTube picks for players that open URLs), Chromium (the web page) and
+# openssl (TLS certificates). Missing ones are installed with apt-get when this runs
 # as root on Debian or Ubuntu; otherwise it says what to install and stops. The tests that read
 # the FER2013 data set (../shared/data, or $XPRESSIFY_DATA_DIR) skip with a line when it is
 # absent, unless XPRESSIFY_REQUIRE_DATA=1 (CI), which makes that an error.
@@ -13,9 +14,13 @@ say() { printf 'scripts/test.sh: %s\n' "$*"; }
 
 have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ]; }
 missing=()
-for program in mosquitto mpv mpd yt-dlp chromium openssl; do
+for program in mosquitto mpv mpd yt-dlp gmediarender chromium openssl; do
   have "$program" || missing+=("$program") # each program's Debian package has its name
 done
+# gmediarender fetches over HTTP through GStreamer's souphttpsrc, which only recommends it.
+if command -v dpkg >/dev/null 2>&1 && ! dpkg -s gstreamer1.0-plugins-good >/dev/null 2>&1; then
+  missing+=(gstreamer1.0-plugins-good)
+fi
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     say "installing ${missing[*]} with apt-get"

@@ -18,7 +18,7 @@ use crate::http::stream::StreamConfig;
 use crate::mapping::{EmotionMusic, Mapping, Policy};
 use crate::recommend::RecommendOptions;
 use crate::schedule::Timing;
-use crate::sink::{HomeAssistantConfig, MpdConfig, MpvConfig, YoutubeMode};
+use crate::sink::{DlnaConfig, HomeAssistantConfig, MpdConfig, MpvConfig, YoutubeMode};
 use crate::source::YoutubeConfig;
 
 /// Everything the companion reads at start. Sections mirror `config/companion.toml`.
@@ -43,6 +43,8 @@ pub struct CompanionConfig {
     pub home_assistant: HomeAssistantConfig,
     /// The MPD sink.
     pub mpd: MpdConfig,
+    /// The DLNA sink.
+    pub dlna: DlnaConfig,
     /// The HTTP API (and the web page).
     pub http: HttpConfig,
     /// `/stream`: picks as audio for players that open URLs (YouTube through yt-dlp).
@@ -139,6 +141,8 @@ pub enum SinkKind {
     HomeAssistant,
     /// A Music Player Daemon (the Pi music-box distributions' player).
     Mpd,
+    /// A DLNA / UPnP renderer: a TV, AV receiver or networked speaker.
+    Dlna,
 }
 
 /// `[player]`.
@@ -357,6 +361,16 @@ impl CompanionConfig {
         if self.player.sink == SinkKind::Mpd {
             self.mpd.validate()?;
         }
+        if self.player.sink == SinkKind::Dlna {
+            self.dlna.validate()?;
+            if self.http.public_url.is_empty() {
+                return Err(ConfigError::invalid(
+                    "http.public_url",
+                    "a DLNA renderer fetches each pick from this companion: set how it reaches \
+                     it, e.g. http://192.168.1.20:8080 (with http.listen = \"0.0.0.0:8080\")",
+                ));
+            }
+        }
         let token = &self.http.token;
         if !token.is_empty()
             && (token.expose().len() < 12 || token.expose().chars().any(|c| c.is_whitespace()))
@@ -510,7 +524,7 @@ impl CompanionConfig {
     /// them only through yt-dlp on this machine.
     pub fn player_streams_youtube(&self) -> bool {
         match self.player.sink {
-            SinkKind::Mpd => true,
+            SinkKind::Mpd | SinkKind::Dlna => true,
             SinkKind::HomeAssistant => self.home_assistant.youtube == YoutubeMode::Stream,
             SinkKind::Web | SinkKind::Mpv => false,
         }

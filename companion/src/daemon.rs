@@ -13,7 +13,9 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     use crate::config::SinkKind;
     use crate::recommend::Recommender;
-    use crate::sink::{AnySink, HomeAssistantSink, MpdSink, MpvSink, StreamUrls, WebSink};
+    use crate::sink::{
+        AnySink, DlnaSink, HomeAssistantSink, MpdSink, MpvSink, StreamUrls, WebSink,
+    };
     use crate::source::{LocalCatalogue, YoutubeSource};
     use crate::store::Store;
     use std::sync::Arc;
@@ -95,6 +97,13 @@ pub async fn run(
                     .await
                     .context("starting the MPD sink (player.sink = \"mpd\")")?;
                 (AnySink::Mpd(sink), None)
+            }
+            SinkKind::Dlna => {
+                let urls = StreamUrls::new(&config.public_url()?, config.http.read_token.expose());
+                let sink = DlnaSink::start(config.dlna.clone(), urls, volume)
+                    .await
+                    .context("starting the DLNA sink (player.sink = \"dlna\")")?;
+                (AnySink::Dlna(Box::new(sink)), None)
             }
         };
         let (status_tx, status_rx) = tokio::sync::watch::channel(Default::default());

@@ -62,6 +62,16 @@ enum Command {
     },
     /// Print the effective configuration (file + environment + defaults) as TOML.
     PrintConfig,
+    /// List the DLNA / UPnP renderers (TVs, receivers, speakers) that answer an SSDP search,
+    /// with the name to put in `dlna.renderer`.
+    Players {
+        /// Ask one address (IP or IP:PORT) instead of SSDP's multicast group on the LAN.
+        #[arg(long, value_name = "ADDRESS")]
+        target: Option<String>,
+        /// How long to wait for answers: 3 (seconds), 5s.
+        #[arg(long, value_name = "DURATION", default_value = "3s", value_parser = xpressify_protocol::duration::parse_arg)]
+        wait: std::time::Duration,
+    },
 }
 
 fn main() -> ExitCode {
@@ -91,7 +101,54 @@ fn try_main() -> anyhow::Result<()> {
             print!("{}", xpressify_protocol::config::to_toml(&config)?);
             Ok(())
         }
+        Command::Players { target, wait } => players(&config, target.as_deref(), wait),
     }
+}
+
+/// Lists the renderers that answer, one block each, with the line to put in the config.
+fn players(
+    config: &CompanionConfig,
+    target: Option<&str>,
+    wait: std::time::Duration,
+) -> anyhow::Result<()> {
+    use xpressify_companion::sink::dlna;
+    let target: std::net::SocketAddr = match target {
+        None => config
+            .dlna
+            .ssdp_target
+            .parse()
+            .context("dlna.ssdp_target is not IP:PORT")?,
+        Some(t) => t
+            .parse()
+            .or_else(|_| format!("{t}:1900").parse())
+            .with_context(|| format!("--target {t:?}: expected an IP address or IP:PORT"))?,
+    };
+    eprintln!(
+        "searching for DLNA / UPnP renderers at {target} for {:.0} s…",
+        wait.as_secs_f64()
+    );
+    let found = runtime()?.block_on(dlna::list(target, wait, config.dlna.timeout_s))?;
+    if found.is_empty() {
+        println!("no renderer answered (is it on, and on this network?)");
+    }
+    for renderer in found {
+        match renderer {
+            Ok(r) => println!(
+                "{}\n  udn: {}\n  description: {}\n  volume: {}\n  config: [dlna] renderer = {:?}\n",
+                r.name,
+                r.udn,
+                r.location,
+                if r.rendering_control.is_some() {
+                    "yes"
+                } else {
+                    "no (RenderingControl missing)"
+                },
+                r.name
+            ),
+            Err(why) => println!("(a renderer that cannot be used: {why})\n"),
+        }
+    }
+    Ok(())
 }
 
 /// One thread runs each command's async work: the companion waits on the network, it does

@@ -16,8 +16,13 @@ pub struct Api {
 impl Api {
     /// The API at `127.0.0.1:port`, sending `token` (when given) as the bearer token.
     pub fn new(port: u16, token: Option<&str>) -> anyhow::Result<Api> {
+        Api::at(&format!("http://127.0.0.1:{port}"), token)
+    }
+
+    /// The API at `base` (`http://IP:PORT`).
+    pub fn at(base: &str, token: Option<&str>) -> anyhow::Result<Api> {
         Ok(Api {
-            base: format!("http://127.0.0.1:{port}"),
+            base: base.to_string(),
             token: token.map(str::to_string),
             // A fresh connection per call: the runtime below runs only inside `call`, so a
             // pooled connection would never see the companion close it when idle

@@ -2,12 +2,15 @@
 //!
 //! [`Mpd`] is Debian's `mpd`, started on a free loopback port with a null audio output (which
 //! plays in real time, so a 1 s file ends after 1 s) and a software mixer (so volume works).
-//! [`FileServer`] answers `GET` and `HEAD` for a fixed set of paths, as a web server would:
-//! the audio that MPD or yt-dlp fetch in tests that have no companion in front of them.
+//! [`Renderer`] is Debian's `gmediarender`, a DLNA renderer, in a network namespace the test
+//! makes (libupnp refuses the loopback interface): a veth pair joins it to this namespace on
+//! link-local addresses of the test's own, so SSDP searches go to it by unicast and never onto
+//! the LAN. [`FileServer`] answers `GET` and `HEAD` for a fixed set of paths, as a web server
+//! would: the audio that MPD, the renderer or yt-dlp fetch in tests with no companion in front.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, TcpListener, TcpStream};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -122,6 +125,157 @@ impl Mpd {
     }
 }
 
+/// Runs `ip` with `args`, failing with its error output.
+fn ip(args: &[&str]) -> anyhow::Result<()> {
+    let out = Command::new("ip")
+        .args(args)
+        .output()
+        .context("cannot run `ip` (iproute2)")?;
+    if !out.status.success() {
+        bail!(
+            "ip {}: {} (the DLNA tests make a network namespace: they need root)",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(())
+}
+
+/// Debian's `gmediarender` in a network namespace of its own, removed on drop.
+pub struct Renderer {
+    /// Its friendly name.
+    pub name: String,
+    /// Its address, inside its namespace.
+    pub ip: Ipv4Addr,
+    /// This side's address of the veth pair: what the renderer reaches (serve streams here).
+    pub host_ip: Ipv4Addr,
+    /// Its UPnP port.
+    pub port: u16,
+    namespace: String,
+    process: Option<KillOnDrop>,
+    /// Its log.
+    pub dir: tempfile::TempDir,
+}
+
+impl Renderer {
+    /// Starts a renderer named `name` that plays in real time into a null sink.
+    pub fn start(name: &str) -> anyhow::Result<Renderer> {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static COUNT: AtomicU32 = AtomicU32::new(0);
+        let n = COUNT.fetch_add(1, Ordering::Relaxed);
+        let tag = (std::process::id() % 10_000) * 64 + n % 64;
+        let namespace = format!("xp-dlna-{tag}");
+        let (host_if, renderer_if) = (format!("xph{tag}"), format!("xpr{tag}"));
+        // A /30 of its own in 169.254.0.0/16 (link-local), by process and count.
+        let block = (tag % 16_000) * 4;
+        let base = Ipv4Addr::new(
+            169,
+            254,
+            10 + (block / 256) as u8 % 200,
+            (block % 256) as u8,
+        );
+        let o = base.octets();
+        let host_ip = Ipv4Addr::new(o[0], o[1], o[2], o[3] + 1);
+        let renderer_ip = Ipv4Addr::new(o[0], o[1], o[2], o[3] + 2);
+        let _ = ip(&["netns", "del", &namespace]);
+        ip(&["netns", "add", &namespace])?;
+        let mut renderer = Renderer {
+            name: name.to_string(),
+            ip: renderer_ip,
+            host_ip,
+            port: 49_152 + (tag % 10_000) as u16,
+            namespace: namespace.clone(),
+            process: None,
+            dir: tempfile::tempdir()?,
+        };
+        ip(&[
+            "link",
+            "add",
+            &host_if,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            &renderer_if,
+        ])?;
+        ip(&["link", "set", &renderer_if, "netns", &namespace])?;
+        ip(&["addr", "add", &format!("{host_ip}/30"), "dev", &host_if])?;
+        ip(&["link", "set", &host_if, "up"])?;
+        let inside = |args: &[&str]| -> anyhow::Result<()> {
+            let mut all = vec!["netns", "exec", namespace.as_str(), "ip"];
+            all.extend_from_slice(args);
+            ip(&all)
+        };
+        inside(&[
+            "addr",
+            "add",
+            &format!("{renderer_ip}/30"),
+            "dev",
+            &renderer_if,
+        ])?;
+        inside(&["link", "set", &renderer_if, "up"])?;
+        inside(&["link", "set", "lo", "up"])?;
+        let log = renderer.dir.path().join("gmediarender.log");
+        let child = Command::new("ip")
+            .args(["netns", "exec", &namespace, "gmediarender"])
+            .args(["-I", &renderer_if, "-p", &renderer.port.to_string()])
+            .args(["-u", &format!("0000{tag:04}-5a5a-4b4b-8c8c-00000000{n:04}")])
+            .args(["-f", name, "--gstout-audiopipe", "fakesink sync=true"])
+            .arg("--logfile")
+            .arg(&log)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context(
+                "cannot start gmediarender (apt install gmediarender gstreamer1.0-plugins-good)",
+            )?;
+        renderer.process = Some(KillOnDrop(child));
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let ready =
+                std::fs::read_to_string(&log).is_ok_and(|l| l.contains("Ready for rendering"));
+            if ready && TcpStream::connect((renderer_ip, renderer.port)).is_ok() {
+                return Ok(renderer);
+            }
+            if Instant::now() > deadline {
+                let l = std::fs::read_to_string(&log).unwrap_or_default();
+                bail!(
+                    "gmediarender did not start; its log ends:\n{}",
+                    tail(&l, 2000)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Where SSDP searches for it go: its address, port 1900.
+    pub fn ssdp_target(&self) -> String {
+        format!("{}:1900", self.ip)
+    }
+
+    /// Its log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("gmediarender.log")).unwrap_or_default()
+    }
+}
+
+fn tail(text: &str, bytes: usize) -> &str {
+    let mut start = text.len().saturating_sub(bytes);
+    while !text.is_char_boundary(start) {
+        start += 1;
+    }
+    &text[start..]
+}
+
+impl Drop for Renderer {
+    fn drop(&mut self) {
+        self.process.take();
+        // Removing the namespace removes the veth pair, both ends.
+        let _ = ip(&["netns", "del", &self.namespace]);
+    }
+}
+
 /// A plain HTTP server on loopback with fixed files, stopped when dropped.
 pub struct FileServer {
     /// `http://127.0.0.1:PORT`.
@@ -129,14 +283,22 @@ pub struct FileServer {
     /// Paths asked for, in order (with their query).
     requests: Arc<Mutex<Vec<String>>>,
     stop: Arc<std::sync::atomic::AtomicBool>,
-    port: u16,
+    addr: (IpAddr, u16),
 }
 
 impl FileServer {
     /// Serves each `path → (content type, bytes)`, the path as requested (query included); a
     /// key ending in `*` serves every path it begins. Any other path is `404`.
     pub fn start(files: HashMap<String, (&'static str, Vec<u8>)>) -> anyhow::Result<FileServer> {
-        let listener = TcpListener::bind("127.0.0.1:0")?;
+        FileServer::start_on(IpAddr::V4(Ipv4Addr::LOCALHOST), files)
+    }
+
+    /// The same on `ip` (e.g. a [`Renderer`]'s `host_ip`, which the renderer can reach).
+    pub fn start_on(
+        ip: IpAddr,
+        files: HashMap<String, (&'static str, Vec<u8>)>,
+    ) -> anyhow::Result<FileServer> {
+        let listener = TcpListener::bind((ip, 0))?;
         let port = listener.local_addr()?.port();
         let requests = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -155,10 +317,10 @@ impl FileServer {
             }
         });
         Ok(FileServer {
-            url: format!("http://127.0.0.1:{port}"),
+            url: format!("http://{ip}:{port}"),
             requests,
             stop,
-            port,
+            addr: (ip, port),
         })
     }
 
@@ -171,7 +333,7 @@ impl FileServer {
 impl Drop for FileServer {
     fn drop(&mut self) {
         self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        let _ = TcpStream::connect(("127.0.0.1", self.port));
+        let _ = TcpStream::connect(self.addr);
     }
 }
 

@@ -85,7 +85,9 @@ fn wanted(range: Option<&str>, len: u64) -> Wanted {
     }
 }
 
-fn mime(path: &Path) -> &'static str {
+/// The MIME type of an audio file, from its extension: what `/media` answers, and what a DLNA
+/// renderer is told before it fetches the file.
+pub fn mime(path: &Path) -> &'static str {
     match path
         .extension()
         .and_then(|e| e.to_str())

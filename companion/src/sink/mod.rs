@@ -2,6 +2,7 @@
 //! a TV / networked speaker through Home Assistant. All take the same commands, and each
 //! reports when a track has ended, which is when the next pick starts.
 
+pub mod dlna;
 mod home_assistant;
 mod mpd;
 mod mpv;
@@ -12,6 +13,7 @@ use std::future::Future;
 use serde::{Deserialize, Serialize};
 use xpressify_protocol::Track;
 
+pub use dlna::{DlnaConfig, DlnaSink};
 pub use home_assistant::{HomeAssistantConfig, HomeAssistantSink, YoutubeMode};
 pub use mpd::{MpdConfig, MpdSink};
 pub use mpv::{MpvConfig, MpvSink};
@@ -163,6 +165,8 @@ pub enum AnySink {
     HomeAssistant(HomeAssistantSink),
     /// A Music Player Daemon.
     Mpd(MpdSink),
+    /// A DLNA / UPnP renderer.
+    Dlna(Box<DlnaSink>),
 }
 
 macro_rules! each {
@@ -172,6 +176,7 @@ macro_rules! each {
             AnySink::Mpv($s) => $e,
             AnySink::HomeAssistant($s) => $e,
             AnySink::Mpd($s) => $e,
+            AnySink::Dlna($s) => $e,
         }
     };
 }

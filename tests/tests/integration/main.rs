@@ -4,6 +4,7 @@
 //! the one Mosquitto they share; each test uses a topic prefix of its own.
 
 mod companion_day;
+mod companion_dlna;
 mod companion_mpd;
 mod companion_page;
 mod companion_service;
