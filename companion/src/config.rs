@@ -49,7 +49,79 @@ pub struct CompanionConfig {
     pub http: HttpConfig,
     /// `/stream`: picks as audio for players that open URLs (YouTube through yt-dlp).
     pub stream: StreamConfig,
+    /// The rooms, each with its devices and player; none: one room, `home`, with every device
+    /// and `[player]`.
+    pub rooms: Vec<RoomConfig>,
 }
+
+/// `[[rooms]]`: a room's devices and player.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoomConfig {
+    /// Its name, as the page, the history and the log show it.
+    pub name: String,
+    /// The devices in it (their `device_id`s); a device in no room joins the first.
+    #[serde(default)]
+    pub devices: Vec<String>,
+    /// Its player.
+    #[serde(default)]
+    pub player: RoomPlayer,
+}
+
+/// `[rooms.player]`: the room's sink and the one setting that names its player; everything
+/// else comes from the sink's own section (`[mpv]`, `[mpd]`, `[dlna]`, `[home_assistant]`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RoomPlayer {
+    /// The room's sink; unset: `player.sink`.
+    pub sink: Option<SinkKind>,
+    /// Its start volume in percent; unset: `player.volume`.
+    pub volume: Option<u8>,
+    /// For `mpv`: mpv's `--audio-device` (e.g. `alsa/plughw:1`).
+    pub audio_device: Option<String>,
+    /// For `mpd`: MPD's address, in place of `mpd.address`.
+    pub address: Option<String>,
+    /// For `dlna`: the renderer, in place of `dlna.renderer`.
+    pub renderer: Option<String>,
+    /// For `home_assistant`: the media player, in place of `home_assistant.entity_id`.
+    pub entity_id: Option<String>,
+}
+
+/// A room as the service runs it: its player's settings resolved.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RoomPlan {
+    /// Its name.
+    pub name: String,
+    /// Its devices.
+    pub devices: Vec<String>,
+    /// Its sink.
+    pub sink: SinkKind,
+    /// Its start volume.
+    pub volume: u8,
+    /// `[mpv]` with the room's audio device.
+    pub mpv: MpvConfig,
+    /// `[mpd]` with the room's address.
+    pub mpd: MpdConfig,
+    /// `[dlna]` with the room's renderer.
+    pub dlna: DlnaConfig,
+    /// `[home_assistant]` with the room's media player.
+    pub home_assistant: HomeAssistantConfig,
+}
+
+impl RoomPlan {
+    /// Whether the room's player opens the companion's `/stream` URLs for YouTube picks, and
+    /// so gets them only through yt-dlp on this machine.
+    pub fn streams_youtube(&self) -> bool {
+        match self.sink {
+            SinkKind::Mpd | SinkKind::Dlna => true,
+            SinkKind::HomeAssistant => self.home_assistant.youtube == YoutubeMode::Stream,
+            SinkKind::Web | SinkKind::Mpv => false,
+        }
+    }
+}
+
+/// The room of a config without `[[rooms]]`.
+pub const DEFAULT_ROOM: &str = "home";
 
 /// `[store]`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -332,17 +404,6 @@ impl CompanionConfig {
         if self.player.volume > 100 {
             return Err(ConfigError::invalid("player.volume", "must be 0 to 100"));
         }
-        if self.player.sink == SinkKind::HomeAssistant {
-            let ha = self.home_assistant_sink();
-            ha.validate()?;
-            if ha.youtube == YoutubeMode::Stream && ha.media_base_url.is_empty() {
-                return Err(ConfigError::invalid(
-                    "home_assistant.media_base_url",
-                    "home_assistant.youtube = \"stream\" needs how the player reaches this \
-                     companion: set it, or http.public_url (e.g. http://192.168.1.20:8080)",
-                ));
-            }
-        }
         if self.mpv.binary.trim().is_empty() {
             return Err(ConfigError::invalid("mpv.binary", "must name a program"));
         }
@@ -358,19 +419,7 @@ impl CompanionConfig {
                 "must be how players reach this companion, e.g. http://192.168.1.20:8080",
             ));
         }
-        if self.player.sink == SinkKind::Mpd {
-            self.mpd.validate()?;
-        }
-        if self.player.sink == SinkKind::Dlna {
-            self.dlna.validate()?;
-            if self.http.public_url.is_empty() {
-                return Err(ConfigError::invalid(
-                    "http.public_url",
-                    "a DLNA renderer fetches each pick from this companion: set how it reaches \
-                     it, e.g. http://192.168.1.20:8080 (with http.listen = \"0.0.0.0:8080\")",
-                ));
-            }
-        }
+        self.validate_rooms()?;
         let token = &self.http.token;
         if !token.is_empty()
             && (token.expose().len() < 12 || token.expose().chars().any(|c| c.is_whitespace()))
@@ -520,14 +569,152 @@ impl CompanionConfig {
         })
     }
 
-    /// Whether the player opens the companion's `/stream` URLs for YouTube picks, and so gets
-    /// them only through yt-dlp on this machine.
+    /// Whether some room's player opens the companion's `/stream` URLs for YouTube picks, and
+    /// so gets them only through yt-dlp on this machine.
     pub fn player_streams_youtube(&self) -> bool {
-        match self.player.sink {
-            SinkKind::Mpd | SinkKind::Dlna => true,
-            SinkKind::HomeAssistant => self.home_assistant.youtube == YoutubeMode::Stream,
-            SinkKind::Web | SinkKind::Mpv => false,
+        self.rooms().iter().any(RoomPlan::streams_youtube)
+    }
+
+    /// The rooms as the service runs them: `[[rooms]]`, or one room with every device and
+    /// `[player]`.
+    pub fn rooms(&self) -> Vec<RoomPlan> {
+        if self.rooms.is_empty() {
+            return vec![self.plan(DEFAULT_ROOM, &[], &RoomPlayer::default())];
         }
+        self.rooms
+            .iter()
+            .map(|r| self.plan(&r.name, &r.devices, &r.player))
+            .collect()
+    }
+
+    fn plan(&self, name: &str, devices: &[String], p: &RoomPlayer) -> RoomPlan {
+        let mut mpv = self.mpv.clone();
+        if let Some(device) = &p.audio_device {
+            mpv.extra_args.push(format!("--audio-device={device}"));
+        }
+        let mut mpd = self.mpd.clone();
+        if let Some(address) = &p.address {
+            mpd.address.clone_from(address);
+        }
+        let mut dlna = self.dlna.clone();
+        if let Some(renderer) = &p.renderer {
+            dlna.renderer.clone_from(renderer);
+        }
+        let mut home_assistant = self.home_assistant_sink();
+        if let Some(entity) = &p.entity_id {
+            home_assistant.entity_id.clone_from(entity);
+        }
+        RoomPlan {
+            name: name.to_string(),
+            devices: devices.to_vec(),
+            sink: p.sink.unwrap_or(self.player.sink),
+            volume: p.volume.unwrap_or(self.player.volume),
+            mpv,
+            mpd,
+            dlna,
+            home_assistant,
+        }
+    }
+
+    /// Checks the rooms: names, devices in one room each, one web player, and each room's
+    /// player settings.
+    fn validate_rooms(&self) -> Result<(), ConfigError> {
+        let mut names = std::collections::HashSet::new();
+        let mut placed = std::collections::HashMap::new();
+        for (i, room) in self.rooms.iter().enumerate() {
+            let key = |k: &str| format!("rooms[{i}].{k}");
+            let name = room.name.trim();
+            if name.is_empty() || name.len() > 32 || name != room.name {
+                return Err(ConfigError::invalid(
+                    key("name"),
+                    "1 to 32 characters, without spaces around them",
+                ));
+            }
+            if !names.insert(name.to_lowercase()) {
+                return Err(ConfigError::invalid(
+                    key("name"),
+                    format!("{name:?} names two rooms"),
+                ));
+            }
+            for device in &room.devices {
+                if let Some(other) = placed.insert(device.clone(), name.to_string()) {
+                    return Err(ConfigError::invalid(
+                        key("devices"),
+                        format!("{device:?} is in room {other:?} already"),
+                    ));
+                }
+            }
+            let p = &room.player;
+            if p.volume.is_some_and(|v| v > 100) {
+                return Err(ConfigError::invalid(
+                    key("player.volume"),
+                    "must be 0 to 100",
+                ));
+            }
+            for (k, v) in [
+                ("audio_device", &p.audio_device),
+                ("address", &p.address),
+                ("renderer", &p.renderer),
+                ("entity_id", &p.entity_id),
+            ] {
+                if v.as_ref().is_some_and(|v| v.trim().is_empty()) {
+                    return Err(ConfigError::invalid(
+                        key(&format!("player.{k}")),
+                        "must not be empty (leave it out to use the sink's section)",
+                    ));
+                }
+            }
+        }
+        let plans = self.rooms();
+        if plans.iter().filter(|r| r.sink == SinkKind::Web).count() > 1 {
+            return Err(ConfigError::invalid(
+                "rooms",
+                "one room at most plays on the web page (player.sink = \"web\")",
+            ));
+        }
+        if plans.iter().filter(|r| r.sink == SinkKind::Mpv).count() > 1
+            && !self.mpv.socket.is_empty()
+        {
+            return Err(ConfigError::invalid(
+                "mpv.socket",
+                "several rooms play through mpv: leave it empty so each mpv gets its own",
+            ));
+        }
+        for plan in &plans {
+            self.validate_player(plan)?;
+        }
+        Ok(())
+    }
+
+    /// Checks the settings a room's sink needs.
+    fn validate_player(&self, plan: &RoomPlan) -> Result<(), ConfigError> {
+        match plan.sink {
+            SinkKind::HomeAssistant => {
+                let ha = &plan.home_assistant;
+                ha.validate()?;
+                if ha.youtube == YoutubeMode::Stream && ha.media_base_url.is_empty() {
+                    return Err(ConfigError::invalid(
+                        "home_assistant.media_base_url",
+                        "home_assistant.youtube = \"stream\" needs how the player reaches this \
+                         companion: set it, or http.public_url (e.g. http://192.168.1.20:8080)",
+                    ));
+                }
+            }
+            SinkKind::Mpd => plan.mpd.validate()?,
+            SinkKind::Dlna => {
+                plan.dlna.validate()?;
+                if self.http.public_url.is_empty() {
+                    return Err(ConfigError::invalid(
+                        "http.public_url",
+                        "a DLNA renderer fetches each pick from this companion: set how it \
+                         reaches it, e.g. http://192.168.1.20:8080 (with http.listen = \
+                         \"0.0.0.0:8080\")",
+                    ));
+                }
+            }
+            SinkKind::Web | SinkKind::Mpv => {}
+        }
+        Ok(())
     }
 
     /// The Home Assistant sink's settings, its media base URL defaulting to `http.public_url`

@@ -11,11 +11,8 @@ pub async fn run(
     config: CompanionConfig,
     stop_when: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    use crate::config::SinkKind;
     use crate::recommend::Recommender;
-    use crate::sink::{
-        AnySink, DlnaSink, HomeAssistantSink, MpdSink, MpvSink, StreamUrls, WebSink,
-    };
+    use crate::sink::PlaybackSink;
     use crate::source::{LocalCatalogue, YoutubeSource};
     use crate::store::Store;
     use std::sync::Arc;
@@ -72,40 +69,21 @@ pub async fn run(
             config.recommend_options(),
             None,
         )?);
-        let volume = config.player.volume;
-        let (sink, web_player) = match config.player.sink {
-            SinkKind::Web => {
-                let (sink, handle) = WebSink::new(volume);
-                (AnySink::Web(sink), Some(handle))
-            }
-            SinkKind::Mpv => (
-                AnySink::Mpv(Box::new(
-                    MpvSink::start(&config.mpv, catalogue.clone(), volume).await?,
-                )),
-                None,
-            ),
-            SinkKind::HomeAssistant => (
-                AnySink::HomeAssistant(
-                    HomeAssistantSink::new(config.home_assistant_sink())?
-                        .with_media_token(config.http.read_token.expose()),
-                ),
-                None,
-            ),
-            SinkKind::Mpd => {
-                let urls = StreamUrls::new(&config.public_url()?, config.http.read_token.expose());
-                let sink = MpdSink::start(config.mpd.clone(), urls, volume)
-                    .await
-                    .context("starting the MPD sink (player.sink = \"mpd\")")?;
-                (AnySink::Mpd(sink), None)
-            }
-            SinkKind::Dlna => {
-                let urls = StreamUrls::new(&config.public_url()?, config.http.read_token.expose());
-                let sink = DlnaSink::start(config.dlna.clone(), urls, volume)
-                    .await
-                    .context("starting the DLNA sink (player.sink = \"dlna\")")?;
-                (AnySink::Dlna(Box::new(sink)), None)
-            }
-        };
+        let mut rooms = Vec::new();
+        let mut web_player = None;
+        for plan in config.rooms() {
+            let (sink, web) = start_sink(&config, &plan, catalogue.clone())
+                .await
+                .with_context(|| format!("starting the player of room {:?}", plan.name))?;
+            web_player = web_player.or(web);
+            info!(room = %plan.name, sink = sink.name(), devices = ?plan.devices, "room");
+            rooms.push(crate::room::Room::new(
+                plan.name.clone(),
+                plan.devices.iter().cloned().collect(),
+                sink,
+                crate::schedule::Schedule::new(config.timing()),
+            ));
+        }
         let (status_tx, status_rx) = tokio::sync::watch::channel(Default::default());
         let (control_tx, control_rx) = tokio::sync::mpsc::channel(32);
         let addr = config.http_listen()?;
@@ -147,7 +125,7 @@ pub async fn run(
         );
         let server = tokio::spawn(crate::http::serve::serve(listener, app, limits));
         let pruning = tokio::spawn(config.store.retention().run(store.clone()));
-        let service = crate::service::Service::new(config, store, recommender, sink, status_tx)
+        let service = crate::service::Service::new(config, store, recommender, rooms, status_tx)
             .context("starting the thread that writes moods")?
             .with_notice(notice);
         let result = service.run(control_rx, stop_when).await;
@@ -159,4 +137,51 @@ pub async fn run(
         );
         result
     }
+}
+
+/// Starts a room's player; the web page's player also gives the handle the HTTP API drives it
+/// through.
+async fn start_sink(
+    config: &CompanionConfig,
+    plan: &crate::config::RoomPlan,
+    catalogue: Option<std::path::PathBuf>,
+) -> anyhow::Result<(crate::sink::AnySink, Option<crate::sink::WebPlayerHandle>)> {
+    use crate::config::SinkKind;
+    use crate::sink::{
+        AnySink, DlnaSink, HomeAssistantSink, MpdSink, MpvSink, StreamUrls, WebSink,
+    };
+    let volume = plan.volume;
+    let read_token = config.http.read_token.expose();
+    Ok(match plan.sink {
+        SinkKind::Web => {
+            let (sink, handle) = WebSink::new(volume);
+            (AnySink::Web(sink), Some(handle))
+        }
+        SinkKind::Mpv => (
+            AnySink::Mpv(Box::new(
+                MpvSink::start(&plan.mpv, catalogue, volume).await?,
+            )),
+            None,
+        ),
+        SinkKind::HomeAssistant => (
+            AnySink::HomeAssistant(
+                HomeAssistantSink::new(plan.home_assistant.clone())?.with_media_token(read_token),
+            ),
+            None,
+        ),
+        SinkKind::Mpd => {
+            let urls = StreamUrls::new(&config.public_url()?, read_token);
+            let sink = MpdSink::start(plan.mpd.clone(), urls, volume)
+                .await
+                .context("starting the MPD sink (player.sink = \"mpd\")")?;
+            (AnySink::Mpd(sink), None)
+        }
+        SinkKind::Dlna => {
+            let urls = StreamUrls::new(&config.public_url()?, read_token);
+            let sink = DlnaSink::start(plan.dlna.clone(), urls, volume)
+                .await
+                .context("starting the DLNA sink (player.sink = \"dlna\")")?;
+            (AnySink::Dlna(Box::new(sink)), None)
+        }
+    })
 }

@@ -17,6 +17,7 @@ pub mod mqtt_reader;
 pub mod playback;
 pub mod recommend;
 pub mod retention;
+pub mod room;
 pub mod schedule;
 pub mod service;
 pub mod sink;

@@ -173,6 +173,7 @@ mod tests {
 
     fn pick(id: i64, at_ms: u64) -> PickRecord {
         PickRecord {
+            room: String::new(),
             id,
             device: "box".into(),
             mood: Emotion::Happy,

@@ -174,9 +174,11 @@ impl Recommender {
         })
     }
 
-    /// Decides the next pick for `device`'s `mood` and records it.
+    /// Decides the next pick for `room`, whose music follows `device`'s `mood`, and records
+    /// it.
     pub async fn pick(
         &self,
+        room: &str,
         device: &str,
         mood: Emotion,
         at_ms: u64,
@@ -265,6 +267,7 @@ impl Recommender {
         };
         let record = PickRecord {
             id: 0,
+            room: room.to_string(),
             device: device.to_string(),
             mood,
             query: query.text(),
@@ -353,7 +356,10 @@ mod tests {
         let (_dir, store, r) = with_catalogue(4, 7);
         let mut seen = Vec::new();
         for i in 0..4 {
-            let p = r.pick("kitchen", Emotion::Happy, i).await.expect("pick");
+            let p = r
+                .pick("home", "kitchen", Emotion::Happy, i)
+                .await
+                .expect("pick");
             assert!(
                 !seen.contains(&p.track),
                 "repeated {:?} within {seen:?}",
@@ -370,11 +376,14 @@ mod tests {
     #[tokio::test]
     async fn a_small_catalogue_repeats_the_least_recent_track_instead_of_going_silent() {
         let (_dir, _store, r) = with_catalogue(2, 3);
-        let a = r.pick("k", Emotion::Happy, 0).await.expect("first");
-        let b = r.pick("k", Emotion::Happy, 1).await.expect("second");
+        let a = r.pick("home", "k", Emotion::Happy, 0).await.expect("first");
+        let b = r
+            .pick("home", "k", Emotion::Happy, 1)
+            .await
+            .expect("second");
         assert_ne!(a.track, b.track);
         let c = r
-            .pick("k", Emotion::Happy, 2)
+            .pick("home", "k", Emotion::Happy, 2)
             .await
             .expect("a repeat, not silence");
         assert_eq!(c.track, a.track, "the one that played longest ago");
@@ -386,7 +395,7 @@ mod tests {
         let r = Recommender::new(store, None, None, Mapping::default(), options(), Some(1))
             .expect("recommender");
         let err = r
-            .pick("k", Emotion::Sad, 0)
+            .pick("home", "k", Emotion::Sad, 0)
             .await
             .expect_err("nothing")
             .to_string();

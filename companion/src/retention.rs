@@ -80,6 +80,7 @@ mod tests {
     fn pick(store: &Store, at_ms: u64) -> i64 {
         let p = store
             .record_pick(PickRecord {
+                room: String::new(),
                 id: 0,
                 device: "kitchen".into(),
                 mood: Emotion::Happy,

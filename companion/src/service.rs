@@ -5,15 +5,16 @@
 //! ([`crate::mqtt_reader`]) and moods are committed on another ([`crate::mood_writer`]), so
 //! whatever this task waits on, the companion goes on reading.
 //!
-//! The music follows the newest mood of any online device (a household has one speaker);
-//! `now_playing` is published, retained, for every device known, so each display shows it.
+//! Each room ([`crate::room`]) has its player and follows the newest mood of its own devices
+//! (a device in no room is in the first); its `now_playing` is published, retained, to its
+//! devices only, and a command from a device acts on that device's room.
 //! A device becomes known only by a valid mood or an `online` availability message, and at
 //! most `mqtt.max_devices` are kept ([`crate::devices`]), so made-up ids on the LAN cost
 //! bounded memory and work. What plays is [`crate::playback`]'s state; this module does the
 //! I/O around it. Junk payloads are counted and logged, never fatal; a broker that is down is
 //! retried with back-off while playback goes on.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -29,20 +30,25 @@ use crate::config::CompanionConfig;
 use crate::devices::{Admission, Devices};
 use crate::mood_writer::MoodWriter;
 use crate::mqtt_reader::{BrokerEvent, MqttReader};
-use crate::playback::Playback;
 use crate::recommend::Recommender;
-use crate::schedule::{Action, Schedule};
-use crate::sink::{AnySink, PlayItem, PlaybackSink, SinkEvent};
+use crate::room::Room;
+use crate::schedule::Action;
+use crate::sink::{PlayItem, PlaybackSink, SinkEvent};
 use crate::store::{MoodRecord, PickRecord, PlayOutcome, Store};
 use crate::taste::Feedback;
 
-pub use crate::status::{Budget, DeviceView, Status};
+pub use crate::status::{Budget, DeviceView, RoomView, Status};
 
 /// A request from the HTTP API.
 #[derive(Debug)]
 pub enum Control {
-    /// A listener's command, as on the MQTT `command` topic.
-    Command(Command),
+    /// A listener's command, as on the MQTT `command` topic, for a room (`None`: the first).
+    Command {
+        /// What to do.
+        command: Command,
+        /// The room's name.
+        room: Option<String>,
+    },
 }
 
 /// The service's state.
@@ -52,11 +58,9 @@ pub struct Service {
     /// Moods go to the store through this, off the service's task (see [`crate::mood_writer`]).
     moods: MoodWriter,
     recommender: Arc<Recommender>,
-    sink: AnySink,
-    schedule: Schedule,
-    playback: Playback,
+    /// The rooms, each with its player; never empty.
+    rooms: Vec<Room>,
     devices: Devices,
-    mood_device: Option<String>,
     status: watch::Sender<Status>,
     refused: BTreeMap<String, u64>,
     /// Messages the broker reader dropped (see [`crate::mqtt_reader::QUEUE_BYTES`]).
@@ -67,16 +71,18 @@ pub struct Service {
 }
 
 impl Service {
-    /// A service; `status` is where it reports for the HTTP API. Fails only if the thread that
-    /// writes moods cannot be started.
+    /// A service for `rooms` (at least one); `status` is where it reports for the HTTP API.
+    /// Fails only if the thread that writes moods cannot be started, or without a room.
     pub fn new(
         config: CompanionConfig,
         store: Arc<Store>,
         recommender: Arc<Recommender>,
-        sink: AnySink,
+        rooms: Vec<Room>,
         status: watch::Sender<Status>,
     ) -> std::io::Result<Self> {
-        let schedule = Schedule::new(config.timing());
+        if rooms.is_empty() {
+            return Err(std::io::Error::other("a service needs a room"));
+        }
         let moods = MoodWriter::start(store.clone())?;
         let devices = Devices::new(config.mqtt.max_devices as usize);
         Ok(Service {
@@ -84,11 +90,8 @@ impl Service {
             store,
             moods,
             recommender,
-            sink,
-            schedule,
-            playback: Playback::new(),
+            rooms,
             devices,
-            mood_device: None,
             status,
             refused: BTreeMap::new(),
             dropped: 0,
@@ -142,7 +145,9 @@ impl Service {
                         let _ = client
                             .publish(&availability, QoS::AtLeastOnce, true, Availability::Online.encode())
                             .await;
-                        self.publish_now_playing(&client).await;
+                        for r in 0..self.rooms.len() {
+                            self.publish_now_playing(&client, r).await;
+                        }
                         self.publish_status();
                     }
                     Some(BrokerEvent::Event(Event::Incoming(Packet::Publish(p)))) => {
@@ -164,14 +169,19 @@ impl Service {
                     }
                     None => anyhow::bail!("the thread that reads the broker stopped; its reason is logged above"),
                 },
-                Some(Control::Command(command)) = control.recv() => {
-                    self.on_command(&client, command).await;
+                Some(Control::Command { command, room }) = control.recv() => {
+                    let r = room
+                        .and_then(|name| self.rooms.iter().position(|x| x.name == name))
+                        .unwrap_or(0);
+                    self.on_command(&client, r, command).await;
                 }
                 _ = tick.tick() => self.on_tick(&client).await,
             }
         }
-        if let Some(current) = self.playback.stop() {
-            self.end_play(current.play_id, PlayOutcome::Stopped, now_ms());
+        for r in 0..self.rooms.len() {
+            if let Some(current) = self.rooms[r].playback.stop() {
+                self.end_play(current.play_id, PlayOutcome::Stopped, now_ms());
+            }
         }
         let moods = self.moods.close();
         info!(
@@ -180,7 +190,9 @@ impl Service {
             lost = moods.lost,
             "moods written"
         );
-        let _ = self.sink.stop().await;
+        for room in &mut self.rooms {
+            let _ = room.sink.stop().await;
+        }
         let _ = client
             .publish(
                 &availability,
@@ -240,11 +252,13 @@ impl Service {
                         confidence: mood.confidence,
                         at_ms: now,
                     });
+                    let r = self.room_of(&device);
+                    let room = &mut self.rooms[r];
                     if mood.emotion.is_some() {
-                        self.mood_device = Some(device.clone());
+                        room.mood_device = Some(device.clone());
                     }
-                    self.schedule.on_mood(mood.emotion, now);
-                    info!(%device, emotion = ?mood.emotion, confidence = mood.confidence, "mood");
+                    room.schedule.on_mood(mood.emotion, now);
+                    info!(%device, room = %room.name, emotion = ?mood.emotion, confidence = mood.confidence, "mood");
                 }
                 Ok(mood) => {
                     let why = format!("device_id {:?} differs from the topic's", mood.device_id);
@@ -266,8 +280,9 @@ impl Service {
             },
             Channel::Command => match Command::decode(payload) {
                 Ok(command) => {
-                    info!(%device, command = command.name(), "command");
-                    self.on_command(client, command).await;
+                    let r = self.room_of(&device);
+                    info!(%device, room = %self.rooms[r].name, command = command.name(), "command");
+                    self.on_command(client, r, command).await;
                 }
                 Err(e) => self.refuse(channel, &device, e),
             },
@@ -293,6 +308,9 @@ impl Service {
                             .await;
                     }
                 }
+                if self.rooms.len() > 1 && !self.rooms.iter().any(|r| r.devices.contains(device)) {
+                    info!(%device, room = %self.rooms[0].name, "a device in no room joins the first (rooms.devices)");
+                }
                 self.publish_now_playing_to(client, device).await;
                 true
             }
@@ -311,52 +329,67 @@ impl Service {
         }
     }
 
+    /// The room `device` is in: the one that lists it, else the first.
+    fn room_of(&self, device: &str) -> usize {
+        self.rooms
+            .iter()
+            .position(|r| r.devices.contains(device))
+            .unwrap_or(0)
+    }
+
     async fn on_tick(&mut self, client: &AsyncClient) {
-        match self.sink.poll().await {
-            Ok(Some(SinkEvent::Ended)) => {
-                if let Some(current) = self.playback.played_out() {
-                    self.end_play(current.play_id, PlayOutcome::PlayedOut, now_ms());
-                    self.learn(&current.pick, Feedback::PlayedOut);
-                }
-                if let Some(action) = self.schedule.on_ended() {
-                    self.act(client, action).await;
-                } else {
-                    self.publish_now_playing(client).await;
-                }
-            }
-            Ok(Some(SinkEvent::Failed(why))) => {
-                warn!(error = %why, "the pick could not play");
-                let (ended, go_on) = self.playback.failed(why, now_ms());
-                if let Some(current) = ended {
-                    self.end_play(current.play_id, PlayOutcome::Failed, now_ms());
-                }
-                let next = self.schedule.on_ended();
-                if go_on && let Some(action) = next {
-                    self.act(client, action).await;
-                }
-            }
-            Ok(None) => {}
-            Err(e) => {
-                warn!(error = %e, "player");
-                self.playback.report(e);
-            }
-        }
-        let now = now_ms();
-        if self.playback.may_start(now)
-            && let Some(action) = self.schedule.on_tick(self.playback.player(), now)
-        {
-            self.act(client, action).await;
+        for r in 0..self.rooms.len() {
+            self.tick_room(client, r).await;
         }
         self.publish_status();
     }
 
+    async fn tick_room(&mut self, client: &AsyncClient, r: usize) {
+        match self.rooms[r].sink.poll().await {
+            Ok(Some(SinkEvent::Ended)) => {
+                if let Some(current) = self.rooms[r].playback.played_out() {
+                    self.end_play(current.play_id, PlayOutcome::PlayedOut, now_ms());
+                    self.learn(&current.pick, Feedback::PlayedOut);
+                }
+                if let Some(action) = self.rooms[r].schedule.on_ended() {
+                    self.act(client, r, action).await;
+                } else {
+                    self.publish_now_playing(client, r).await;
+                }
+            }
+            Ok(Some(SinkEvent::Failed(why))) => {
+                warn!(room = %self.rooms[r].name, error = %why, "the pick could not play");
+                let (ended, go_on) = self.rooms[r].playback.failed(why, now_ms());
+                if let Some(current) = ended {
+                    self.end_play(current.play_id, PlayOutcome::Failed, now_ms());
+                }
+                let next = self.rooms[r].schedule.on_ended();
+                if go_on && let Some(action) = next {
+                    self.act(client, r, action).await;
+                }
+            }
+            Ok(None) => {}
+            Err(e) => {
+                warn!(room = %self.rooms[r].name, error = %e, "player");
+                self.rooms[r].playback.report(e);
+            }
+        }
+        let now = now_ms();
+        let room = &mut self.rooms[r];
+        if room.playback.may_start(now)
+            && let Some(action) = room.schedule.on_tick(room.playback.player(), now)
+        {
+            self.act(client, r, action).await;
+        }
+    }
+
     /// Starts a pick for `action`'s mood (cutting the current one for a switch).
-    async fn act(&mut self, client: &AsyncClient, action: Action) {
+    async fn act(&mut self, client: &AsyncClient, r: usize, action: Action) {
         let (mood, outcome) = match action {
             Action::Start(m) => (m, PlayOutcome::PlayedOut),
             Action::Switch(m) => (m, PlayOutcome::Replaced),
         };
-        self.start(client, mood, outcome).await;
+        self.start(client, r, mood, outcome).await;
     }
 
     /// Notes how a play ended; a failed write is logged (the history then lacks its end).
@@ -366,17 +399,27 @@ impl Service {
         }
     }
 
-    async fn start(&mut self, client: &AsyncClient, mood: Emotion, previous_outcome: PlayOutcome) {
+    async fn start(
+        &mut self,
+        client: &AsyncClient,
+        r: usize,
+        mood: Emotion,
+        previous_outcome: PlayOutcome,
+    ) {
         let now = now_ms();
-        let device = self
+        let device = self.rooms[r]
             .mood_device
             .clone()
             .unwrap_or_else(|| "companion".into());
-        let pick = match self.recommender.pick(&device, mood, now).await {
+        let pick = match self
+            .recommender
+            .pick(&self.rooms[r].name, &device, mood, now)
+            .await
+        {
             Ok(p) => p,
             Err(e) => {
-                warn!(error = %e, "no pick");
-                self.playback.could_not_start(e, now);
+                warn!(room = %self.rooms[r].name, error = %e, "no pick");
+                self.rooms[r].playback.could_not_start(e, now);
                 return;
             }
         };
@@ -386,25 +429,29 @@ impl Service {
             title: pick.title.clone(),
             artist: pick.artist.clone(),
         };
-        if let Err(e) = self.sink.play(&item).await {
-            warn!(error = %e, "cannot play the pick");
-            self.playback.could_not_start(e, now);
+        let room = &mut self.rooms[r];
+        if let Err(e) = room.sink.play(&item).await {
+            warn!(room = %room.name, error = %e, "cannot play the pick");
+            room.playback.could_not_start(e, now);
             return;
         }
-        if let Some(old) = self.playback.stop() {
+        let replaced = room.playback.stop();
+        let sink = room.sink.name();
+        if let Some(old) = replaced {
             self.end_play(old.play_id, previous_outcome, now);
         }
         let play_id = self
             .store
-            .start_play(pick.id, self.sink.name(), now)
+            .start_play(pick.id, sink, now)
             .unwrap_or_else(|e| {
                 warn!(error = %e, "cannot record the play");
                 0
             });
-        info!(%mood, title = %pick.title, query = %pick.query, sink = self.sink.name(), "playing");
-        self.schedule.on_started(mood);
-        self.playback.started(pick, play_id, now);
-        self.publish_now_playing(client).await;
+        let room = &mut self.rooms[r];
+        info!(room = %room.name, %mood, title = %pick.title, query = %pick.query, sink, "playing");
+        room.schedule.on_started(mood);
+        room.playback.started(pick, play_id, now);
+        self.publish_now_playing(client, r).await;
     }
 
     fn learn(&self, pick: &PickRecord, feedback: Feedback) {
@@ -413,22 +460,24 @@ impl Service {
         }
     }
 
-    async fn on_command(&mut self, client: &AsyncClient, command: Command) {
+    async fn on_command(&mut self, client: &AsyncClient, r: usize, command: Command) {
         let result = match command {
             Command::Play => {
-                if self.playback.resume(now_ms()) {
-                    self.sink.resume().await
+                let room = &mut self.rooms[r];
+                if room.playback.resume(now_ms()) {
+                    room.sink.resume().await
                 } else {
-                    if self.playback.current().is_none() {
-                        let mood = self.schedule.mood().unwrap_or(Emotion::Neutral);
-                        self.start(client, mood, PlayOutcome::PlayedOut).await;
+                    if room.playback.current().is_none() {
+                        let mood = room.schedule.mood().unwrap_or(Emotion::Neutral);
+                        self.start(client, r, mood, PlayOutcome::PlayedOut).await;
                     }
                     Ok(())
                 }
             }
             Command::Pause => {
-                if self.playback.pause(now_ms()) {
-                    self.sink.pause().await
+                let room = &mut self.rooms[r];
+                if room.playback.pause(now_ms()) {
+                    room.sink.pause().await
                 } else {
                     Ok(())
                 }
@@ -439,60 +488,78 @@ impl Service {
                 } else {
                     Feedback::Dislike
                 };
-                let mood = match self.playback.current() {
+                let room = &self.rooms[r];
+                let mood = match room.playback.current() {
                     Some(c) => {
                         self.learn(&c.pick, feedback);
-                        self.schedule.mood().unwrap_or(c.pick.mood)
+                        room.schedule.mood().unwrap_or(c.pick.mood)
                     }
-                    None => self.schedule.mood().unwrap_or(Emotion::Neutral),
+                    None => room.schedule.mood().unwrap_or(Emotion::Neutral),
                 };
                 let outcome = if command == Command::Skip {
                     PlayOutcome::Skipped
                 } else {
                     PlayOutcome::Disliked
                 };
-                self.start(client, mood, outcome).await;
+                self.start(client, r, mood, outcome).await;
                 Ok(())
             }
             Command::Like => {
-                if let Some(c) = self.playback.current() {
+                if let Some(c) = self.rooms[r].playback.current() {
                     self.learn(&c.pick, Feedback::Like);
                 }
                 Ok(())
             }
-            Command::SetVolume { volume } => self.sink.set_volume(volume).await,
+            Command::SetVolume { volume } => self.rooms[r].sink.set_volume(volume).await,
         };
         if let Err(e) = result {
-            warn!(error = %e, command = command.name(), "player");
-            self.playback.report(e);
+            warn!(room = %self.rooms[r].name, error = %e, command = command.name(), "player");
+            self.rooms[r].playback.report(e);
         }
-        self.publish_now_playing(client).await;
+        self.publish_now_playing(client, r).await;
         self.publish_status();
     }
 
-    /// Publishes `now_playing` (retained) to every device known.
-    async fn publish_now_playing(&self, client: &AsyncClient) {
-        let Some(payload) = self.playback.now_playing().map(|n| n.encode()) else {
+    /// Publishes room `r`'s `now_playing` (retained) to each of its devices that is known.
+    async fn publish_now_playing(&self, client: &AsyncClient, r: usize) {
+        let Some(payload) = self.rooms[r].playback.now_playing().map(|n| n.encode()) else {
             return;
         };
-        for device in self.devices.ids() {
+        for device in self.devices.ids().filter(|d| self.room_of(d) == r) {
             publish_retained_now_playing(client, &self.config.mqtt.prefix, device, &payload).await;
         }
     }
 
-    /// Publishes `now_playing` (retained) to `device` alone.
+    /// Publishes `device`'s room's `now_playing` (retained) to `device` alone.
     async fn publish_now_playing_to(&self, client: &AsyncClient, device: &str) {
-        if let Some(payload) = self.playback.now_playing().map(|n| n.encode()) {
+        let room = &self.rooms[self.room_of(device)];
+        if let Some(payload) = room.playback.now_playing().map(|n| n.encode()) {
             publish_retained_now_playing(client, &self.config.mqtt.prefix, device, &payload).await;
         }
     }
 
     fn publish_status(&self) {
+        let rooms: Vec<RoomView> = self
+            .rooms
+            .iter()
+            .enumerate()
+            .map(|(r, room)| {
+                let mut members: BTreeSet<String> = room.devices.clone();
+                members.extend(
+                    self.devices
+                        .ids()
+                        .filter(|d| self.room_of(d) == r)
+                        .map(str::to_string),
+                );
+                room.view(members.into_iter().collect(), self.notice.as_deref())
+            })
+            .collect();
+        let first = &rooms[0];
         let status = Status {
-            mood: self.schedule.mood(),
-            mood_device: self.mood_device.clone(),
-            now_playing: self.playback.now_playing(),
-            pick_id: self.playback.current().map(|c| c.pick.id),
+            mood: first.mood,
+            mood_device: first.mood_device.clone(),
+            now_playing: first.now_playing.clone(),
+            pick_id: first.pick_id,
             devices: self.devices.views(),
             broker_connected: self.connected,
             youtube: self.recommender.youtube().map(|y| y.health()),
@@ -505,14 +572,11 @@ impl Service {
                 resets_ms: crate::source::quota_day::next_reset_ms(now_ms()),
             }),
             policy: Some(self.recommender.mapping().policy),
-            sink: self.sink.name().to_string(),
-            problem: self
-                .playback
-                .problem()
-                .or(self.notice.as_deref())
-                .map(str::to_string),
+            sink: first.sink.clone(),
+            problem: first.problem.clone(),
             refused: self.refused.clone(),
             dropped: self.dropped,
+            rooms,
         };
         self.status.send_if_modified(|s| {
             if *s == status {
@@ -547,7 +611,17 @@ async fn publish_retained_now_playing(
 mod tests {
     use super::*;
     use crate::mapping::Mapping;
-    use crate::sink::WebSink;
+    use crate::schedule::Schedule;
+    use crate::sink::{AnySink, WebSink};
+
+    fn one_room(config: &CompanionConfig, sink: AnySink) -> Vec<Room> {
+        vec![Room::new(
+            "home".into(),
+            BTreeSet::new(),
+            sink,
+            Schedule::new(config.timing()),
+        )]
+    }
     use crate::source::LocalCatalogue;
 
     /// Only valid messages make a device known, at most `mqtt.max_devices` are kept, an
@@ -570,8 +644,8 @@ mod tests {
         );
         let (sink, _page) = WebSink::new(50);
         let (status, _) = watch::channel(Status::default());
-        let mut service =
-            Service::new(config, store, recommender, AnySink::Web(sink), status).expect("service");
+        let rooms = one_room(&config, AnySink::Web(sink));
+        let mut service = Service::new(config, store, recommender, rooms, status).expect("service");
         // Room for every publish without a broker reading them.
         let (client, _eventloop) =
             AsyncClient::new(rumqttc::MqttOptions::new("t", "127.0.0.1", 1), 1000);
@@ -640,12 +714,12 @@ mod tests {
         );
         let (sink, page) = WebSink::new(50);
         let (status, _) = watch::channel(Status::default());
-        let mut service =
-            Service::new(config, store, recommender, AnySink::Web(sink), status).expect("service");
+        let rooms = one_room(&config, AnySink::Web(sink));
+        let mut service = Service::new(config, store, recommender, rooms, status).expect("service");
         // Never connected: nothing is published without devices.
         let (client, _eventloop) =
             AsyncClient::new(rumqttc::MqttOptions::new("t", "127.0.0.1", 1), 8);
-        service.schedule.on_mood(Some(Emotion::Happy), 0);
+        service.rooms[0].schedule.on_mood(Some(Emotion::Happy), 0);
         service.on_tick(&client).await;
         let mut ids = Vec::new();
         for _ in 0..crate::playback::MAX_FAILURES_IN_A_ROW {
@@ -659,11 +733,11 @@ mod tests {
             service.on_tick(&client).await;
         }
         assert!(
-            service.playback.current().is_none(),
+            service.rooms[0].playback.current().is_none(),
             "no new pick after three failures"
         );
         assert!(
-            !service.playback.may_start(now_ms()),
+            !service.rooms[0].playback.may_start(now_ms()),
             "a pause before the next try"
         );
         ids.dedup();

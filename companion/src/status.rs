@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use serde::Serialize;
-use xpressify_protocol::{Emotion, NowPlaying};
+use xpressify_protocol::{Emotion, NowPlaying, PlaybackState};
 
 use crate::source::YoutubeHealth;
 
@@ -38,7 +38,31 @@ pub struct Budget {
     pub resets_ms: u64,
 }
 
-/// What the web page and `GET /api/status` show.
+/// A room as the page shows it: its devices, mood and player.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RoomView {
+    /// Its name.
+    pub name: String,
+    /// The devices in it: listed in the config, or heard and joined to it.
+    pub devices: Vec<String>,
+    /// The mood its music follows.
+    pub mood: Option<Emotion>,
+    /// The device that mood came from.
+    pub mood_device: Option<String>,
+    /// What it plays.
+    pub now_playing: Option<NowPlaying>,
+    /// Its player's state.
+    pub state: PlaybackState,
+    /// The store's id of its playing pick.
+    pub pick_id: Option<i64>,
+    /// Its sink's name.
+    pub sink: String,
+    /// Its newest problem.
+    pub problem: Option<String>,
+}
+
+/// What the web page and `GET /api/status` show. The top-level mood, player and problem are
+/// the first room's (all there is with one room); `rooms` has every room.
 #[derive(Debug, Clone, PartialEq, Serialize, Default)]
 pub struct Status {
     /// The mood the music follows.
@@ -67,4 +91,6 @@ pub struct Status {
     pub refused: BTreeMap<String, u64>,
     /// Incoming messages dropped because the service fell too far behind the broker.
     pub dropped: u64,
+    /// Every room.
+    pub rooms: Vec<RoomView>,
 }

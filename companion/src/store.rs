@@ -195,6 +195,10 @@ CREATE TABLE mood_feedback (
     at_ms INTEGER NOT NULL
 );
 "#,
+    r#"
+ALTER TABLE picks ADD COLUMN room TEXT NOT NULL DEFAULT '';
+CREATE INDEX picks_room ON picks(room, id);
+"#,
 ];
 
 /// A pick as the store keeps it: what was chosen, why, and from where.
@@ -202,6 +206,8 @@ CREATE TABLE mood_feedback (
 pub struct PickRecord {
     /// Row id; feedback refers to it.
     pub id: i64,
+    /// The room it was picked for ('' before rooms).
+    pub room: String,
     /// The device whose mood led to it.
     pub device: String,
     /// That mood.
@@ -573,8 +579,8 @@ impl Store {
         let (source, key) = track_parts(&pick.track);
         let conn = self.conn();
         let r = conn.execute(
-            "INSERT INTO picks (device, mood, query, variant, genre, artist_arm, source, track_key, title, artist, at_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            "INSERT INTO picks (device, mood, query, variant, genre, artist_arm, source, track_key, title, artist, at_ms, room)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
             params![
                 pick.device,
                 pick.mood.as_str(),
@@ -586,7 +592,8 @@ impl Store {
                 key,
                 pick.title,
                 pick.artist,
-                pick.at_ms as i64
+                pick.at_ms as i64,
+                pick.room
             ],
         );
         self.sql(r)?;
@@ -597,6 +604,11 @@ impl Store {
     /// The newest picks, newest first.
     pub fn recent_picks(&self, limit: usize) -> Result<Vec<PickRecord>, StoreError> {
         self.picks_where("1", params![limit as i64])
+    }
+
+    /// The newest picks made for `room`, newest first.
+    pub fn recent_picks_in(&self, room: &str, limit: usize) -> Result<Vec<PickRecord>, StoreError> {
+        self.picks_where("room = ?2", params![limit as i64, room])
     }
 
     /// A pick by id.
@@ -628,7 +640,7 @@ impl Store {
     ) -> Result<Vec<PickRecord>, StoreError> {
         let conn = self.conn();
         let sql = format!(
-            "SELECT id, device, mood, query, variant, genre, artist_arm, source, track_key, title, artist, at_ms
+            "SELECT id, device, mood, query, variant, genre, artist_arm, source, track_key, title, artist, at_ms, room
              FROM picks WHERE {condition} ORDER BY id DESC LIMIT ?1"
         );
         let mut stmt = self.sql(conn.prepare(&sql))?;
@@ -650,6 +662,7 @@ impl Store {
                     r.get::<_, String>(10)?,
                     r.get::<_, i64>(11)?,
                 ),
+                r.get::<_, String>(12)?,
             ))
         }))?;
         let mut out = Vec::new();
@@ -657,6 +670,7 @@ impl Store {
             let (
                 (id, device, mood, query, variant, genre),
                 (artist_arm, source, key, title, artist, at_ms),
+                room,
             ) = self.sql(row)?;
             let mood: Emotion = mood.parse().map_err(|e| self.corrupt("pick mood", e))?;
             let track = match source.as_str() {
@@ -666,6 +680,7 @@ impl Store {
             };
             out.push(PickRecord {
                 id,
+                room,
                 device,
                 mood,
                 query,
@@ -871,6 +886,7 @@ mod tests {
 
     fn pick(mood: Emotion, id: &str) -> PickRecord {
         PickRecord {
+            room: String::new(),
             id: 0,
             device: "kitchen".into(),
             mood,

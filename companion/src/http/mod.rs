@@ -4,10 +4,11 @@
 //! | method and path          | what                                                     |
 //! |--------------------------|----------------------------------------------------------|
 //! | `GET /api/status`        | mood, now playing, devices, YouTube's state, problems     |
-//! | `GET /api/history`       | newest moods, picks, corrections (`?limit=N`, ≤ 2000)    |
+//! | `GET /api/history`       | newest moods, picks, corrections (`?limit=N`, ≤ 2000;    |
+//! |                          | `&room=NAME`: that room's picks and devices' moods)       |
 //! | `GET /api/mapping`       | the emotion → music table and policy                      |
 //! | `PUT /api/mapping`       | replace it (validated, saved in the store)                |
-//! | `POST /api/command`      | `{"command":"skip"}` etc., as on MQTT                     |
+//! | `POST /api/command`      | `{"command":"skip"}` etc., as on MQTT (`?room=NAME`)      |
 //! | `GET /api/player`        | what the web player should do (sink `web`)                |
 //! | `POST /api/player/report`| `{"pick_id":N,"event":"ended"}` or `"failed"`             |
 //! | `GET /media/<file>`      | a catalogue file (streamed; `Range` for seeking)          |
@@ -276,6 +277,40 @@ async fn status(_: ReadAccess, State(s): State<AppState>) -> Json<Status> {
 #[derive(Deserialize)]
 struct HistoryParams {
     limit: Option<usize>,
+    /// Only this room: its picks, and the moods of the devices in it now.
+    room: Option<String>,
+}
+
+/// `?room=NAME` on a command.
+#[derive(Deserialize)]
+struct RoomParam {
+    room: Option<String>,
+}
+
+/// The room a request names must exist: `404` naming the rooms there are.
+fn known_room(
+    s: &AppState,
+    room: Option<String>,
+) -> Result<Option<crate::status::RoomView>, ApiError> {
+    let Some(name) = room else {
+        return Ok(None);
+    };
+    let status = s.status.borrow();
+    match status.rooms.iter().find(|r| r.name == name) {
+        Some(r) => Ok(Some(r.clone())),
+        None => Err(ApiError(
+            StatusCode::NOT_FOUND,
+            format!(
+                "no room {name:?}; the rooms are: {}",
+                status
+                    .rooms
+                    .iter()
+                    .map(|r| r.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )),
+    }
 }
 
 /// A pick with the feedback it got.
@@ -304,10 +339,17 @@ async fn history(
     Query(p): Query<HistoryParams>,
 ) -> Result<Json<History>, ApiError> {
     let limit = p.limit.unwrap_or(50).clamp(1, HISTORY_LIMIT);
+    let room = known_room(&s, p.room)?;
     let store = s.store.clone();
     let read = move || -> Result<History, crate::store::StoreError> {
-        let moods = store.recent_moods(limit)?;
-        let picks = store.recent_picks(limit)?;
+        let mut moods = store.recent_moods(limit)?;
+        let picks = match &room {
+            Some(r) => {
+                moods.retain(|m| r.devices.contains(&m.device));
+                store.recent_picks_in(&r.name, limit)?
+            }
+            None => store.recent_picks(limit)?,
+        };
         let first = picks.iter().map(|p| p.id).min().unwrap_or(i64::MAX);
         let mut feedback = store.feedback_since_pick(first)?;
         let picks = picks
@@ -346,12 +388,14 @@ async fn put_mapping(
 async fn command(
     State(s): State<AppState>,
     _: ControlAccess,
+    Query(p): Query<RoomParam>,
     body: axum::body::Bytes,
 ) -> Result<StatusCode, ApiError> {
     let command =
         Command::decode(&body).map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.to_string()))?;
+    let room = known_room(&s, p.room)?.map(|r| r.name);
     s.control
-        .send(Control::Command(command))
+        .send(Control::Command { command, room })
         .await
         .map_err(|_| {
             ApiError(

@@ -630,6 +630,7 @@ fn fill_history(store_path: &std::path::Path, picks: usize) {
     for i in 0..picks {
         let pick = store
             .record_pick(PickRecord {
+                room: String::new(),
                 id: 0,
                 device: "kitchen".into(),
                 mood: Emotion::from_index(i % 7).unwrap_or(Emotion::Neutral),

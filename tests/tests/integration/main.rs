@@ -7,6 +7,7 @@ mod companion_day;
 mod companion_dlna;
 mod companion_mpd;
 mod companion_page;
+mod companion_rooms;
 mod companion_service;
 mod companion_sinks;
 mod companion_watch;

@@ -1,0 +1,66 @@
+//! A room: its devices, its player, and the state that makes it follow its own moods — the
+//! schedule (when the music changes), the player state (what plays) and the device whose mood
+//! it follows. The service holds one per `[[rooms]]` entry (one implicit room without any) and
+//! routes each device's moods and commands to the room the device is in.
+
+use std::collections::BTreeSet;
+
+use xpressify_protocol::{Emotion, PlaybackState};
+
+use crate::playback::Playback;
+use crate::schedule::Schedule;
+use crate::sink::{AnySink, PlaybackSink};
+use crate::status::RoomView;
+
+/// One room's player and state.
+pub struct Room {
+    /// Its name (`rooms.name`), in the page, the history and the log.
+    pub name: String,
+    /// The devices the config puts here.
+    pub devices: BTreeSet<String>,
+    /// Its player.
+    pub sink: AnySink,
+    /// When its music changes.
+    pub schedule: Schedule,
+    /// What it plays.
+    pub playback: Playback,
+    /// The device whose mood it follows now.
+    pub mood_device: Option<String>,
+}
+
+impl Room {
+    /// A room with nothing playing yet.
+    pub fn new(name: String, devices: BTreeSet<String>, sink: AnySink, schedule: Schedule) -> Room {
+        Room {
+            name,
+            devices,
+            sink,
+            schedule,
+            playback: Playback::new(),
+            mood_device: None,
+        }
+    }
+
+    /// The room's mood: the one its music follows.
+    pub fn mood(&self) -> Option<Emotion> {
+        self.schedule.mood()
+    }
+
+    /// The page's view of the room; `members` are the devices heard in it (listed or joined).
+    pub fn view(&self, members: Vec<String>, notice: Option<&str>) -> RoomView {
+        let now_playing = self.playback.now_playing();
+        RoomView {
+            name: self.name.clone(),
+            devices: members,
+            mood: self.mood(),
+            mood_device: self.mood_device.clone(),
+            state: now_playing
+                .as_ref()
+                .map_or(PlaybackState::Stopped, |n| n.state),
+            now_playing,
+            pick_id: self.playback.current().map(|c| c.pick.id),
+            sink: self.sink.name().to_string(),
+            problem: self.playback.problem().or(notice).map(str::to_string),
+        }
+    }
+}
