@@ -120,9 +120,52 @@ function renderDevices() {
   }));
 }
 
+// With several rooms the first card plays the first room, and each other room gets a card of
+// its own below it; every card's controls act on its room.
+function rooms() {
+  return (status && status.rooms) || [];
+}
+
+function firstRoom() {
+  return rooms().length > 1 ? rooms()[0].name : null;
+}
+
+function nowText(np) {
+  return np ? np.title + (np.artist ? " — " + np.artist : "") : "Nothing yet.";
+}
+
+function renderRooms() {
+  const list = rooms();
+  $("player-title").textContent = list.length > 1 ? "Playing in " + list[0].name : "Playing";
+  const box = $("rooms");
+  if (list.length <= 1) { box.replaceChildren(); return; }
+  box.replaceChildren(...list.slice(1).map((r) => {
+    const np = r.now_playing;
+    const id = "room-" + r.name.replace(/[^A-Za-z0-9_-]/g, "_");
+    const button = (cmd, label, aria) => el("button", { type: "button", "data-room-command": cmd, "aria-label": aria || (label + " in " + r.name),
+      onclick: () => command({ command: cmd }, r.name) }, label);
+    const volume = el("input", { type: "range", min: "0", max: "100", step: "5", value: "60", "aria-label": "Volume in " + r.name,
+      onchange: (e) => command({ command: "set_volume", volume: Number(e.target.value) }, r.name) });
+    return el("article", { class: "card player room", "data-room": r.name, "aria-labelledby": id },
+      el("h3", { id }, "Playing in " + r.name),
+      el("p", { class: "np" }, nowText(np)),
+      el("p", { class: "muted" }, "On " + r.sink.replace("_", " ") + " · " + r.state +
+        (r.mood ? " · following " + r.mood + (r.mood_device ? " (" + r.mood_device + ")" : "") : " · no mood yet")),
+      el("div", { class: "controls", role: "group", "aria-label": "Controls in " + r.name },
+        button("play", "Play"), button("pause", "Pause"), button("skip", "Skip"),
+        button("like", "Like", "Like this pick in " + r.name), button("dislike", "Dislike", "Dislike this pick in " + r.name),
+        el("label", { class: "volume" }, "Volume ", volume)),
+      r.problem ? el("p", { class: "problem", role: "alert" }, r.problem) : null);
+  }));
+  const filter = $("room-filter");
+  $("room-filter-label").hidden = false;
+  const known = new Set([...filter.options].map((o) => o.value));
+  for (const r of list) if (!known.has(r.name)) filter.append(el("option", { value: r.name }, r.name));
+}
+
 function renderNowPlaying() {
   const np = status && status.now_playing;
-  $("np").textContent = np ? np.title + (np.artist ? " — " + np.artist : "") : "Nothing yet.";
+  $("np").textContent = nowText(np);
   $("sink-state").textContent = status
     ? "On " + status.sink.replace("_", " ") + (np ? " · " + np.state + " · picked for " + np.mood : "")
     : "";
@@ -159,6 +202,7 @@ function onStatus(s) {
   $("link").classList.toggle("down", !s.broker_connected);
   renderDevices();
   renderNowPlaying();
+  renderRooms();
   renderSources();
   if (moodChanged) scheduleHistory();
 }
@@ -236,15 +280,19 @@ function onPlayer(p) {
 
 // ---- controls ----
 
-async function command(body) {
-  const r = await api("POST", "/api/command", body);
-  $("control-msg").textContent = r.ok ? "Sent: " + body.command.replace("_", " ") + "." : errorText(r);
+// A command for `room` (null: the first card's, which with one room needs no name).
+async function command(body, room) {
+  const path = "/api/command" + (room ? "?room=" + encodeURIComponent(room) : "");
+  const r = await api("POST", path, body);
+  $("control-msg").textContent = r.ok
+    ? "Sent: " + body.command.replace("_", " ") + (room ? " in " + room : "") + "."
+    : errorText(r);
 }
 
 for (const b of document.querySelectorAll("[data-command]")) {
-  b.addEventListener("click", () => command({ command: b.dataset.command }));
+  b.addEventListener("click", () => command({ command: b.dataset.command }, firstRoom()));
 }
-$("volume").addEventListener("change", (e) => command({ command: "set_volume", volume: Number(e.target.value) }));
+$("volume").addEventListener("change", (e) => command({ command: "set_volume", volume: Number(e.target.value) }, firstRoom()));
 
 // ---- history ----
 
@@ -255,7 +303,8 @@ function scheduleHistory() {
 }
 
 async function loadHistory() {
-  const r = await api("GET", "/api/history?limit=2000");
+  const room = $("room-filter").value;
+  const r = await api("GET", "/api/history?limit=2000" + (room ? "&room=" + encodeURIComponent(room) : ""));
   if (!r.ok) return;
   const device = $("device-filter").value;
   const keep = (x) => !device || x.device === device;
@@ -317,6 +366,7 @@ function drawTimeline(moods) {
 }
 
 $("device-filter").addEventListener("change", loadHistory);
+$("room-filter").addEventListener("change", loadHistory);
 $("span").addEventListener("change", loadHistory);
 $("legend").replaceChildren(...EMOTIONS.map((e) => el("li", {}, el("i", { style: "background:" + color(e) }), e)));
 

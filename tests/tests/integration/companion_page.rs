@@ -80,8 +80,13 @@ fn screenshot(tab: &Tab, name: &str) {
     std::fs::write(dir.join(name), png).expect("write screenshot");
 }
 
-/// Headless Chromium: `XPRESSIFY_CHROMIUM`, else Debian's.
+/// Headless Chromium: `XPRESSIFY_CHROMIUM`, else Debian's, with a desktop's window.
 fn browser() -> Browser {
+    browser_sized(1200, 1000)
+}
+
+/// Headless Chromium with a window of `width` × `height` CSS pixels.
+fn browser_sized(width: u32, height: u32) -> Browser {
     let chromium = std::env::var_os("XPRESSIFY_CHROMIUM")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"));
@@ -89,7 +94,7 @@ fn browser() -> Browser {
         LaunchOptions::default_builder()
             .path(Some(chromium))
             .sandbox(false)
-            .window_size(Some((1200, 1000)))
+            .window_size(Some((width, height)))
             .idle_browser_timeout(Duration::from_secs(120))
             .build()
             .expect("launch options"),
@@ -333,4 +338,154 @@ fn a_locked_box_opens_on_the_page_with_the_read_token() {
         "",
         "script errors on the page"
     );
+}
+
+/// On a phone (390 × 844), a house with two rooms shows a player per room; a room's Skip
+/// moves that room on and leaves the other playing, and nothing is wider than the screen.
+#[test]
+fn each_room_has_a_player_on_a_phone() {
+    let broker = Broker::get().expect("broker");
+    let fake = FakeYoutube::start().expect("fake");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let music = dir.path().join("music");
+    std::fs::create_dir_all(&music).expect("mkdir");
+    let mut catalogue = String::new();
+    for (emotion, hz) in [("happy", 660.0), ("sad", 220.0)] {
+        for i in 0..3 {
+            let file = format!("{emotion}-{i}.wav");
+            let tone = xpressify_companion::source::wav::tone(hz, 60.0, 8_000);
+            std::fs::write(
+                music.join(&file),
+                xpressify_companion::source::wav::pcm16_mono(&tone, 8_000),
+            )
+            .expect("write tone");
+            catalogue.push_str(&format!(
+                "[[track]]\nfile = \"{file}\"\ntitle = \"A {emotion} song {i}\"\nartist = \"Tones\"\nmoods = [\"{emotion}\"]\n\n"
+            ));
+        }
+    }
+    std::fs::write(music.join("catalogue.toml"), catalogue).expect("catalogue");
+    let prefix = unique_name("xp");
+    let kitchen = Topics::new(prefix.clone(), unique_name("kitchen")).expect("topics");
+    let bedroom = Topics::new(prefix.clone(), unique_name("bedroom")).expect("topics");
+    let config = dir.path().join("companion.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[mpv]\naudio_output = \"null\"\n\n[[rooms]]\nname = \"kitchen\"\ndevices = [\"{}\"]\n\n[[rooms]]\nname = \"bedroom\"\ndevices = [\"{}\"]\n[rooms.player]\nsink = \"mpv\"\n",
+            kitchen.device_id(),
+            bedroom.device_id()
+        ),
+    )
+    .expect("config");
+    let config_env = config.display().to_string();
+    let music_env = music.display().to_string();
+    let setup = Setup {
+        broker: &broker,
+        fake: &fake,
+        prefix: &prefix,
+        store: &dir.path().join("companion.sqlite"),
+        port: free_port().expect("port"),
+        env: &[
+            ("XPRESSIFY_CONFIG", &config_env),
+            ("XPRESSIFY__YOUTUBE__API_KEY", ""),
+            ("XPRESSIFY__LOCAL__FOLDER", &music_env),
+        ],
+    };
+    let _companion = start_companion(&setup);
+    let base = format!("http://127.0.0.1:{}/", setup.port);
+    let browser = browser_sized(390, 844);
+    let tab = browser.new_tab().expect("tab");
+    tab.navigate_to(&base)
+        .expect("navigate")
+        .wait_until_navigated()
+        .expect("loaded");
+    eval(
+        &tab,
+        &format!("localStorage.setItem('xpressify-token', '{TOKEN}')"),
+    );
+    until(
+        &tab,
+        "the live link",
+        "document.getElementById('link').textContent === 'live'",
+        Duration::from_secs(10),
+    );
+    for (topics, emotion) in [(&kitchen, "happy"), (&bedroom, "sad")] {
+        let mood = MOOD
+            .replace("DEV", topics.device_id())
+            .replace("EMO", emotion);
+        broker
+            .publish(&topics.mood(), mood.as_bytes(), true)
+            .expect("publish");
+    }
+    until(
+        &tab,
+        "the kitchen's player",
+        "document.getElementById('player-title').textContent === 'Playing in kitchen' && document.getElementById('np').textContent.startsWith('A happy song')",
+        Duration::from_secs(15),
+    );
+    let bedroom_np =
+        "(document.querySelector('[data-room=\"bedroom\"] .np') || {}).textContent || ''";
+    until(
+        &tab,
+        "the bedroom's player",
+        &format!("{bedroom_np}.startsWith('A sad song')"),
+        Duration::from_secs(15),
+    );
+    // (Arrays do not cross the DevTools protocol by value: they come as JSON text.)
+    let picks = |tab: &Tab| -> Vec<serde_json::Value> {
+        let text = eval(
+            tab,
+            "fetch('/api/status').then(r => r.json()).then(s => JSON.stringify(s.rooms.map(r => r.pick_id)))",
+        );
+        serde_json::from_str(text.as_str().unwrap_or("[]")).unwrap_or_default()
+    };
+    let before = picks(&tab);
+    assert!(
+        before.len() == 2 && before.iter().all(serde_json::Value::is_i64),
+        "{before:?}"
+    );
+    eval(
+        &tab,
+        "document.querySelector('[data-room=\"bedroom\"] [data-room-command=\"skip\"]').click()",
+    );
+    until(
+        &tab,
+        "the sent skip",
+        "document.getElementById('control-msg').textContent === 'Sent: skip in bedroom.'",
+        Duration::from_secs(5),
+    );
+    let t0 = Instant::now();
+    loop {
+        let now = picks(&tab);
+        if now[1] != before[1] {
+            assert_eq!(now[0], before[0], "the kitchen played on");
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "skip did not reach the bedroom"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    until(
+        &tab,
+        "the bedroom's new pick on the page",
+        &format!("{bedroom_np}.startsWith('A sad song')"),
+        Duration::from_secs(5),
+    );
+    assert_eq!(
+        eval(
+            &tab,
+            "document.documentElement.scrollWidth <= window.innerWidth"
+        ),
+        true,
+        "the page is wider than the phone"
+    );
+    assert_eq!(eval(&tab, "window.__errors.length"), 0);
+    eval(
+        &tab,
+        "document.getElementById('player-title').scrollIntoView(); window.scrollBy(0, -60)",
+    );
+    screenshot(&tab, "page-rooms.png");
 }
