@@ -69,9 +69,17 @@ pub async fn run(
             config.recommend_options(),
             None,
         )?);
+        let plans = config.rooms();
+        // A store from before rooms: its history and taste go to the first room.
+        let adopted = store
+            .adopt_roomless(&plans[0].name)
+            .context("giving the history to the first room")?;
+        if adopted > 0 {
+            info!(room = %plans[0].name, rows = adopted, "picks and taste from before rooms go to the first room");
+        }
         let mut rooms = Vec::new();
         let mut web_player = None;
-        for plan in config.rooms() {
+        for plan in plans {
             let (sink, web) = start_sink(&config, &plan, catalogue.clone())
                 .await
                 .with_context(|| format!("starting the player of room {:?}", plan.name))?;

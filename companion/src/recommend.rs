@@ -132,11 +132,12 @@ impl Recommender {
         f(&mut rng)
     }
 
-    /// Builds the query for a mood: phrase, genre and artist chosen by the learned taste.
-    pub fn query_for(&self, mood: Emotion) -> Result<Query, StoreError> {
+    /// Builds the query for a mood in `room`: phrase, genre and artist chosen by the room's
+    /// learned taste.
+    pub fn query_for(&self, room: &str, mood: Emotion) -> Result<Query, StoreError> {
         let mapping = self.mapping();
         let entry = mapping.entry(mood);
-        let taste = Taste::new(&self.store);
+        let taste = Taste::new(&self.store, room);
         let with_none = |list: &[String]| {
             let mut v = vec![NONE_ARM.to_string()];
             v.extend(list.iter().cloned());
@@ -183,7 +184,7 @@ impl Recommender {
         mood: Emotion,
         at_ms: u64,
     ) -> Result<PickRecord, RecommendError> {
-        let query = self.query_for(mood)?;
+        let query = self.query_for(room, mood)?;
         // Recent picks, newest first: a track's index is how many picks ago it played.
         let recent: Vec<(String, String)> = self
             .store
@@ -303,7 +304,7 @@ impl Recommender {
             genre: pick.genre.clone(),
             artist: pick.artist_arm.clone(),
         };
-        Taste::new(&self.store).learn(pick.mood, &arms, feedback)?;
+        Taste::new(&self.store, &pick.room).learn(pick.mood, &arms, feedback)?;
         self.store
             .record_feedback(pick.id, feedback, crate::clock::now_ms())
     }

@@ -199,6 +199,20 @@ CREATE TABLE mood_feedback (
 ALTER TABLE picks ADD COLUMN room TEXT NOT NULL DEFAULT '';
 CREATE INDEX picks_room ON picks(room, id);
 "#,
+    r#"
+CREATE TABLE taste_by_room (
+    room TEXT NOT NULL,         -- '' before rooms: given to the first room at start
+    emotion TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    value TEXT NOT NULL,
+    alpha REAL NOT NULL,
+    beta REAL NOT NULL,
+    PRIMARY KEY (room, emotion, kind, value)
+);
+INSERT INTO taste_by_room SELECT '', emotion, kind, value, alpha, beta FROM taste;
+DROP TABLE taste;
+ALTER TABLE taste_by_room RENAME TO taste;
+"#,
 ];
 
 /// A pick as the store keeps it: what was chosen, why, and from where.
@@ -817,25 +831,27 @@ impl Store {
         self.sql(r)
     }
 
-    /// Learned `(alpha, beta)` of every arm of one kind for an emotion.
+    /// Learned `(alpha, beta)` of every arm of one kind for an emotion, in `room`.
     pub fn taste(
         &self,
+        room: &str,
         emotion: Emotion,
         kind: &str,
     ) -> Result<Vec<(String, f64, f64)>, StoreError> {
         let conn = self.conn();
-        let mut stmt = self.sql(
-            conn.prepare("SELECT value, alpha, beta FROM taste WHERE emotion = ?1 AND kind = ?2"),
-        )?;
-        let rows = self.sql(stmt.query_map(params![emotion.as_str(), kind], |r| {
+        let mut stmt = self.sql(conn.prepare(
+            "SELECT value, alpha, beta FROM taste WHERE room = ?1 AND emotion = ?2 AND kind = ?3",
+        ))?;
+        let rows = self.sql(stmt.query_map(params![room, emotion.as_str(), kind], |r| {
             Ok((r.get(0)?, r.get(1)?, r.get(2)?))
         }))?;
         rows.map(|r| self.sql(r)).collect()
     }
 
-    /// Replaces one arm's `(alpha, beta)`.
+    /// Replaces one arm's `(alpha, beta)` in `room`.
     pub fn set_taste(
         &self,
+        room: &str,
         emotion: Emotion,
         kind: &str,
         value: &str,
@@ -843,11 +859,26 @@ impl Store {
         beta: f64,
     ) -> Result<(), StoreError> {
         let r = self.conn().execute(
-            "INSERT INTO taste (emotion, kind, value, alpha, beta) VALUES (?1, ?2, ?3, ?4, ?5)
-             ON CONFLICT(emotion, kind, value) DO UPDATE SET alpha = excluded.alpha, beta = excluded.beta",
-            params![emotion.as_str(), kind, value, alpha, beta],
+            "INSERT INTO taste (room, emotion, kind, value, alpha, beta) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT(room, emotion, kind, value) DO UPDATE SET alpha = excluded.alpha, beta = excluded.beta",
+            params![room, emotion.as_str(), kind, value, alpha, beta],
         );
         self.sql(r).map(drop)
+    }
+
+    /// Gives the picks and taste learned before rooms (room `''`) to `room`, the first: a
+    /// store from a single-room companion keeps its history and taste in the room that
+    /// replaces it. Returns the rows moved.
+    pub fn adopt_roomless(&self, room: &str) -> Result<usize, StoreError> {
+        let conn = self.conn();
+        let picks = self.sql(conn.execute("UPDATE picks SET room = ?1 WHERE room = ''", [room]))?;
+        // An arm the room learned already keeps its own belief.
+        let taste = self.sql(conn.execute(
+            "UPDATE OR IGNORE taste SET room = ?1 WHERE room = ''",
+            [room],
+        ))?;
+        self.sql(conn.execute("DELETE FROM taste WHERE room = ''", []))?;
+        Ok(picks + taste)
     }
 
     /// A setting saved at run time (e.g. the music mapping edited on the web page).
@@ -988,14 +1019,37 @@ mod tests {
     fn taste_and_settings_upsert() {
         let store = Store::in_memory().expect("store");
         store
-            .set_taste(Emotion::Sad, "variant", "sad songs", 1.0, 2.0)
+            .set_taste("", Emotion::Sad, "variant", "sad songs", 1.0, 2.0)
             .expect("set");
         store
-            .set_taste(Emotion::Sad, "variant", "sad songs", 3.0, 2.0)
+            .set_taste("", Emotion::Sad, "variant", "sad songs", 3.0, 2.0)
             .expect("update");
+        store
+            .set_taste("bedroom", Emotion::Sad, "variant", "sad songs", 1.0, 9.0)
+            .expect("another room");
         assert_eq!(
-            store.taste(Emotion::Sad, "variant").expect("taste"),
+            store.taste("", Emotion::Sad, "variant").expect("taste"),
             vec![("sad songs".to_string(), 3.0, 2.0)]
+        );
+        // A store from before rooms gives its taste to the first room.
+        assert_eq!(store.adopt_roomless("kitchen").expect("adopt"), 1);
+        assert_eq!(
+            store
+                .taste("kitchen", Emotion::Sad, "variant")
+                .expect("taste"),
+            vec![("sad songs".to_string(), 3.0, 2.0)]
+        );
+        assert_eq!(
+            store
+                .taste("bedroom", Emotion::Sad, "variant")
+                .expect("taste"),
+            vec![("sad songs".to_string(), 1.0, 9.0)]
+        );
+        assert!(
+            store
+                .taste("", Emotion::Sad, "variant")
+                .expect("taste")
+                .is_empty()
         );
         let c = MoodCorrection {
             device: "kitchen".into(),

@@ -74,12 +74,13 @@ pub struct Arms {
 /// The learner, reading and writing its beliefs in the store.
 pub struct Taste<'a> {
     store: &'a Store,
+    room: &'a str,
 }
 
 impl<'a> Taste<'a> {
-    /// A learner over `store`'s `taste` table.
-    pub fn new(store: &'a Store) -> Self {
-        Taste { store }
+    /// A learner over `store`'s `taste` table, for `room`: each room learns its own taste.
+    pub fn new(store: &'a Store, room: &'a str) -> Self {
+        Taste { store, room }
     }
 
     /// Thompson-samples one of `options` for `emotion`; `None` when there are none.
@@ -90,7 +91,7 @@ impl<'a> Taste<'a> {
         options: &[String],
         rng: &mut impl Rng,
     ) -> Result<Option<String>, StoreError> {
-        let beliefs = self.store.taste(emotion, kind)?;
+        let beliefs = self.store.taste(self.room, emotion, kind)?;
         let mut best: Option<(f64, &String)> = None;
         for option in options {
             let (a, b) = beliefs
@@ -111,7 +112,7 @@ impl<'a> Taste<'a> {
     pub fn mean(&self, emotion: Emotion, kind: &str, value: &str) -> Result<f64, StoreError> {
         Ok(self
             .store
-            .taste(emotion, kind)?
+            .taste(self.room, emotion, kind)?
             .into_iter()
             .find(|(v, _, _)| v == value)
             .map(|(_, a, b)| a / (a + b))
@@ -133,7 +134,7 @@ impl<'a> Taste<'a> {
         ] {
             let (mut a, mut b) = self
                 .store
-                .taste(emotion, kind)?
+                .taste(self.room, emotion, kind)?
                 .into_iter()
                 .find(|(v, _, _)| v == value)
                 .map(|(_, a, b)| (a, b))
@@ -146,7 +147,8 @@ impl<'a> Taste<'a> {
                 a = 1.0 + (a - 1.0) * k;
                 b = 1.0 + (b - 1.0) * k;
             }
-            self.store.set_taste(emotion, kind, value, a, b)?;
+            self.store
+                .set_taste(self.room, emotion, kind, value, a, b)?;
         }
         Ok(())
     }
@@ -178,7 +180,7 @@ mod tests {
     #[test]
     fn dislikes_make_a_variant_measurably_rarer() {
         let store = Store::in_memory().expect("store");
-        let taste = Taste::new(&store);
+        let taste = Taste::new(&store, "home");
         let options: Vec<String> = [
             "sad songs",
             "calm sad piano songs",
@@ -213,7 +215,7 @@ mod tests {
     #[test]
     fn likes_make_a_variant_more_common_and_evidence_is_capped() {
         let store = Store::in_memory().expect("store");
-        let taste = Taste::new(&store);
+        let taste = Taste::new(&store, "home");
         let options: Vec<String> = ["a", "b"].iter().map(|s| s.to_string()).collect();
         let arms = Arms {
             variant: "b".into(),
@@ -226,7 +228,7 @@ mod tests {
                 .expect("learn");
         }
         assert!(share_of(&taste, &options, "b", 3) > 0.9);
-        let beliefs = store.taste(Emotion::Sad, "variant").expect("taste");
+        let beliefs = store.taste("home", Emotion::Sad, "variant").expect("taste");
         let (_, a, b) = &beliefs[0];
         assert!(a + b - 2.0 <= MAX_EVIDENCE + 1e-9, "{a} {b}");
         // Capped evidence still turns around after a run of dislikes.
@@ -243,7 +245,7 @@ mod tests {
         let store = Store::in_memory().expect("store");
         let mut rng = StdRng::seed_from_u64(0);
         assert_eq!(
-            Taste::new(&store)
+            Taste::new(&store, "home")
                 .choose(Emotion::Fear, "genre", &[], &mut rng)
                 .expect("choose"),
             None
