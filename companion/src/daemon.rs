@@ -39,31 +39,22 @@ pub async fn run(
         let youtube_streams = Arc::new(crate::http::stream::YoutubeStreams::new(
             config.stream.clone(),
         ));
-        // Players that open URLs get YouTube picks through yt-dlp: without it, such a player
-        // plays the catalogue (when there is one), and the log and the page say how to fix it.
-        let mut notice = None;
+        // Players that open URLs get YouTube picks through yt-dlp: without it, the rooms with
+        // such a player play the catalogue (when there is one), and the log and the page say
+        // how to fix it.
+        let mut missing_yt_dlp = None;
         let youtube_on = !config.youtube.api_key.expose().trim().is_empty();
         if config.player_streams_youtube() && youtube_on {
             match youtube_streams.check().await {
                 Ok(version) => info!(%version, "yt-dlp for YouTube picks"),
-                Err(why) => {
-                    let fallback = if local.is_some() {
-                        "playing the local catalogue only"
-                    } else {
-                        "YouTube picks will fail (no local catalogue to fall back to)"
-                    };
-                    warn!("{why}; {fallback}");
-                    notice = Some(format!(
-                        "YouTube picks need yt-dlp for this player: {why}; {fallback}"
-                    ));
-                }
+                Err(why) => missing_yt_dlp = Some(why),
             }
         }
-        let youtube = (notice.is_none() || local.is_none()).then_some(youtube);
+        let has_catalogue = local.is_some();
         let mapping = config.mapping().map_err(anyhow::Error::msg)?;
         let recommender = Arc::new(Recommender::new(
             store.clone(),
-            youtube,
+            Some(youtube),
             local,
             mapping,
             config.recommend_options(),
@@ -85,12 +76,25 @@ pub async fn run(
                 .with_context(|| format!("starting the player of room {:?}", plan.name))?;
             web_player = web_player.or(web);
             info!(room = %plan.name, sink = sink.name(), devices = ?plan.devices, "room");
-            rooms.push(crate::room::Room::new(
+            let mut room = crate::room::Room::new(
                 plan.name.clone(),
                 plan.devices.iter().cloned().collect(),
                 sink,
                 crate::schedule::Schedule::new(config.timing()),
-            ));
+            );
+            if let Some(why) = missing_yt_dlp.as_deref().filter(|_| plan.streams_youtube()) {
+                let fallback = if has_catalogue {
+                    room.youtube = false;
+                    "it plays the local catalogue only"
+                } else {
+                    "its YouTube picks will fail (no local catalogue to fall back to)"
+                };
+                warn!(room = %plan.name, "YouTube picks need yt-dlp for this room's player: {why}; {fallback}");
+                room.notice = Some(format!(
+                    "YouTube picks need yt-dlp for this player: {why}; {fallback}"
+                ));
+            }
+            rooms.push(room);
         }
         let (status_tx, status_rx) = tokio::sync::watch::channel(Default::default());
         let (control_tx, control_rx) = tokio::sync::mpsc::channel(32);
@@ -134,8 +138,7 @@ pub async fn run(
         let server = tokio::spawn(crate::http::serve::serve(listener, app, limits));
         let pruning = tokio::spawn(config.store.retention().run(store.clone()));
         let service = crate::service::Service::new(config, store, recommender, rooms, status_tx)
-            .context("starting the thread that writes moods")?
-            .with_notice(notice);
+            .context("starting the thread that writes moods")?;
         let result = service.run(control_rx, stop_when).await;
         server.abort();
         pruning.abort();

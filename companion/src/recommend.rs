@@ -176,13 +176,15 @@ impl Recommender {
     }
 
     /// Decides the next pick for `room`, whose music follows `device`'s `mood`, and records
-    /// it.
+    /// it; without `youtube`, from the local catalogue only (a room whose player cannot play
+    /// YouTube picks).
     pub async fn pick(
         &self,
         room: &str,
         device: &str,
         mood: Emotion,
         at_ms: u64,
+        youtube: bool,
     ) -> Result<PickRecord, RecommendError> {
         let query = self.query_for(room, mood)?;
         // Recent picks, newest first: a track's index is how many picks ago it played.
@@ -201,7 +203,11 @@ impl Recommender {
             fresh_set.contains(&(s.to_string(), k.to_string()))
         };
         let mut reasons = Vec::new();
-        let youtube = self.youtube.as_ref().map(AnySource::Youtube);
+        let youtube = self
+            .youtube
+            .as_ref()
+            .filter(|_| youtube)
+            .map(AnySource::Youtube);
         let local = self.local.as_ref().map(AnySource::Local);
         let order = if self.options.prefer_local {
             [local, youtube]
@@ -358,7 +364,7 @@ mod tests {
         let mut seen = Vec::new();
         for i in 0..4 {
             let p = r
-                .pick("home", "kitchen", Emotion::Happy, i)
+                .pick("home", "kitchen", Emotion::Happy, i, true)
                 .await
                 .expect("pick");
             assert!(
@@ -377,14 +383,17 @@ mod tests {
     #[tokio::test]
     async fn a_small_catalogue_repeats_the_least_recent_track_instead_of_going_silent() {
         let (_dir, _store, r) = with_catalogue(2, 3);
-        let a = r.pick("home", "k", Emotion::Happy, 0).await.expect("first");
+        let a = r
+            .pick("home", "k", Emotion::Happy, 0, true)
+            .await
+            .expect("first");
         let b = r
-            .pick("home", "k", Emotion::Happy, 1)
+            .pick("home", "k", Emotion::Happy, 1, true)
             .await
             .expect("second");
         assert_ne!(a.track, b.track);
         let c = r
-            .pick("home", "k", Emotion::Happy, 2)
+            .pick("home", "k", Emotion::Happy, 2, true)
             .await
             .expect("a repeat, not silence");
         assert_eq!(c.track, a.track, "the one that played longest ago");
@@ -396,7 +405,7 @@ mod tests {
         let r = Recommender::new(store, None, None, Mapping::default(), options(), Some(1))
             .expect("recommender");
         let err = r
-            .pick("home", "k", Emotion::Sad, 0)
+            .pick("home", "k", Emotion::Sad, 0, true)
             .await
             .expect_err("nothing")
             .to_string();

@@ -26,6 +26,10 @@ pub struct Room {
     pub playback: Playback,
     /// The device whose mood it follows now.
     pub mood_device: Option<String>,
+    /// Whether its player gets YouTube picks (not when it needs yt-dlp and yt-dlp is missing).
+    pub youtube: bool,
+    /// A lasting condition for the page when nothing newer is wrong (e.g. yt-dlp missing).
+    pub notice: Option<String>,
 }
 
 impl Room {
@@ -38,6 +42,8 @@ impl Room {
             schedule,
             playback: Playback::new(),
             mood_device: None,
+            youtube: true,
+            notice: None,
         }
     }
 
@@ -47,7 +53,7 @@ impl Room {
     }
 
     /// The page's view of the room; `members` are the devices heard in it (listed or joined).
-    pub fn view(&self, members: Vec<String>, notice: Option<&str>) -> RoomView {
+    pub fn view(&self, members: Vec<String>) -> RoomView {
         let now_playing = self.playback.now_playing();
         RoomView {
             name: self.name.clone(),
@@ -60,7 +66,11 @@ impl Room {
             now_playing,
             pick_id: self.playback.current().map(|c| c.pick.id),
             sink: self.sink.name().to_string(),
-            problem: self.playback.problem().or(notice).map(str::to_string),
+            problem: self
+                .playback
+                .problem()
+                .or(self.notice.as_deref())
+                .map(str::to_string),
         }
     }
 }

@@ -66,8 +66,6 @@ pub struct Service {
     /// Messages the broker reader dropped (see [`crate::mqtt_reader::QUEUE_BYTES`]).
     dropped: u64,
     connected: bool,
-    /// A lasting condition for the page when nothing newer is wrong (e.g. yt-dlp missing).
-    notice: Option<String>,
 }
 
 impl Service {
@@ -96,15 +94,7 @@ impl Service {
             refused: BTreeMap::new(),
             dropped: 0,
             connected: false,
-            notice: None,
         })
-    }
-
-    /// Shows `notice` on the page as the problem whenever playback has none of its own: a
-    /// lasting condition found at start, such as a player that needs yt-dlp when it is missing.
-    pub fn with_notice(mut self, notice: Option<String>) -> Self {
-        self.notice = notice;
-        self
     }
 
     /// Runs until `stop` resolves; then stops the sink and says goodbye on the broker.
@@ -411,9 +401,10 @@ impl Service {
             .mood_device
             .clone()
             .unwrap_or_else(|| "companion".into());
+        let room = &self.rooms[r];
         let pick = match self
             .recommender
-            .pick(&self.rooms[r].name, &device, mood, now)
+            .pick(&room.name, &device, mood, now, room.youtube)
             .await
         {
             Ok(p) => p,
@@ -551,7 +542,7 @@ impl Service {
                         .filter(|d| self.room_of(d) == r)
                         .map(str::to_string),
                 );
-                room.view(members.into_iter().collect(), self.notice.as_deref())
+                room.view(members.into_iter().collect())
             })
             .collect();
         let first = &rooms[0];

@@ -73,7 +73,7 @@ fn a_day_of_mood_changes_spends_at_most_100_searches() {
         };
         action = action.or(schedule.on_tick(player, now));
         if let Some(Action::Start(mood) | Action::Switch(mood)) = action {
-            rt.block_on(recommender.pick("home", "living-room", mood, now))
+            rt.block_on(recommender.pick("home", "living-room", mood, now, true))
                 .expect("pick");
             schedule.on_started(mood);
             track_end = Some(now + track_ms);
