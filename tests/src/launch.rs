@@ -155,3 +155,66 @@ pub fn run_to_end(cmd: &mut Command, limit: Duration) -> anyhow::Result<Finished
         stderr: joined(stderr),
     })
 }
+
+/// A running `xpressify-companion run` on the test broker, stopped when dropped.
+pub struct RunningCompanion {
+    /// Its API, with the control token.
+    pub api: crate::api::Api,
+    /// Its prefix, with a device id of the test's own.
+    pub topics: Topics,
+    /// `http://HOST:PORT`: where it listens, and what it hands players (`http.public_url`).
+    pub url: String,
+    /// Its port.
+    pub port: u16,
+    /// Its store and whatever the test writes beside it.
+    pub dir: tempfile::TempDir,
+    _process: crate::KillOnDrop,
+}
+
+impl RunningCompanion {
+    /// Starts [`companion`] listening on `host` (loopback, or the side of a test's network
+    /// namespace a player can reach), with `token` and `env` on top, and waits until it has
+    /// the broker.
+    pub fn start(
+        broker: &crate::Broker,
+        fake: &FakeYoutube,
+        host: std::net::IpAddr,
+        token: &str,
+        env: &[(&str, String)],
+    ) -> anyhow::Result<RunningCompanion> {
+        let dir = tempfile::tempdir()?;
+        let topics = Topics::new(unique_name("xp"), unique_name("dev"))?;
+        let port = crate::free_port()?;
+        let url = format!("http://{host}:{port}");
+        let mut cmd = companion(
+            &broker.url,
+            topics.prefix(),
+            &dir.path().join("companion.sqlite"),
+            port,
+            token,
+            fake,
+        )?;
+        cmd.env("XPRESSIFY__HTTP__LISTEN", format!("{host}:{port}"))
+            .env("XPRESSIFY__HTTP__PUBLIC_URL", &url)
+            .env("XPRESSIFY__MUSIC__SWITCH_AFTER_S", "1");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let process = crate::KillOnDrop(cmd.spawn().context("spawn the companion")?);
+        let api = crate::api::Api::at(&url, Some(token))?;
+        api.wait_for(
+            "the companion",
+            "/api/status",
+            Duration::from_secs(30),
+            |s| s["broker_connected"] == true,
+        )?;
+        Ok(RunningCompanion {
+            api,
+            topics,
+            url,
+            port,
+            dir,
+            _process: process,
+        })
+    }
+}

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 pub mod api;
 pub mod fakes;
 pub mod launch;
+pub mod music;
 pub mod players;
 
 use anyhow::{Context, bail};

@@ -136,7 +136,7 @@ pub fn router(state: AppState, hosts: guard::HostCheck) -> Router {
         .route("/api/player", get(player))
         .route("/api/player/report", post(player_report))
         .route("/media/{*file}", get(media))
-        .route("/stream/{pick_id}", get(stream).head(stream_head))
+        .route("/stream/{pick_id}", get(stream))
         .route("/api/events", get(events))
         .route("/api/mood-feedback", post(mood_feedback))
         .route(
@@ -483,30 +483,19 @@ async fn streamed_pick(s: &AppState, pick_id: i64) -> Result<Track, ApiError> {
         .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no pick {pick_id}")))
 }
 
+/// `GET /stream/<id>`, and `HEAD`, which players send before they play: a catalogue file
+/// answers as `GET` does without its body; a YouTube pick answers `HEAD` without starting
+/// yt-dlp (which prefers MP4 audio).
 async fn stream(
     _: ReadAccess,
     State(s): State<AppState>,
     Path(pick_id): Path<i64>,
+    method: axum::http::Method,
     headers: HeaderMap,
 ) -> Response {
     match streamed_pick(&s, pick_id).await {
         Ok(Track::Local { file }) => media::serve(s.media.as_deref(), &file, &headers).await,
-        Ok(Track::Youtube { video_id }) => s.youtube_streams.open(&video_id).await.into_response(),
-        Err(e) => e.into_response(),
-    }
-}
-
-/// `HEAD /stream/<id>`: players ask before they play. A catalogue file answers as `GET` does
-/// without its body; a YouTube pick answers without starting yt-dlp (which prefers MP4 audio).
-async fn stream_head(
-    _: ReadAccess,
-    State(s): State<AppState>,
-    Path(pick_id): Path<i64>,
-    headers: HeaderMap,
-) -> Response {
-    match streamed_pick(&s, pick_id).await {
-        Ok(Track::Local { file }) => media::serve(s.media.as_deref(), &file, &headers).await,
-        Ok(Track::Youtube { .. }) => (
+        Ok(Track::Youtube { .. }) if method == axum::http::Method::HEAD => (
             [
                 (header::CONTENT_TYPE, "audio/mp4"),
                 (header::CACHE_CONTROL, "no-store"),
@@ -514,6 +503,7 @@ async fn stream_head(
             Body::empty(),
         )
             .into_response(),
+        Ok(Track::Youtube { video_id }) => s.youtube_streams.open(&video_id).await.into_response(),
         Err(e) => e.into_response(),
     }
 }

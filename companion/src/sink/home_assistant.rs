@@ -22,7 +22,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use xpressify_protocol::Track;
 
-use super::{PlayItem, PlaybackSink, SinkError, SinkEvent, StreamUrls, percent_encode};
+use super::{
+    PlayItem, PlaybackSink, SinkError, SinkEvent, StreamUrls, overdue, percent_encode, poll_due,
+};
 
 const NAME: &str = "home_assistant";
 
@@ -299,14 +301,9 @@ impl PlaybackSink for HomeAssistantSink {
     }
 
     async fn poll(&mut self) -> Result<Option<SinkEvent>, SinkError> {
-        if !self.active
-            || self
-                .last_poll
-                .is_some_and(|t| t.elapsed() < Duration::from_secs_f64(self.config.poll_s))
-        {
+        if !self.active || !poll_due(&mut self.last_poll, self.config.poll_s) {
             return Ok(None);
         }
-        self.last_poll = Some(Instant::now());
         let response = self
             .http
             .get(self.url(&format!("/api/states/{}", self.config.entity_id)))
@@ -325,11 +322,7 @@ impl PlaybackSink for HomeAssistantSink {
                 self.active = false;
                 return Ok(Some(SinkEvent::Ended));
             }
-            _ if !self.seen_playing
-                && self.started.is_some_and(|t| {
-                    t.elapsed() >= Duration::from_secs_f64(self.config.start_timeout_s)
-                }) =>
-            {
+            _ if !self.seen_playing && overdue(self.started, self.config.start_timeout_s) => {
                 // Home Assistant took the call (200) but the player never started it.
                 self.active = false;
                 return Ok(Some(SinkEvent::Failed(format!(

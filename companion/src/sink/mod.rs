@@ -85,6 +85,23 @@ pub(crate) fn percent_encode(segment: &str) -> String {
         .collect()
 }
 
+/// Whether a pick handed over at `started` has had `seconds` to start: how the sinks whose
+/// players accept anything and then fail silently (Home Assistant, DLNA renderers) tell a
+/// refusal from a slow start.
+pub(crate) fn overdue(started: Option<std::time::Instant>, seconds: f64) -> bool {
+    started.is_some_and(|t| t.elapsed() >= std::time::Duration::from_secs_f64(seconds))
+}
+
+/// Whether a polling sink is due to ask its player again (`every_s` since the last time);
+/// when it is, the time is noted.
+pub(crate) fn poll_due(last: &mut Option<std::time::Instant>, every_s: f64) -> bool {
+    if last.is_some_and(|t| t.elapsed() < std::time::Duration::from_secs_f64(every_s)) {
+        return false;
+    }
+    *last = Some(std::time::Instant::now());
+    true
+}
+
 /// What a sink noticed since it was last polled.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SinkEvent {

@@ -16,7 +16,7 @@ use tracing::debug;
 use xpressify_protocol::Secret;
 use xpressify_protocol::config::ConfigError;
 
-use super::{PlayItem, PlaybackSink, SinkError, SinkEvent, StreamUrls};
+use super::{PlayItem, PlaybackSink, SinkError, SinkEvent, StreamUrls, poll_due};
 
 const NAME: &str = "mpd";
 /// The longest answer line taken (MPD's own lines are short: tags, paths, messages).
@@ -353,13 +353,9 @@ impl PlaybackSink for MpdSink {
         let Some(song) = self.song.clone() else {
             return Ok(None);
         };
-        if self
-            .last_poll
-            .is_some_and(|t| t.elapsed() < Duration::from_secs_f64(self.config.poll_s))
-        {
+        if !poll_due(&mut self.last_poll, self.config.poll_s) {
             return Ok(None);
         }
-        self.last_poll = Some(Instant::now());
         let status = self.call("status").await?;
         if let Some(error) = field(&status, "error") {
             let message = format!("MPD could not play it: {error}");

@@ -12,44 +12,17 @@ use xpressify_companion::sink::dlna::{self, upnp};
 use xpressify_companion::sink::{
     DlnaConfig, DlnaSink, PlayItem, PlaybackSink, SinkEvent, StreamUrls,
 };
-use xpressify_companion::source::wav;
-use xpressify_protocol::{Topics, Track};
-use xpressify_tests::api::Api;
 use xpressify_tests::fakes::FakeYoutube;
+use xpressify_tests::launch::RunningCompanion;
+use xpressify_tests::music::{mood_json, next_event, served, tone_pick, write_catalogue};
 use xpressify_tests::players::{FileServer, Renderer};
-use xpressify_tests::{Broker, KillOnDrop, binary, free_port, launch, unique_name};
+use xpressify_tests::{Broker, binary};
 
 const TOKEN: &str = "dlna-test-token-0123";
 const WAIT: Duration = Duration::from_secs(30);
 
-fn tone(seconds: f32) -> (&'static str, Vec<u8>) {
-    (
-        "audio/wav",
-        wav::pcm16_mono(&wav::tone(440.0, seconds, 8_000), 8_000),
-    )
-}
-
 fn pick(pick_id: i64) -> PlayItem {
-    PlayItem {
-        pick_id,
-        track: Track::Local {
-            file: format!("tone-{pick_id}.wav"),
-        },
-        title: format!("Tone & {pick_id}"),
-        artist: "<Xpressify>".into(),
-    }
-}
-
-async fn wait_event(sink: &mut DlnaSink, limit: Duration) -> Option<SinkEvent> {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        match sink.poll().await {
-            Ok(Some(e)) => return Some(e),
-            Ok(None) => tokio::time::sleep(Duration::from_millis(100)).await,
-            Err(e) => panic!("poll: {e}"),
-        }
-    }
-    None
+    tone_pick(pick_id, &format!("Tone & {pick_id}"), "<Xpressify>")
 }
 
 /// What the renderer itself says: an AVTransport or RenderingControl action's answer.
@@ -104,9 +77,9 @@ async fn a_renderer_is_found_by_name_and_plays_pauses_and_ends() {
     let web = FileServer::start_on(
         IpAddr::V4(renderer.host_ip),
         HashMap::from([
-            ("/stream/1".to_string(), tone(1.0)),
-            ("/stream/2".to_string(), tone(30.0)),
-            ("/stream/3".to_string(), tone(1.0)),
+            ("/stream/1".to_string(), served(1.0)),
+            ("/stream/2".to_string(), served(30.0)),
+            ("/stream/3".to_string(), served(1.0)),
         ]),
     )
     .expect("file server");
@@ -148,7 +121,7 @@ async fn a_renderer_is_found_by_name_and_plays_pauses_and_ends() {
         media["CurrentURIMetaData"]
     );
     assert_eq!(
-        wait_event(&mut sink, Duration::from_secs(15)).await,
+        next_event(&mut sink, Duration::from_secs(15)).await,
         Some(SinkEvent::Ended)
     );
 
@@ -172,7 +145,7 @@ async fn a_renderer_is_found_by_name_and_plays_pauses_and_ends() {
     let replaced = Instant::now();
     sink.play(&pick(3)).await.expect("replace");
     assert_eq!(
-        wait_event(&mut sink, Duration::from_secs(15)).await,
+        next_event(&mut sink, Duration::from_secs(15)).await,
         Some(SinkEvent::Ended)
     );
     assert!(
@@ -184,7 +157,7 @@ async fn a_renderer_is_found_by_name_and_plays_pauses_and_ends() {
     // A URL that answers 404: the renderer refuses it, now or when it tries.
     match sink.play(&pick(4)).await {
         Err(e) => assert!(e.to_string().contains("Kitchen speaker"), "{e}"),
-        Ok(()) => match wait_event(&mut sink, Duration::from_secs(20)).await {
+        Ok(()) => match next_event(&mut sink, Duration::from_secs(20)).await {
             Some(SinkEvent::Failed(why)) => assert!(why.contains("Kitchen speaker"), "{why}"),
             other => panic!(
                 "expected a failure, got {other:?} (state {}); the renderer's log:\n{}",
@@ -248,12 +221,6 @@ fn the_players_command_lists_the_renderer_with_its_config_line() {
     assert!(stdout.contains("volume: yes"), "{stdout}");
 }
 
-fn mood(device: &str, emotion: &str) -> String {
-    format!(
-        r#"{{"schema":1,"device_id":"{device}","emotion":"{emotion}","confidence":0.9,"probabilities":[0.1,0.0,0.1,0.5,0.2,0.0,0.1],"faces":1,"timestamp_ms":1,"seq":1,"model":{{"name":"m","version":"1"}}}}"#
-    )
-}
-
 #[test]
 fn the_companion_plays_its_catalogue_on_a_renderer() {
     xpressify_companion::install_tls();
@@ -261,51 +228,31 @@ fn the_companion_plays_its_catalogue_on_a_renderer() {
     let fake = FakeYoutube::start().expect("fake youtube");
     let renderer = Renderer::start("Hall speaker").expect("gmediarender starts");
     let music = tempfile::tempdir().expect("music");
-    let mut catalogue = String::new();
-    for i in 0..2 {
-        let file = format!("tone-{i}.wav");
-        std::fs::write(music.path().join(&file), tone(1.5).1).expect("write tone");
-        catalogue.push_str(&format!(
-            "[[track]]\nfile = \"{file}\"\ntitle = \"Tone {i}\"\nmoods = [\"sad\"]\n\n"
-        ));
-    }
-    std::fs::write(music.path().join("catalogue.toml"), catalogue).expect("catalogue");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let topics = Topics::new(unique_name("xp"), unique_name("dev")).expect("topics");
-    let port = free_port().expect("port");
-    let public = format!("http://{}:{port}", renderer.host_ip);
-    let mut cmd = launch::companion(
-        &broker.url,
-        topics.prefix(),
-        &dir.path().join("companion.sqlite"),
-        port,
-        TOKEN,
+    write_catalogue(music.path(), &[("sad", 2)], 1.5);
+    let companion = RunningCompanion::start(
+        &broker,
         &fake,
+        IpAddr::V4(renderer.host_ip),
+        TOKEN,
+        &[
+            ("XPRESSIFY__YOUTUBE__API_KEY", String::new()),
+            (
+                "XPRESSIFY__LOCAL__FOLDER",
+                music.path().display().to_string(),
+            ),
+            ("XPRESSIFY__PLAYER__SINK", "dlna".to_string()),
+            ("XPRESSIFY__DLNA__RENDERER", renderer.name.clone()),
+            ("XPRESSIFY__DLNA__SSDP_TARGET", renderer.ssdp_target()),
+            ("XPRESSIFY__DLNA__SEARCH_S", "2".to_string()),
+            ("XPRESSIFY__DLNA__POLL_S", "0.3".to_string()),
+        ],
     )
-    .expect("companion binary");
-    cmd.env(
-        "XPRESSIFY__HTTP__LISTEN",
-        format!("{}:{port}", renderer.host_ip),
-    )
-    .env("XPRESSIFY__HTTP__PUBLIC_URL", &public)
-    .env("XPRESSIFY__YOUTUBE__API_KEY", "")
-    .env("XPRESSIFY__LOCAL__FOLDER", music.path())
-    .env("XPRESSIFY__PLAYER__SINK", "dlna")
-    .env("XPRESSIFY__DLNA__RENDERER", &renderer.name)
-    .env("XPRESSIFY__DLNA__SSDP_TARGET", renderer.ssdp_target())
-    .env("XPRESSIFY__DLNA__SEARCH_S", "2")
-    .env("XPRESSIFY__DLNA__POLL_S", "0.3")
-    .env("XPRESSIFY__MUSIC__SWITCH_AFTER_S", "1");
-    let _companion = KillOnDrop(cmd.spawn().expect("spawn"));
-    let api = Api::at(&public, Some(TOKEN)).expect("client");
-    api.wait_for("the companion", "/api/status", WAIT, |s| {
-        s["broker_connected"] == true
-    })
-    .expect("connected");
+    .expect("the companion starts");
+    let (api, topics, public) = (&companion.api, &companion.topics, &companion.url);
     broker
         .publish(
             &topics.mood(),
-            mood(topics.device_id(), "sad").as_bytes(),
+            mood_json(topics.device_id(), "sad").as_bytes(),
             true,
         )
         .expect("publish mood");

@@ -11,52 +11,22 @@ use serde_json::Value;
 use xpressify_companion::sink::{
     MpdConfig, MpdSink, PlayItem, PlaybackSink, SinkEvent, StreamUrls,
 };
-use xpressify_companion::source::wav;
-use xpressify_protocol::{Topics, Track};
 use xpressify_tests::api::Api;
 use xpressify_tests::fakes::FakeYoutube;
+use xpressify_tests::launch::RunningCompanion;
+use xpressify_tests::music::{
+    WAV, mood_json, next_event, served, tone, tone_pick, wait_until, write_catalogue,
+};
 use xpressify_tests::players::{FileServer, Mpd};
-use xpressify_tests::{Broker, KillOnDrop, free_port, launch, unique_name};
+use xpressify_tests::{Broker, free_port};
+
+const LOCALHOST: std::net::IpAddr = std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
 
 const TOKEN: &str = "mpd-test-token-0123";
 const WAIT: Duration = Duration::from_secs(30);
 
-fn tone(seconds: f32) -> (&'static str, Vec<u8>) {
-    (
-        "audio/wav",
-        wav::pcm16_mono(&wav::tone(440.0, seconds, 8_000), 8_000),
-    )
-}
-
 fn pick(pick_id: i64) -> PlayItem {
-    PlayItem {
-        pick_id,
-        track: Track::Local {
-            file: format!("tone-{pick_id}.wav"),
-        },
-        title: format!("Tone {pick_id}"),
-        artist: String::new(),
-    }
-}
-
-async fn wait_event(sink: &mut MpdSink, limit: Duration) -> Option<SinkEvent> {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        match sink.poll().await {
-            Ok(Some(e)) => return Some(e),
-            Ok(None) => tokio::time::sleep(Duration::from_millis(100)).await,
-            Err(e) => panic!("poll: {e}"),
-        }
-    }
-    None
-}
-
-fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    tone_pick(pick_id, &format!("Tone {pick_id}"), "")
 }
 
 fn config(mpd: &Mpd) -> MpdConfig {
@@ -72,9 +42,9 @@ fn config(mpd: &Mpd) -> MpdConfig {
 async fn mpd_plays_streams_to_their_end_and_takes_commands() {
     let mpd = Mpd::start(None).expect("mpd starts (apt install mpd)");
     let web = FileServer::start(HashMap::from([
-        ("/stream/1".to_string(), tone(1.0)),
-        ("/stream/2".to_string(), tone(30.0)),
-        ("/stream/3".to_string(), tone(1.0)),
+        ("/stream/1".to_string(), served(1.0)),
+        ("/stream/2".to_string(), served(30.0)),
+        ("/stream/3".to_string(), served(1.0)),
     ]))
     .expect("file server");
     let mut sink = MpdSink::start(config(&mpd), StreamUrls::new(&web.url, ""), 50)
@@ -88,7 +58,7 @@ async fn mpd_plays_streams_to_their_end_and_takes_commands() {
         Some(format!("{}/stream/1", web.url))
     );
     assert_eq!(
-        wait_event(&mut sink, Duration::from_secs(15)).await,
+        next_event(&mut sink, Duration::from_secs(15)).await,
         Some(SinkEvent::Ended)
     );
 
@@ -106,7 +76,7 @@ async fn mpd_plays_streams_to_their_end_and_takes_commands() {
     let replaced = Instant::now();
     sink.play(&pick(3)).await.expect("replace");
     assert_eq!(
-        wait_event(&mut sink, Duration::from_secs(15)).await,
+        next_event(&mut sink, Duration::from_secs(15)).await,
         Some(SinkEvent::Ended)
     );
     assert!(
@@ -117,7 +87,7 @@ async fn mpd_plays_streams_to_their_end_and_takes_commands() {
 
     // A URL that answers 404: MPD reports an error, the sink a failure (not an endless wait).
     sink.play(&pick(4)).await.expect("addid takes any URL");
-    match wait_event(&mut sink, Duration::from_secs(20)).await {
+    match next_event(&mut sink, Duration::from_secs(20)).await {
         Some(SinkEvent::Failed(why)) => assert!(why.contains("MPD"), "{why}"),
         other => panic!("expected a failure, got {other:?}"),
     }
@@ -130,7 +100,7 @@ async fn mpd_passwords_and_read_tokens_are_used_and_named() {
     let mpd = Mpd::start(Some("mpd-secret-1")).expect("mpd starts");
     let web = FileServer::start(HashMap::from([(
         "/stream/7?access_token=read%2Btoken%2F12".to_string(),
-        tone(1.0),
+        served(1.0),
     )]))
     .expect("file server");
     let urls = StreamUrls::new(&web.url, "read+token/12");
@@ -158,7 +128,7 @@ async fn mpd_passwords_and_read_tokens_are_used_and_named() {
         .expect("the right one");
     sink.play(&pick(7)).await.expect("play");
     assert_eq!(
-        wait_event(&mut sink, Duration::from_secs(15)).await,
+        next_event(&mut sink, Duration::from_secs(15)).await,
         Some(SinkEvent::Ended),
         "MPD fetched the URL with its read token"
     );
@@ -185,45 +155,20 @@ async fn a_missing_mpd_names_the_address_key() {
     assert!(err.to_string().contains("mpd.address"), "{err}");
 }
 
-fn mood(device: &str, emotion: &str) -> String {
-    format!(
-        r#"{{"schema":1,"device_id":"{device}","emotion":"{emotion}","confidence":0.9,"probabilities":[0.1,0.0,0.1,0.5,0.2,0.0,0.1],"faces":1,"timestamp_ms":1,"seq":1,"model":{{"name":"m","version":"1"}}}}"#
-    )
-}
-
 /// `xpressify-companion run` with MPD as its player, on the test broker.
 fn companion_on_mpd(
     broker: &Broker,
     fake: &FakeYoutube,
     mpd: &Mpd,
     env: &[(&str, String)],
-) -> (KillOnDrop, Api, Topics, tempfile::TempDir) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let topics = Topics::new(unique_name("xp"), unique_name("dev")).expect("topics");
-    let port = free_port().expect("port");
-    let mut cmd = launch::companion(
-        &broker.url,
-        topics.prefix(),
-        &dir.path().join("companion.sqlite"),
-        port,
-        TOKEN,
-        fake,
-    )
-    .expect("companion binary");
-    cmd.env("XPRESSIFY__PLAYER__SINK", "mpd")
-        .env("XPRESSIFY__MPD__ADDRESS", mpd.address())
-        .env("XPRESSIFY__MPD__POLL_S", "0.3")
-        .env("XPRESSIFY__MUSIC__SWITCH_AFTER_S", "1");
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let process = KillOnDrop(cmd.spawn().expect("spawn companion"));
-    let api = Api::new(port, Some(TOKEN)).expect("client");
-    api.wait_for("the companion", "/api/status", WAIT, |s| {
-        s["broker_connected"] == true
-    })
-    .expect("connected");
-    (process, api, topics, dir)
+) -> RunningCompanion {
+    let mut all = vec![
+        ("XPRESSIFY__PLAYER__SINK", "mpd".to_string()),
+        ("XPRESSIFY__MPD__ADDRESS", mpd.address()),
+        ("XPRESSIFY__MPD__POLL_S", "0.3".to_string()),
+    ];
+    all.extend_from_slice(env);
+    RunningCompanion::start(broker, fake, LOCALHOST, TOKEN, &all).expect("the companion starts")
 }
 
 /// Waits until MPD plays the companion's stream of the pick the status names; returns the
@@ -254,9 +199,9 @@ fn the_companion_plays_youtube_picks_on_mpd_through_yt_dlp() {
     let mpd = Mpd::start(None).expect("mpd starts");
     // What yt-dlp finds at the "watch page": a direct audio file, as its generic extractor
     // takes it. A 2 s tone, so the next pick follows its end.
-    let watch = FileServer::start(HashMap::from([("/watch?v=*".to_string(), tone(2.0))]))
+    let watch = FileServer::start(HashMap::from([("/watch?v=*".to_string(), served(2.0))]))
         .expect("watch server");
-    let (_companion, api, topics, _dir) = companion_on_mpd(
+    let companion = companion_on_mpd(
         &broker,
         &fake,
         &mpd,
@@ -265,14 +210,15 @@ fn the_companion_plays_youtube_picks_on_mpd_through_yt_dlp() {
             format!("{}/watch?v=", watch.url),
         )],
     );
+    let (api, topics) = (&companion.api, &companion.topics);
     broker
         .publish(
             &topics.mood(),
-            mood(topics.device_id(), "happy").as_bytes(),
+            mood_json(topics.device_id(), "happy").as_bytes(),
             true,
         )
         .expect("publish mood");
-    let first = mpd_plays_the_pick(&api, &mpd, None);
+    let first = mpd_plays_the_pick(api, &mpd, None);
     let history = api.get("/api/history").expect("history");
     let picked: Vec<&Value> = history["picks"].as_array().expect("picks").iter().collect();
     let video = picked
@@ -285,7 +231,7 @@ fn the_companion_plays_youtube_picks_on_mpd_through_yt_dlp() {
         watch.requests().contains(&format!("/watch?v={video}"))
     });
     // The 2 s stream ends; the next pick follows on MPD.
-    let second = mpd_plays_the_pick(&api, &mpd, Some(first));
+    let second = mpd_plays_the_pick(api, &mpd, Some(first));
     assert_ne!(first, second);
     let status = api.get("/api/status").expect("status");
     assert!(status["problem"].is_null(), "{status}");
@@ -298,16 +244,8 @@ fn without_yt_dlp_mpd_plays_the_catalogue_and_the_page_says_how_to_fix_it() {
     let fake = FakeYoutube::start().expect("fake youtube");
     let mpd = Mpd::start(None).expect("mpd starts");
     let music = tempfile::tempdir().expect("music");
-    let mut catalogue = String::new();
-    for i in 0..2 {
-        let file = format!("tone-{i}.wav");
-        std::fs::write(music.path().join(&file), tone(1.5).1).expect("write tone");
-        catalogue.push_str(&format!(
-            "[[track]]\nfile = \"{file}\"\ntitle = \"Tone {i}\"\nmoods = [\"happy\"]\n\n"
-        ));
-    }
-    std::fs::write(music.path().join("catalogue.toml"), catalogue).expect("catalogue");
-    let (_companion, api, topics, _dir) = companion_on_mpd(
+    write_catalogue(music.path(), &[("happy", 2)], 1.5);
+    let companion = companion_on_mpd(
         &broker,
         &fake,
         &mpd,
@@ -322,21 +260,22 @@ fn without_yt_dlp_mpd_plays_the_catalogue_and_the_page_says_how_to_fix_it() {
             ),
         ],
     );
+    let (api, topics) = (&companion.api, &companion.topics);
     broker
         .publish(
             &topics.mood(),
-            mood(topics.device_id(), "happy").as_bytes(),
+            mood_json(topics.device_id(), "happy").as_bytes(),
             true,
         )
         .expect("publish mood");
-    let first = mpd_plays_the_pick(&api, &mpd, None);
+    let first = mpd_plays_the_pick(api, &mpd, None);
     let status = api.get("/api/status").expect("status");
     let problem = status["problem"].as_str().unwrap_or_default();
     assert!(
         problem.contains("yt-dlp") && problem.contains("apt install yt-dlp"),
         "{status}"
     );
-    let second = mpd_plays_the_pick(&api, &mpd, Some(first));
+    let second = mpd_plays_the_pick(api, &mpd, Some(first));
     let history = api.get("/api/history").expect("history");
     for p in history["picks"].as_array().expect("picks") {
         assert!(
@@ -408,35 +347,31 @@ fn stream_gives_a_youtube_pick_as_audio_and_bounds_yt_dlp() {
     let broker = Broker::get().expect("broker");
     let fake = FakeYoutube::start().expect("fake youtube");
     // 12 MB behind every id: a player that stops reading holds its yt-dlp open.
-    let audio = wav::pcm16_mono(&wav::tone(220.0, 750.0, 8_000), 8_000);
+    let audio = tone(220.0, 750.0);
     let watch = FileServer::start(HashMap::from([(
         "/watch?v=*".to_string(),
-        ("audio/wav", audio.clone()),
+        (WAV, audio.clone()),
     )]))
     .expect("watch server");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let topics = Topics::new(unique_name("xp"), unique_name("dev")).expect("topics");
-    let port = free_port().expect("port");
-    let mut cmd = launch::companion(
-        &broker.url,
-        topics.prefix(),
-        &dir.path().join("companion.sqlite"),
-        port,
-        TOKEN,
+    let companion = RunningCompanion::start(
+        &broker,
         &fake,
+        LOCALHOST,
+        TOKEN,
+        &[
+            (
+                "XPRESSIFY__STREAM__YOUTUBE_WATCH_URL",
+                format!("{}/watch?v=", watch.url),
+            ),
+            ("XPRESSIFY__STREAM__MAX_STREAMS", "1".to_string()),
+        ],
     )
-    .expect("companion binary");
-    cmd.env(
-        "XPRESSIFY__STREAM__YOUTUBE_WATCH_URL",
-        format!("{}/watch?v=", watch.url),
-    )
-    .env("XPRESSIFY__STREAM__MAX_STREAMS", "1");
-    let _companion = KillOnDrop(cmd.spawn().expect("spawn"));
-    let api = Api::new(port, Some(TOKEN)).expect("client");
+    .expect("the companion starts");
+    let (api, topics, port) = (&companion.api, &companion.topics, companion.port);
     broker
         .publish(
             &topics.mood(),
-            mood(topics.device_id(), "sad").as_bytes(),
+            mood_json(topics.device_id(), "sad").as_bytes(),
             true,
         )
         .expect("publish mood");

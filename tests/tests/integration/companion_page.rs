@@ -348,23 +348,7 @@ fn each_room_has_a_player_on_a_phone() {
     let fake = FakeYoutube::start().expect("fake");
     let dir = tempfile::tempdir().expect("tempdir");
     let music = dir.path().join("music");
-    std::fs::create_dir_all(&music).expect("mkdir");
-    let mut catalogue = String::new();
-    for (emotion, hz) in [("happy", 660.0), ("sad", 220.0)] {
-        for i in 0..3 {
-            let file = format!("{emotion}-{i}.wav");
-            let tone = xpressify_companion::source::wav::tone(hz, 60.0, 8_000);
-            std::fs::write(
-                music.join(&file),
-                xpressify_companion::source::wav::pcm16_mono(&tone, 8_000),
-            )
-            .expect("write tone");
-            catalogue.push_str(&format!(
-                "[[track]]\nfile = \"{file}\"\ntitle = \"A {emotion} song {i}\"\nartist = \"Tones\"\nmoods = [\"{emotion}\"]\n\n"
-            ));
-        }
-    }
-    std::fs::write(music.join("catalogue.toml"), catalogue).expect("catalogue");
+    xpressify_tests::music::write_catalogue(&music, &[("happy", 3), ("sad", 3)], 60.0);
     let prefix = unique_name("xp");
     let kitchen = Topics::new(prefix.clone(), unique_name("kitchen")).expect("topics");
     let bedroom = Topics::new(prefix.clone(), unique_name("bedroom")).expect("topics");

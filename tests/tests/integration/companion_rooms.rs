@@ -4,24 +4,19 @@
 //! device's display gets its room's `now_playing`, a device's command acts on its room, and
 //! the HTTP API's commands and history take a room.
 
+use std::net::IpAddr;
 use std::time::Duration;
 
 use serde_json::Value;
-use xpressify_companion::source::wav;
 use xpressify_protocol::{NowPlaying, Topics};
-use xpressify_tests::api::Api;
 use xpressify_tests::fakes::FakeYoutube;
+use xpressify_tests::launch::RunningCompanion;
+use xpressify_tests::music::{mood_json, write_catalogue};
 use xpressify_tests::players::Renderer;
-use xpressify_tests::{Broker, KillOnDrop, free_port, launch, unique_name};
+use xpressify_tests::{Broker, unique_name};
 
 const TOKEN: &str = "rooms-test-token-0123";
 const WAIT: Duration = Duration::from_secs(40);
-
-fn mood(device: &str, emotion: &str) -> String {
-    format!(
-        r#"{{"schema":1,"device_id":"{device}","emotion":"{emotion}","confidence":0.9,"probabilities":[0.1,0.0,0.1,0.5,0.2,0.0,0.1],"faces":1,"timestamp_ms":1,"seq":1,"model":{{"name":"m","version":"1"}}}}"#
-    )
-}
 
 fn room<'a>(status: &'a Value, name: &str) -> &'a Value {
     status["rooms"]
@@ -42,29 +37,10 @@ fn two_rooms_follow_their_own_devices_on_their_own_players() {
     let fake = FakeYoutube::start().expect("fake youtube");
     let renderer = Renderer::start("Bedroom speaker").expect("gmediarender starts");
     let dir = tempfile::tempdir().expect("tempdir");
-
-    // A catalogue whose titles say their mood; long tracks, so nothing ends mid-test.
+    // Titles say their mood; long tracks, so nothing ends mid-test.
     let music = dir.path().join("music");
-    std::fs::create_dir_all(&music).expect("mkdir");
-    let mut catalogue = String::new();
-    for (emotion, hz) in [("happy", 660.0), ("sad", 220.0)] {
-        for i in 0..3 {
-            let file = format!("{emotion}-{i}.wav");
-            std::fs::write(
-                music.join(&file),
-                wav::pcm16_mono(&wav::tone(hz, 40.0, 8_000), 8_000),
-            )
-            .expect("write tone");
-            catalogue.push_str(&format!(
-                "[[track]]\nfile = \"{file}\"\ntitle = \"{emotion} {i}\"\nmoods = [\"{emotion}\"]\n\n"
-            ));
-        }
-    }
-    std::fs::write(music.join("catalogue.toml"), catalogue).expect("catalogue");
-
-    let prefix = unique_name("xp");
-    let kitchen = Topics::new(&prefix, unique_name("kitchen")).expect("topics");
-    let bedroom = Topics::new(&prefix, unique_name("bedroom")).expect("topics");
+    write_catalogue(&music, &[("happy", 3), ("sad", 3)], 40.0);
+    let (kitchen_id, bedroom_id) = (unique_name("kitchen"), unique_name("bedroom"));
     let config = dir.path().join("companion.toml");
     std::fs::write(
         &config,
@@ -79,51 +55,38 @@ poll_s = 0.3
 
 [[rooms]]
 name = "kitchen"
-devices = ["{kitchen}"]
+devices = ["{kitchen_id}"]
 [rooms.player]
 sink = "mpv"
 
 [[rooms]]
 name = "bedroom"
-devices = ["{bedroom}"]
+devices = ["{bedroom_id}"]
 [rooms.player]
 sink = "dlna"
 renderer = "Bedroom speaker"
 volume = 30
 "#,
             target = renderer.ssdp_target(),
-            kitchen = kitchen.device_id(),
-            bedroom = bedroom.device_id(),
         ),
     )
     .expect("config");
-
-    let port = free_port().expect("port");
-    let public = format!("http://{}:{port}", renderer.host_ip);
-    let mut cmd = launch::companion(
-        &broker.url,
-        &prefix,
-        &dir.path().join("companion.sqlite"),
-        port,
-        TOKEN,
+    let companion = RunningCompanion::start(
+        &broker,
         &fake,
+        IpAddr::V4(renderer.host_ip),
+        TOKEN,
+        &[
+            ("XPRESSIFY_CONFIG", config.display().to_string()),
+            ("XPRESSIFY__YOUTUBE__API_KEY", String::new()),
+            ("XPRESSIFY__LOCAL__FOLDER", music.display().to_string()),
+        ],
     )
-    .expect("companion binary");
-    cmd.arg("--config")
-        .arg(&config)
-        .env(
-            "XPRESSIFY__HTTP__LISTEN",
-            format!("{}:{port}", renderer.host_ip),
-        )
-        .env("XPRESSIFY__HTTP__PUBLIC_URL", &public)
-        .env("XPRESSIFY__YOUTUBE__API_KEY", "")
-        .env("XPRESSIFY__LOCAL__FOLDER", &music);
-    let _companion = KillOnDrop(cmd.spawn().expect("spawn"));
-    let api = Api::at(&public, Some(TOKEN)).expect("client");
-    api.wait_for("the companion", "/api/status", WAIT, |s| {
-        s["broker_connected"] == true
-    })
-    .expect("connected");
+    .expect("the companion starts");
+    let api = &companion.api;
+    let prefix = companion.topics.prefix();
+    let kitchen = Topics::new(prefix, kitchen_id).expect("topics");
+    let bedroom = Topics::new(prefix, bedroom_id).expect("topics");
 
     let mut displays = broker
         .subscriber(&[kitchen.now_playing(), bedroom.now_playing()])
@@ -131,14 +94,14 @@ volume = 30
     broker
         .publish(
             &kitchen.mood(),
-            mood(kitchen.device_id(), "happy").as_bytes(),
+            mood_json(kitchen.device_id(), "happy").as_bytes(),
             true,
         )
         .expect("kitchen mood");
     broker
         .publish(
             &bedroom.mood(),
-            mood(bedroom.device_id(), "sad").as_bytes(),
+            mood_json(bedroom.device_id(), "sad").as_bytes(),
             true,
         )
         .expect("bedroom mood");
@@ -155,13 +118,13 @@ volume = 30
     assert!(
         k["now_playing"]["title"]
             .as_str()
-            .is_some_and(|t| t.starts_with("happy")),
+            .is_some_and(|t| t.starts_with("A happy")),
         "{k}"
     );
     assert!(
         b["now_playing"]["title"]
             .as_str()
-            .is_some_and(|t| t.starts_with("sad")),
+            .is_some_and(|t| t.starts_with("A sad")),
         "{b}"
     );
     assert_eq!(k["devices"], serde_json::json!([kitchen.device_id()]));
@@ -258,7 +221,8 @@ volume = 30
     }
 
     // Each room learns its own taste: the bedroom's skip taught the bedroom, not the kitchen.
-    let db = rusqlite::Connection::open(dir.path().join("companion.sqlite")).expect("store");
+    let db =
+        rusqlite::Connection::open(companion.dir.path().join("companion.sqlite")).expect("store");
     let rooms: Vec<String> = db
         .prepare("SELECT DISTINCT room FROM taste ORDER BY room")
         .and_then(|mut q| q.query_map([], |r| r.get(0))?.collect())

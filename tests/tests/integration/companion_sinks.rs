@@ -11,6 +11,7 @@ use xpressify_companion::sink::{
 use xpressify_companion::source::wav;
 use xpressify_protocol::Track;
 use xpressify_tests::fakes::{FakeHomeAssistant, HA_TOKEN, HaPlayer};
+use xpressify_tests::music::next_event;
 
 /// Writes a mono 16-bit WAV of a 440 Hz tone.
 fn write_tone(path: &Path, seconds: f32) {
@@ -25,18 +26,6 @@ fn local(pick_id: i64, file: &str) -> PlayItem {
         title: file.into(),
         artist: String::new(),
     }
-}
-
-async fn wait_event(sink: &mut impl PlaybackSink, limit: Duration) -> Option<SinkEvent> {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        match sink.poll().await {
-            Ok(Some(e)) => return Some(e),
-            Ok(None) => tokio::time::sleep(Duration::from_millis(100)).await,
-            Err(e) => panic!("poll: {e}"),
-        }
-    }
-    None
 }
 
 #[tokio::test]
@@ -55,7 +44,7 @@ async fn mpv_plays_a_file_to_its_end_and_takes_commands() {
 
     mpv.play(&local(1, "tone.wav")).await.expect("play");
     assert_eq!(
-        wait_event(&mut mpv, Duration::from_secs(15)).await,
+        next_event(&mut mpv, Duration::from_secs(15)).await,
         Some(SinkEvent::Ended)
     );
 
@@ -66,14 +55,14 @@ async fn mpv_plays_a_file_to_its_end_and_takes_commands() {
     // Replacing a playing track is not its end.
     mpv.play(&local(3, "tone.wav")).await.expect("replace");
     assert_eq!(
-        wait_event(&mut mpv, Duration::from_secs(15)).await,
+        next_event(&mut mpv, Duration::from_secs(15)).await,
         Some(SinkEvent::Ended)
     );
 
     mpv.play(&local(4, "broken.wav"))
         .await
         .expect("loadfile is accepted");
-    match wait_event(&mut mpv, Duration::from_secs(15)).await {
+    match next_event(&mut mpv, Duration::from_secs(15)).await {
         Some(SinkEvent::Failed(why)) => assert!(why.contains("mpv"), "{why}"),
         other => panic!("expected a failure, got {other:?}"),
     }
@@ -128,7 +117,7 @@ async fn home_assistant_plays_pauses_and_reports_the_end() {
     ha.play(&video).await.expect("play");
     ha.set_volume(40).await.expect("volume");
     assert_eq!(
-        wait_event(&mut ha, Duration::from_secs(10)).await,
+        next_event(&mut ha, Duration::from_secs(10)).await,
         Some(SinkEvent::Ended)
     );
     ha.play(&local(2, "calm/rain.ogg"))
@@ -204,7 +193,7 @@ async fn home_assistant_streams_youtube_to_players_without_cast() {
         .with_media_token("read-token-1234");
     ha.play(&video(5)).await.expect("play");
     assert_eq!(
-        wait_event(&mut ha, Duration::from_secs(10)).await,
+        next_event(&mut ha, Duration::from_secs(10)).await,
         Some(SinkEvent::Ended)
     );
     assert_eq!(
@@ -234,7 +223,7 @@ async fn home_assistant_reports_a_player_that_never_starts() {
     let mut ha = HomeAssistantSink::new(config).expect("sink");
     let asked = Instant::now();
     ha.play(&video(6)).await.expect("HA takes the call");
-    match wait_event(&mut ha, Duration::from_secs(10)).await {
+    match next_event(&mut ha, Duration::from_secs(10)).await {
         Some(SinkEvent::Failed(why)) => {
             assert!(why.contains("did not start playing"), "{why}");
             assert!(

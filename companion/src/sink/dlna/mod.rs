@@ -24,7 +24,7 @@ use xpressify_protocol::Track;
 use xpressify_protocol::config::ConfigError;
 
 use self::upnp::Renderer;
-use super::{PlayItem, PlaybackSink, SinkError, SinkEvent, StreamUrls};
+use super::{PlayItem, PlaybackSink, SinkError, SinkEvent, StreamUrls, overdue, poll_due};
 
 const NAME: &str = "dlna";
 
@@ -348,14 +348,9 @@ impl PlaybackSink for DlnaSink {
     }
 
     async fn poll(&mut self) -> Result<Option<SinkEvent>, SinkError> {
-        if !self.active
-            || self
-                .last_poll
-                .is_some_and(|t| t.elapsed() < Duration::from_secs_f64(self.config.poll_s))
-        {
+        if !self.active || !poll_due(&mut self.last_poll, self.config.poll_s) {
             return Ok(None);
         }
-        self.last_poll = Some(Instant::now());
         let info = self
             .action(
                 &self.renderer.av_transport,
@@ -397,9 +392,7 @@ impl PlaybackSink for DlnaSink {
         }
         if !self.progressed
             && state != "PAUSED_PLAYBACK"
-            && self.started.is_some_and(|t| {
-                t.elapsed() >= Duration::from_secs_f64(self.config.start_timeout_s)
-            })
+            && overdue(self.started, self.config.start_timeout_s)
         {
             self.active = false;
             return Ok(Some(SinkEvent::Failed(format!(
