@@ -439,7 +439,7 @@ impl Service {
                 0
             });
         let room = &mut self.rooms[r];
-        info!(room = %room.name, %mood, title = %pick.title, query = %pick.query, sink, "playing");
+        info!(%mood, room = %room.name, title = %pick.title, query = %pick.query, sink, "playing");
         room.schedule.on_started(mood);
         room.playback.started(pick, play_id, now);
         self.publish_now_playing(client, r).await;
