@@ -153,18 +153,21 @@ pub async fn find(config: &DlnaConfig) -> Result<Renderer, SinkError> {
             .await
             .map_err(|e| err(format!("dlna.renderer: {e}")));
     }
-    let found = list(
-        config.target()?,
-        Duration::from_secs_f64(config.search_s),
-        config.timeout_s,
-    )
-    .await?;
-    let renderers: Vec<Renderer> = found.into_iter().filter_map(Result::ok).collect();
-    if let Some(r) = renderers
-        .iter()
-        .find(|r| r.name.eq_ignore_ascii_case(wanted) || r.udn == wanted)
-    {
-        return Ok(r.clone());
+    let target = config.target()?;
+    let answers = ssdp::search(target, Duration::from_secs_f64(config.search_s))
+        .await
+        .map_err(|e| err(format!("cannot search for renderers at {target}: {e}")))?;
+    // Described one by one until the one named answers: each answer costs a request, and a
+    // LAN may hold many renderers.
+    let mut renderers = Vec::new();
+    for answer in answers {
+        let Ok(r) = describe(&http, &answer.location).await else {
+            continue;
+        };
+        if r.name.eq_ignore_ascii_case(wanted) || r.udn == wanted {
+            return Ok(r);
+        }
+        renderers.push(r);
     }
     let names: Vec<&str> = renderers.iter().map(|r| r.name.as_str()).collect();
     Err(err(format!(
