@@ -195,6 +195,7 @@ mod tests {
                 name: "m".into(),
                 version: "1".into(),
             },
+            paused: false,
         };
         assert!(!devices.record_mood("a", &mood(Some(Emotion::Happy)), 5));
         devices.admit("a", 1);

@@ -2,7 +2,7 @@
 //!
 //! Everything that crosses the broker is defined here and nowhere else: topic names
 //! ([`Topics`]), payloads ([`MoodEvent`], [`ProbabilitiesEvent`], [`Availability`],
-//! [`Command`], [`NowPlaying`]), Home Assistant discovery ([`discovery`]) and the shared
+//! [`Command`], [`NowPlaying`], [`MoodChange`], [`CameraState`], [`Diagnostics`]), Home Assistant discovery ([`discovery`]) and the shared
 //! configuration convention ([`config`]). Apart from the `client` feature (connection
 //! options, which reads TLS files), the crate does no I/O, so both sides and the tests
 //! link the same definitions, and a decoder can be fed any bytes: it returns a
@@ -10,16 +10,19 @@
 
 mod availability;
 mod broker_url;
+mod camera;
 #[cfg(feature = "cli")]
 pub mod cli;
 #[cfg(feature = "client")]
 pub mod client;
 mod command;
 pub mod config;
+pub mod diagnostics;
 pub mod discovery;
 pub mod duration;
 mod emotion;
 mod error;
+pub mod event;
 pub mod golden;
 mod mood;
 mod now_playing;
@@ -30,9 +33,12 @@ pub mod topics;
 
 pub use availability::Availability;
 pub use broker_url::{BrokerUrl, mask_credentials};
+pub use camera::CameraState;
 pub use command::Command;
 pub use emotion::Emotion;
+pub use diagnostics::{CameraStatus, Diagnostics};
 pub use error::DecodeError;
+pub use event::MoodChange;
 pub use mood::{ModelInfo, MoodEvent, ProbabilitiesEvent};
 pub use now_playing::{NowPlaying, PlaybackState, Track};
 pub use probabilities::{Probabilities, SUM_TOLERANCE};

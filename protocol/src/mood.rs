@@ -19,6 +19,7 @@ pub struct ModelInfo {
 ///
 /// `emotion` is `None` while no face is seen; `probabilities` are then all zero and
 /// `confidence` is 0. Otherwise `confidence` is the smoothed probability of `emotion`.
+/// `paused` is true while the privacy switch has the camera off (and `emotion` is then `None`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct MoodEvent {
     /// Always [`SCHEMA_VERSION`] when written by this crate.
@@ -39,6 +40,8 @@ pub struct MoodEvent {
     pub seq: u64,
     /// The classifier that produced it.
     pub model: ModelInfo,
+    /// The camera is off (the privacy switch): nothing is read, so there is no mood.
+    pub paused: bool,
 }
 
 /// The unsmoothed per-frame probabilities, published on `…/probabilities` at a fixed rate.
@@ -71,6 +74,9 @@ struct RawMood {
     timestamp_ms: u64,
     seq: u64,
     model: ModelInfo,
+    // Absent in messages of builds before the privacy switch.
+    #[serde(default)]
+    paused: bool,
 }
 
 #[derive(Deserialize)]
@@ -113,6 +119,12 @@ impl MoodEvent {
             }
             _ => {}
         }
+        if raw.paused && (emotion.is_some() || raw.faces != 0) {
+            return Err(DecodeError::range(
+                "paused",
+                "a paused camera reads no face: emotion must be null and faces 0",
+            ));
+        }
         Ok(MoodEvent {
             schema: SCHEMA_VERSION,
             device_id: crate::topics::checked_device_id(raw.device_id)?,
@@ -123,6 +135,7 @@ impl MoodEvent {
             timestamp_ms: raw.timestamp_ms,
             seq: raw.seq,
             model: raw.model,
+            paused: raw.paused,
         })
     }
 

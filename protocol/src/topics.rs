@@ -23,16 +23,32 @@ pub enum Channel {
     Command,
     /// [`crate::NowPlaying`], retained, from the companion.
     NowPlaying,
+    /// [`crate::MoodChange`], not retained, once per announced change (Home Assistant's
+    /// `event` entity; a reconnect must not fire it again, so it is never retained).
+    Event,
+    /// [`crate::CameraState`], retained: whether the device's camera is on (the privacy
+    /// switch's state).
+    Camera,
+    /// [`crate::CameraState`], not retained: a request to turn the camera on or off, from
+    /// Home Assistant's switch, the companion's page or a script.
+    CameraSet,
+    /// [`crate::Diagnostics`], retained, every half minute: frame rate, inference times,
+    /// temperature, uptime.
+    Diagnostics,
 }
 
 impl Channel {
     /// Every channel, for subscribing to all of them.
-    pub const ALL: [Channel; 5] = [
+    pub const ALL: [Channel; 9] = [
         Channel::Mood,
         Channel::Probabilities,
         Channel::Availability,
         Channel::Command,
         Channel::NowPlaying,
+        Channel::Event,
+        Channel::Camera,
+        Channel::CameraSet,
+        Channel::Diagnostics,
     ];
 
     /// The last topic level.
@@ -43,6 +59,10 @@ impl Channel {
             Channel::Availability => "availability",
             Channel::Command => "command",
             Channel::NowPlaying => "now_playing",
+            Channel::Event => "event",
+            Channel::Camera => "camera",
+            Channel::CameraSet => "camera/set",
+            Channel::Diagnostics => "diagnostics",
         }
     }
 
@@ -51,7 +71,11 @@ impl Channel {
     pub fn retained(self) -> bool {
         matches!(
             self,
-            Channel::Mood | Channel::Availability | Channel::NowPlaying
+            Channel::Mood
+                | Channel::Availability
+                | Channel::NowPlaying
+                | Channel::Camera
+                | Channel::Diagnostics
         )
     }
 }
@@ -167,6 +191,26 @@ impl Topics {
     pub fn now_playing(&self) -> String {
         self.topic(Channel::NowPlaying)
     }
+
+    /// `…/event`.
+    pub fn event(&self) -> String {
+        self.topic(Channel::Event)
+    }
+
+    /// `…/camera`.
+    pub fn camera(&self) -> String {
+        self.topic(Channel::Camera)
+    }
+
+    /// `…/camera/set`.
+    pub fn camera_set(&self) -> String {
+        self.topic(Channel::CameraSet)
+    }
+
+    /// `…/diagnostics`.
+    pub fn diagnostics(&self) -> String {
+        self.topic(Channel::Diagnostics)
+    }
 }
 
 /// The filter that matches one channel of every device: `<prefix>/+/<channel>`.
@@ -204,6 +248,10 @@ mod tests {
         assert_eq!(parse("xpressify", "xpressify/kitchen/other"), None);
         assert_eq!(parse("xpressify", "other/kitchen/mood"), None);
         assert_eq!(parse("xpressify", "xpressify/a/b/mood"), None);
+        assert_eq!(
+            parse("xpressify", "xpressify/a/camera/set"),
+            Some(("a".to_string(), Channel::CameraSet))
+        );
         // The companion's availability is not a device's.
         assert_eq!(
             parse("xpressify", &companion_availability("xpressify")),

@@ -202,6 +202,7 @@ mod tests {
                 name: "m".into(),
                 version: "1".into(),
             },
+            paused: false,
         }
     }
 

@@ -22,15 +22,22 @@ fn happy() -> MoodEvent {
             name: "xpressify-edge".into(),
             version: "1".into(),
         },
+        paused: false,
     }
 }
 
-const HAPPY_JSON: &str = r#"{"schema":1,"device_id":"kitchen","emotion":"happy","confidence":0.75,"probabilities":[0.05,0.0,0.05,0.75,0.05,0.05,0.05],"faces":2,"timestamp_ms":1764086400000,"seq":7,"model":{"name":"xpressify-edge","version":"1"}}"#;
+const HAPPY_JSON: &str = r#"{"schema":1,"device_id":"kitchen","emotion":"happy","confidence":0.75,"probabilities":[0.05,0.0,0.05,0.75,0.05,0.05,0.05],"faces":2,"timestamp_ms":1764086400000,"seq":7,"model":{"name":"xpressify-edge","version":"1"},"paused":false}"#;
 
 #[test]
 fn mood_event_golden_json() {
     assert_eq!(String::from_utf8_lossy(&happy().encode()), HAPPY_JSON);
     assert_eq!(MoodEvent::decode(HAPPY_JSON.as_bytes()).ok(), Some(happy()));
+    // Builds before the privacy switch wrote no `paused`: still read, as not paused.
+    let old = HAPPY_JSON.replace(r#","paused":false"#, "");
+    assert_eq!(MoodEvent::decode(old.as_bytes()).ok(), Some(happy()));
+    // Paused means no face: a paused mood with an emotion is refused.
+    let contradiction = HAPPY_JSON.replace(r#""paused":false"#, r#""paused":true"#);
+    assert!(MoodEvent::decode(contradiction.as_bytes()).is_err());
 }
 
 #[test]
@@ -201,7 +208,7 @@ proptest! {
             faces,
             timestamp_ms: ts,
             seq,
-            model: ModelInfo { name: "m".into(), version: "v".into() },
+            model: ModelInfo { name: "m".into(), version: "v".into() }, paused: false,
         };
         prop_assert_eq!(MoodEvent::decode(&event.encode()).ok(), Some(event));
     }

@@ -2,6 +2,7 @@
 //! that must match it, and the fuzz target's kept inputs.
 
 mod contract;
+mod discovery;
 mod docs;
 mod fuzz_regressions;
 mod support;

@@ -91,6 +91,7 @@ fn simulate(host: String, port: u16, topics: Topics, count: u64) -> u64 {
                 name: "load".into(),
                 version: "1".into(),
             },
+            paused: false,
         };
         if client
             .publish(topics.mood(), QoS::AtLeastOnce, false, event.encode())

@@ -3,7 +3,8 @@
 // Shared by the `protocol_decode` fuzz target and the regression test beside this folder.
 
 use xpressify_protocol::{
-    Availability, Command, MoodEvent, NowPlaying, ProbabilitiesEvent, topics,
+    Availability, CameraState, Command, Diagnostics, MoodChange, MoodEvent, NowPlaying,
+    ProbabilitiesEvent, topics,
 };
 
 /// Where `payload` decodes as a `T`, its encoding must decode to the same `T`.
@@ -41,6 +42,14 @@ pub fn check(payload: &[u8]) {
     round_trip("availability", payload, Availability::decode, |a| {
         a.encode()
     });
+    round_trip("event", payload, MoodChange::decode, MoodChange::encode);
+    round_trip("camera", payload, CameraState::decode, |c| c.encode());
+    round_trip(
+        "diagnostics",
+        payload,
+        Diagnostics::decode,
+        Diagnostics::encode,
+    );
     // The same bytes as a topic name.
     if let Some((device, channel)) = std::str::from_utf8(payload)
         .ok()
