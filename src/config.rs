@@ -49,6 +49,12 @@ impl BoxConfig {
             .read_secret_files()
             .context("in [companion]")?;
         config.connect_to_own_broker()?;
+        // Home Assistant links the camera to this box's page.
+        if config.device.homeassistant.configuration_url.is_empty()
+            && let Some(url) = config.companion.page_url()
+        {
+            config.device.homeassistant.configuration_url = url;
+        }
         config.validate()?;
         Ok(config)
     }

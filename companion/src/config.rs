@@ -569,6 +569,18 @@ impl CompanionConfig {
         })
     }
 
+    /// Where people on the LAN open the page, for Home Assistant's "Visit" link:
+    /// `http.public_url`, else `http.listen` when it names one address of this machine on the
+    /// network (not loopback, not every address); `None` when neither tells.
+    pub fn page_url(&self) -> Option<String> {
+        if !self.http.public_url.is_empty() {
+            return Some(format!("{}/", self.http.public_url.trim_end_matches('/')));
+        }
+        let addr = self.http_listen().ok()?;
+        let ip = addr.ip();
+        (!ip.is_loopback() && !ip.is_unspecified()).then(|| format!("http://{addr}/"))
+    }
+
     /// Whether some room's player opens the companion's `/stream` URLs for YouTube picks, and
     /// so gets them only through yt-dlp on this machine.
     pub fn player_streams_youtube(&self) -> bool {

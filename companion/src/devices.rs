@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use xpressify_protocol::MoodEvent;
+use xpressify_protocol::{Emotion, MoodEvent};
 
 use crate::status::DeviceView;
 
@@ -90,6 +90,7 @@ impl Devices {
                 since_ms: 0,
                 probabilities: [0.0; 7],
                 heard_ms: now,
+                paused: false,
             },
         );
         Admission::New { forgot }
@@ -106,6 +107,7 @@ impl Devices {
         view.emotion = mood.emotion;
         view.confidence = mood.confidence;
         view.probabilities = *mood.probabilities.values();
+        view.paused = mood.paused;
         // A mood is sent only while the device runs.
         view.online = true;
         true
@@ -116,6 +118,15 @@ impl Devices {
         if let Some(view) = self.known.get_mut(device) {
             view.online = online;
         }
+    }
+
+    /// The newest mood of `device` and whether its camera was off; `None` before its first
+    /// mood.
+    pub fn mood_of(&self, device: &str) -> Option<(Option<Emotion>, bool)> {
+        self.known
+            .get(device)
+            .filter(|v| v.since_ms != 0)
+            .map(|v| (v.emotion, v.paused))
     }
 
     /// Whether `device` is known.

@@ -71,6 +71,13 @@ impl Schedule {
         }
     }
 
+    /// Stops following what was heard and not yet acted on (the room's camera was turned off,
+    /// or the room stopped following moods): the current track's mood stays the mood, so
+    /// nothing is cut and nothing starts from silence.
+    pub fn forget_pending(&mut self, now_ms: u64) {
+        self.mood = self.playing_for.map(|m| (m, now_ms));
+    }
+
     /// The mood music should follow now, if any has been heard.
     pub fn mood(&self) -> Option<Emotion> {
         self.mood.map(|(m, _)| m)
@@ -163,6 +170,24 @@ mod tests {
             s.on_mood(Some(if i % 2 == 0 { Sad } else { Happy }), now);
             assert_eq!(s.on_tick(Player::Playing, now + 1_000), None);
         }
+    }
+
+    #[test]
+    fn forgetting_cancels_a_pending_switch_and_a_pending_start() {
+        let mut s = schedule();
+        s.on_mood(Some(Happy), 0);
+        s.forget_pending(1_000);
+        assert_eq!(
+            s.on_tick(Player::Idle, 10_000),
+            None,
+            "no start from silence"
+        );
+        s.on_mood(Some(Happy), 10_000);
+        s.on_started(Happy);
+        s.on_mood(Some(Sad), 20_000);
+        s.forget_pending(21_000);
+        assert_eq!(s.on_tick(Player::Playing, 200_000), None, "no switch");
+        assert_eq!(s.on_ended(), Some(Action::Start(Happy)));
     }
 
     #[test]

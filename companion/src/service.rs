@@ -233,22 +233,34 @@ impl Service {
                     if !self.admit(client, &device, now).await {
                         return;
                     }
+                    let before = self.devices.mood_of(&device);
                     self.devices.record_mood(&device, &mood, now);
-                    // The companion's clock, not the device's: a Pi without a clock battery
-                    // may be hours off, and the history lines moods up with picks.
-                    self.moods.record(MoodRecord {
-                        device: device.clone(),
-                        emotion: mood.emotion,
-                        confidence: mood.confidence,
-                        at_ms: now,
-                    });
+                    // A device publishes its mood again when only the confidence moved: the
+                    // history keeps changes. The companion's clock, not the device's: a Pi
+                    // without a clock battery may be hours off, and the history lines moods
+                    // up with picks.
+                    if before != Some((mood.emotion, mood.paused)) {
+                        self.moods.record(MoodRecord {
+                            device: device.clone(),
+                            emotion: mood.emotion,
+                            confidence: mood.confidence,
+                            at_ms: now,
+                        });
+                    }
                     let r = self.room_of(&device);
                     let room = &mut self.rooms[r];
                     if mood.emotion.is_some() {
                         room.mood_device = Some(device.clone());
                     }
-                    room.schedule.on_mood(mood.emotion, now);
-                    info!(%device, room = %room.name, emotion = ?mood.emotion, confidence = mood.confidence, "mood");
+                    if mood.paused {
+                        // The camera is off: what it saw last is not acted on.
+                        if room.mood_device.as_deref() == Some(device.as_str()) {
+                            room.schedule.forget_pending(now);
+                        }
+                    } else {
+                        room.schedule.on_mood(mood.emotion, now);
+                    }
+                    info!(%device, room = %room.name, emotion = ?mood.emotion, confidence = mood.confidence, paused = mood.paused, "mood");
                 }
                 Ok(mood) => {
                     let why = format!("device_id {:?} differs from the topic's", mood.device_id);
@@ -276,7 +288,12 @@ impl Service {
                 }
                 Err(e) => self.refuse(channel, &device, e),
             },
-            Channel::Probabilities | Channel::NowPlaying => {}
+            Channel::Probabilities
+            | Channel::NowPlaying
+            | Channel::Event
+            | Channel::Camera
+            | Channel::CameraSet
+            | Channel::Diagnostics => {}
         }
         self.publish_status();
     }

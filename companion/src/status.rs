@@ -25,6 +25,8 @@ pub struct DeviceView {
     pub probabilities: [f32; 7],
     /// When the companion last heard a valid message from it (ms since the epoch).
     pub heard_ms: u64,
+    /// Its camera is off (the privacy switch): its room does not follow it.
+    pub paused: bool,
 }
 
 /// How much of the day's YouTube budget is left.

@@ -14,7 +14,8 @@ use serde_json::json;
 use tracing::{info, warn};
 use xpressify_protocol::topics::{self, Channel};
 use xpressify_protocol::{
-    Availability, Command, DecodeError, MoodEvent, NowPlaying, ProbabilitiesEvent,
+    Availability, CameraState, Command, DecodeError, Diagnostics, MoodChange, MoodEvent,
+    NowPlaying, ProbabilitiesEvent,
 };
 
 use crate::config::CompanionConfig;
@@ -27,6 +28,12 @@ fn decode(channel: Channel, payload: &[u8]) -> Result<serde_json::Value, DecodeE
         Channel::Availability => json!(Availability::decode(payload)?.as_str()),
         Channel::Command => serde_json::to_value(Command::decode(payload)?)?,
         Channel::NowPlaying => serde_json::to_value(NowPlaying::decode(payload)?)?,
+        Channel::Event => {
+            let change = MoodChange::decode(payload)?;
+            serde_json::from_slice(&change.encode())?
+        }
+        Channel::Camera | Channel::CameraSet => json!(CameraState::decode(payload)?.as_str()),
+        Channel::Diagnostics => serde_json::to_value(Diagnostics::decode(payload)?)?,
     })
 }
 

@@ -14,6 +14,7 @@ use tokio::sync::{mpsc, watch};
 use tracing::{info, warn};
 use xpressify_protocol::{Command, NowPlaying, PlaybackState};
 
+use crate::privacy::CameraSwitch;
 use crate::vision::pipeline::Update;
 
 /// How often the pins are read.
@@ -33,6 +34,9 @@ pub struct ButtonsConfig {
     /// How long a level must hold to count, in milliseconds.
     #[serde(deserialize_with = "xpressify_protocol::duration::millis_u64")]
     pub debounce_ms: u64,
+    /// Holding play/pause this long (milliseconds) turns the privacy switch instead.
+    #[serde(deserialize_with = "xpressify_protocol::duration::millis_u64")]
+    pub long_press_ms: u64,
     /// BCM pin of a status LED, lit while the camera delivers frames and the broker is
     /// connected; 0 for none.
     pub led_pin: u8,
@@ -53,6 +57,7 @@ impl Default for ButtonsConfig {
             .collect(),
             pull_up: true,
             debounce_ms: 30,
+            long_press_ms: 1500,
             led_pin: 0,
         }
     }
@@ -111,6 +116,55 @@ impl ButtonRole {
     }
 }
 
+/// A press of a button that means two things: short (counted on release) or long (counted
+/// as soon as it has been held long enough, so the listener feels when to let go).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Press {
+    /// Pressed and released before the long-press time.
+    Short,
+    /// Held for the long-press time.
+    Long,
+}
+
+/// Tells short presses from long ones on a debounced level.
+#[derive(Debug, Clone)]
+pub struct PressLength {
+    long: Duration,
+    down_since: Option<Duration>,
+    fired_long: bool,
+}
+
+impl PressLength {
+    /// A press held for `long` or more is long.
+    pub fn new(long: Duration) -> Self {
+        PressLength {
+            long,
+            down_since: None,
+            fired_long: false,
+        }
+    }
+
+    /// Feeds the debounced level at `at`; returns a press when one is complete.
+    pub fn sample(&mut self, at: Duration, pressed: bool) -> Option<Press> {
+        match (pressed, self.down_since) {
+            (true, None) => {
+                self.down_since = Some(at);
+                self.fired_long = false;
+                None
+            }
+            (true, Some(since)) if !self.fired_long && at.saturating_sub(since) >= self.long => {
+                self.fired_long = true;
+                Some(Press::Long)
+            }
+            (false, Some(_)) => {
+                self.down_since = None;
+                (!self.fired_long).then_some(Press::Short)
+            }
+            _ => None,
+        }
+    }
+}
+
 /// Turns a bouncing contact into clean presses: a new level counts only after it has held
 /// for the debounce time, and a press is reported once, on the released → pressed change.
 #[derive(Debug, Clone)]
@@ -154,11 +208,13 @@ impl Debouncer {
     }
 }
 
-/// Reads the buttons until `stop` is set, sending a command per press to the MQTT session,
-/// and keeps the LED lit while `healthy` (camera delivering, broker connected). Fails at once (with the reason) where there is
-/// no Raspberry Pi GPIO.
+/// Reads the buttons until `stop` is set, sending a command per press to the MQTT session
+/// (a long press on play/pause turns `camera`, the privacy switch, instead), and keeps the LED
+/// lit while `healthy` (camera on and delivering, broker connected). Fails at once (with the
+/// reason) where there is no Raspberry Pi GPIO.
 pub fn run(
     config: &ButtonsConfig,
+    camera: &CameraSwitch,
     commands: &mpsc::Sender<Update>,
     healthy: &dyn Fn() -> bool,
     now_playing: &watch::Receiver<Option<NowPlaying>>,
@@ -194,6 +250,7 @@ pub fn run(
     };
     info!(buttons = inputs.len(), led = led.is_some(), "buttons ready");
     let start = Instant::now();
+    let mut play_pause = PressLength::new(Duration::from_millis(config.long_press_ms));
     while !stop.load(Ordering::Relaxed) {
         let now = start.elapsed();
         for (role, pin, debouncer) in &mut inputs {
@@ -202,15 +259,26 @@ pub fn run(
             } else {
                 pin.is_high()
             };
-            if debouncer.sample(now, pressed) {
-                let playing = now_playing
-                    .borrow()
-                    .as_ref()
-                    .is_some_and(|p| p.state == PlaybackState::Playing);
-                let command = role.command(playing);
-                if commands.blocking_send(Update::Command(command)).is_err() {
-                    return Ok(());
+            let down = debouncer.sample(now, pressed);
+            let press = match role {
+                ButtonRole::PlayPause => play_pause.sample(now, debouncer.is_pressed()),
+                _ => down.then_some(Press::Short),
+            };
+            match press {
+                Some(Press::Long) => {
+                    camera.toggle("long press on play/pause");
                 }
+                Some(Press::Short) => {
+                    let playing = now_playing
+                        .borrow()
+                        .as_ref()
+                        .is_some_and(|p| p.state == PlaybackState::Playing);
+                    let command = role.command(playing);
+                    if commands.blocking_send(Update::Command(command)).is_err() {
+                        return Ok(());
+                    }
+                }
+                None => {}
             }
         }
         if let Some(led) = led.as_mut() {
@@ -257,6 +325,25 @@ mod tests {
             }
         }
         out
+    }
+
+    /// Feeds a level held from `down_ms` to `up_ms`, sampled every 5 ms.
+    fn press_kinds(down_ms: u64, up_ms: u64) -> Vec<(u64, Press)> {
+        let mut p = PressLength::new(Duration::from_millis(1500));
+        (0..4000)
+            .step_by(5)
+            .filter_map(|ms| {
+                p.sample(Duration::from_millis(ms), (down_ms..up_ms).contains(&ms))
+                    .map(|press| (ms, press))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_long_press_fires_once_while_held_and_not_again_on_release() {
+        assert_eq!(press_kinds(100, 400), [(400, Press::Short)]);
+        assert_eq!(press_kinds(100, 3000), [(1600, Press::Long)]);
+        assert_eq!(press_kinds(100, 1595), [(1595, Press::Short)]);
     }
 
     #[test]
@@ -312,7 +399,8 @@ mod tests {
             enabled: true,
             ..ButtonsConfig::default()
         };
-        let err = run(&config, &tx, &healthy, &np, &stop).expect_err("no GPIO here");
+        let camera = CameraSwitch::load(&crate::privacy::PrivacyConfig::default(), "a");
+        let err = run(&config, &camera, &tx, &healthy, &np, &stop).expect_err("no GPIO here");
         assert!(format!("{err:#}").contains("GPIO"), "{err:#}");
     }
 

@@ -13,6 +13,7 @@ use xpressify_protocol::{BrokerUrl, Topics};
 
 use crate::buttons::ButtonsConfig;
 use crate::display::thread::DisplayConfig;
+use crate::privacy::PrivacyConfig;
 use crate::vision::classify::ClassifierConfig;
 use crate::vision::detect::DetectorConfig;
 use crate::vision::mood::TrackerConfig;
@@ -37,6 +38,8 @@ pub struct DeviceConfig {
     pub display: DisplayConfig,
     /// Push buttons and the status LED.
     pub buttons: ButtonsConfig,
+    /// The privacy switch.
+    pub privacy: PrivacyConfig,
 }
 
 /// Where frames come from (`camera.source`).
@@ -121,6 +124,13 @@ pub struct MqttConfig {
     pub client_key_file: String,
     /// `probabilities` messages per second (0 turns them off).
     pub probabilities_hz: f32,
+    /// Seconds between `diagnostics` reports (0 turns them off).
+    #[serde(deserialize_with = "xpressify_protocol::duration::seconds_u16")]
+    pub diagnostics_s: u16,
+    /// Shortest time in seconds between two publications of an unchanged mood whose
+    /// confidence moved by 5 points (0: publish the mood only when it changes).
+    #[serde(deserialize_with = "xpressify_protocol::duration::seconds_u16")]
+    pub mood_refresh_s: u16,
 }
 
 impl Default for MqttConfig {
@@ -137,6 +147,8 @@ impl Default for MqttConfig {
             client_cert_file: String::new(),
             client_key_file: String::new(),
             probabilities_hz: 1.0,
+            diagnostics_s: 30,
+            mood_refresh_s: 10,
         }
     }
 }
@@ -149,8 +161,12 @@ pub struct HomeAssistantConfig {
     pub discovery: bool,
     /// Home Assistant's discovery prefix.
     pub discovery_prefix: String,
-    /// The device's name in Home Assistant; empty means "Xpressify <device_id>".
+    /// The device's name in Home Assistant; empty: its id in words ("living-room" →
+    /// "Living room camera").
     pub name: String,
+    /// The companion's page, linked from the device in Home Assistant ("Visit"); empty for
+    /// none.
+    pub configuration_url: String,
 }
 
 impl Default for HomeAssistantConfig {
@@ -159,6 +175,7 @@ impl Default for HomeAssistantConfig {
             discovery: true,
             discovery_prefix: DEFAULT_DISCOVERY_PREFIX.into(),
             name: String::new(),
+            configuration_url: String::new(),
         }
     }
 }
@@ -248,6 +265,15 @@ impl DeviceConfig {
         self.detector
             .validate()
             .and_then(|()| self.mood.validate())?;
+        let url = &self.homeassistant.configuration_url;
+        if !(url.is_empty() || url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(ConfigError::invalid(
+                "homeassistant.configuration_url",
+                format!(
+                    "{url:?}: use an http:// or https:// address, e.g. http://192.168.1.20:8080/"
+                ),
+            ));
+        }
         Topics::new(self.homeassistant.discovery_prefix.clone(), "x").map_err(|_| {
             ConfigError::invalid(
                 "homeassistant.discovery_prefix",
@@ -293,7 +319,7 @@ impl DeviceConfig {
     /// The name Home Assistant shows.
     pub fn display_name(&self) -> String {
         if self.homeassistant.name.is_empty() {
-            format!("Xpressify {}", self.mqtt.device_id)
+            xpressify_protocol::discovery::device::default_name(&self.mqtt.device_id)
         } else {
             self.homeassistant.name.clone()
         }

@@ -4,30 +4,39 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
 use crate::config::DeviceConfig;
 use crate::display::thread::{self, ScreenInputs};
 use crate::mqtt::Session;
+use crate::privacy::CameraSwitch;
 use crate::vision::analyze::Analyzer;
 use crate::vision::mood::MoodTracker;
-use crate::vision::pipeline::{self, PipelineSettings, Update};
+use crate::vision::pipeline::{self, PipelineSettings, Signals, Update};
 
 /// The daemon: the vision loop on its own thread, the MQTT session on this one, until
 /// `stop_when` completes (a signal, a duration, the one-box's shutdown) or a non-looping file
 /// source ends. Owning the whole lifetime here lets the device binary and the one-box binary
 /// run the very same daemon.
 pub fn run(config: &DeviceConfig, stop_when: impl Future<Output = ()>) -> anyhow::Result<()> {
+    let every = |per_second: f32| {
+        if per_second > 0.0 {
+            Duration::from_secs_f32(1.0 / per_second)
+        } else {
+            Duration::ZERO
+        }
+    };
     let settings = PipelineSettings {
         device_id: config.mqtt.device_id.clone(),
         model: config.classifier.model_info(),
-        probabilities_every: if config.mqtt.probabilities_hz > 0.0 {
-            std::time::Duration::from_secs_f32(1.0 / config.mqtt.probabilities_hz)
-        } else {
-            std::time::Duration::ZERO
-        },
+        probabilities_every: every(config.mqtt.probabilities_hz),
+        diagnostics_every: Duration::from_secs(config.mqtt.diagnostics_s.into()),
+        mood_refresh: Duration::from_secs(config.mqtt.mood_refresh_s.into()),
+        started: Instant::now(),
     };
+    let camera_switch = Arc::new(CameraSwitch::load(&config.privacy, &config.mqtt.device_id));
     let mut tracker = MoodTracker::new(config.mood);
     let (tx, mut from_vision) = tokio::sync::mpsc::channel(64);
     let (camera_tx, camera_ok) = tokio::sync::watch::channel(true);
@@ -37,6 +46,7 @@ pub fn run(config: &DeviceConfig, stop_when: impl Future<Output = ()>) -> anyhow
         let stop = Arc::clone(&stop);
         let (detector, classifier) = (config.detector.clone(), config.classifier.clone());
         let camera = config.camera.clone();
+        let camera_on = camera_switch.subscribe();
         std::thread::Builder::new()
             .name("vision".into())
             .spawn(move || {
@@ -44,11 +54,17 @@ pub fn run(config: &DeviceConfig, stop_when: impl Future<Output = ()>) -> anyhow
                 // arena of its own: loaded on another thread, the memory that optimising the
                 // models frees stays there, and inference takes fresh pages (the daemon's peak
                 // RSS with the default model was 88 MiB that way, 57 MiB this way).
-                let opened = Analyzer::load(&detector, &classifier)
-                    .map_err(anyhow::Error::from)
-                    .and_then(|analyzer| Ok((analyzer, camera.open().context("[camera]")?)));
-                let (analyzer, mut source) = match opened {
-                    Ok(opened) => opened,
+                let analyzer = match Analyzer::load(&detector, &classifier) {
+                    Ok(analyzer) => analyzer,
+                    Err(e) => {
+                        let _ = loaded_tx.send(Err(anyhow::Error::from(e)));
+                        return;
+                    }
+                };
+                // A camera that cannot be set up (a bad path, no such pattern) stops the start
+                // with its reason; one that fails later is retried by the loop.
+                let first = match camera.open().context("[camera]") {
+                    Ok(source) => source,
                     Err(e) => {
                         let _ = loaded_tx.send(Err(e));
                         return;
@@ -59,14 +75,22 @@ pub fn run(config: &DeviceConfig, stop_when: impl Future<Output = ()>) -> anyhow
                     rss_mib = crate::bench::rss_mib().unwrap_or(f64::NAN),
                     "models loaded"
                 );
+                let first = std::cell::Cell::new(Some(first));
+                let open = || match first.take() {
+                    Some(source) => Ok(source),
+                    None => camera.open(),
+                };
                 pipeline::run(
-                    source.as_mut(),
+                    &open,
                     &analyzer,
                     &mut tracker,
                     &settings,
                     &tx,
-                    &camera_tx,
-                    &stop,
+                    Signals {
+                        camera_ok: &camera_tx,
+                        camera_on,
+                        stop: &stop,
+                    },
                 );
             })
             .context("starting the vision thread")?
@@ -84,7 +108,7 @@ pub fn run(config: &DeviceConfig, stop_when: impl Future<Output = ()>) -> anyhow
         .build()
         .context("starting the async runtime")?;
     let result = runtime.block_on(async {
-        let session = Session::new(config)?;
+        let session = Session::new(config, Arc::clone(&camera_switch))?;
         // The vision loop's updates go to the session; the announced mood also to the screen.
         let (mood_tx, mood_rx) = tokio::sync::watch::channel(None);
         let (to_session, session_rx) = tokio::sync::mpsc::channel(64);
@@ -93,7 +117,7 @@ pub fn run(config: &DeviceConfig, stop_when: impl Future<Output = ()>) -> anyhow
             to_session.clone(),
             (session.watch_link(), camera_ok.clone()),
             session.watch_now_playing(),
-            &stop,
+            (&camera_switch, &stop),
         );
         tokio::spawn(async move {
             while let Some(update) = from_vision.recv().await {
@@ -143,18 +167,22 @@ fn start_buttons(
         tokio::sync::watch::Receiver<bool>,
     ),
     now_playing: tokio::sync::watch::Receiver<Option<xpressify_protocol::NowPlaying>>,
-    stop: &Arc<AtomicBool>,
+    (camera, stop): (&Arc<CameraSwitch>, &Arc<AtomicBool>),
 ) -> Option<std::thread::JoinHandle<()>> {
     if !config.buttons.enabled {
         return None;
     }
-    let healthy = move || *link.borrow() && *camera_ok.borrow();
+    let camera = Arc::clone(camera);
+    let camera_on = camera.subscribe();
+    // The LED is dark while the camera is off: the listener sees that nothing is read.
+    let healthy = move || *link.borrow() && *camera_ok.borrow() && *camera_on.borrow();
     let buttons = config.buttons.clone();
     let stop = Arc::clone(stop);
     std::thread::Builder::new()
         .name("buttons".into())
         .spawn(move || {
-            if let Err(e) = crate::buttons::run(&buttons, &commands, &healthy, &now_playing, &stop)
+            if let Err(e) =
+                crate::buttons::run(&buttons, &camera, &commands, &healthy, &now_playing, &stop)
             {
                 crate::buttons::report_unavailable(&e);
             }

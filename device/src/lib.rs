@@ -7,5 +7,7 @@ pub mod camera;
 pub mod config;
 pub mod daemon;
 pub mod display;
+pub mod health;
 pub mod mqtt;
+pub mod privacy;
 pub mod vision;

@@ -214,7 +214,9 @@ fn announce(config: &DeviceConfig, duration: Option<std::time::Duration>) -> any
         .build()
         .context("starting the async runtime")?;
     runtime.block_on(async {
-        let session = Session::new(config)?;
+        let camera =
+            xpressify_device::privacy::CameraSwitch::load(&config.privacy, &config.mqtt.device_id);
+        let session = Session::new(config, std::sync::Arc::new(camera))?;
         session.run(None, stop_signal(duration)).await
     })
 }
@@ -269,6 +271,7 @@ fn screen_state(args: &RenderArgs, mood: Option<Emotion>) -> ScreenState {
             no_camera: args.no_camera,
             broker_offline: args.broker_offline,
             companion_offline: args.companion_offline,
+            camera_off: false,
         },
     }
 }

@@ -1,11 +1,13 @@
 //! The device's MQTT connection: last-will, `online` on every connect, Home Assistant
-//! discovery on connect and whenever Home Assistant restarts, reconnect with backoff.
+//! discovery on connect and whenever Home Assistant restarts, reconnect with backoff; the
+//! privacy switch's state out on `…/camera` and requests in on `…/camera/set`.
 //!
 //! As in rumqttc itself, the caller owns the event loop: [`Session::run`] polls it on the
 //! caller's task and logs each state change; nothing hides a thread. What the session learns
 //! for the rest of the device — whether the broker is there, what the companion is playing —
 //! it offers as [`tokio::sync::watch`] channels, so a slow reader (a panel) never holds it up.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -13,11 +15,12 @@ use rumqttc::{AsyncClient, Event, EventLoop, LastWill, Packet, QoS};
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, info, warn};
 use xpressify_protocol::client::{MAX_RECONNECT_WAIT, MIN_RECONNECT_WAIT};
-use xpressify_protocol::discovery::{self, DeviceInfo};
+use xpressify_protocol::discovery::{self, DeviceFeatures, DeviceInfo};
 use xpressify_protocol::topics;
-use xpressify_protocol::{Availability, MoodEvent, NowPlaying, Topics};
+use xpressify_protocol::{Availability, CameraState, MoodEvent, NowPlaying, Topics};
 
 use crate::config::DeviceConfig;
+use crate::privacy::CameraSwitch;
 use crate::vision::pipeline::Update;
 
 /// One device's connection to the broker.
@@ -28,6 +31,9 @@ pub struct Session {
     companion_topic: String,
     discovery_prefix: Option<String>,
     info: DeviceInfo,
+    features: DeviceFeatures,
+    camera: Arc<CameraSwitch>,
+    camera_on: watch::Receiver<bool>,
     backoff: Duration,
     connected: bool,
     latest_mood: Option<MoodEvent>,
@@ -38,8 +44,9 @@ pub struct Session {
 }
 
 impl Session {
-    /// Prepares the connection (nothing is sent until [`Session::run`] polls).
-    pub fn new(config: &DeviceConfig) -> anyhow::Result<Self> {
+    /// Prepares the connection (nothing is sent until [`Session::run`] polls); `camera` is
+    /// the privacy switch it reports and turns.
+    pub fn new(config: &DeviceConfig, camera: Arc<CameraSwitch>) -> anyhow::Result<Self> {
         let topics = config.topics().context("mqtt.prefix / mqtt.device_id")?;
         let broker = config.broker()?;
         let mut options = config.mqtt_options()?;
@@ -64,7 +71,14 @@ impl Session {
                 name: config.display_name(),
                 model: format!("Xpressify device ({})", std::env::consts::ARCH),
                 sw_version: env!("CARGO_PKG_VERSION").to_string(),
+                configuration_url: Some(config.homeassistant.configuration_url.clone())
+                    .filter(|u| !u.is_empty()),
             },
+            features: DeviceFeatures {
+                cpu_temperature: crate::health::cpu_temperature().is_some(),
+            },
+            camera_on: camera.subscribe(),
+            camera,
             backoff: MIN_RECONNECT_WAIT,
             connected: false,
             latest_mood: None,
@@ -111,6 +125,7 @@ impl Session {
             };
             tokio::select! {
                 event = self.eventloop.poll() => self.handle(event).await?,
+                Ok(()) = self.camera_on.changed() => self.publish_camera(),
                 update = next_update => match update {
                     Some(update) => self.publish_update(update),
                     None => break,
@@ -139,6 +154,16 @@ impl Session {
                 self.try_publish(self.topics.probabilities(), event.encode(), false);
             }
             Update::Probabilities(_) => {}
+            Update::Event(change) if self.connected => {
+                self.try_publish(self.topics.event(), change.encode(), false);
+            }
+            Update::Event(_) => {
+                debug!("a mood change while the broker is away: its event is not sent later");
+            }
+            Update::Diagnostics(report) if self.connected => {
+                self.try_publish(self.topics.diagnostics(), report.encode(), true);
+            }
+            Update::Diagnostics(_) => {}
             Update::Command(command) if self.connected => {
                 info!(command = command.name(), "button: publishing command");
                 self.try_publish(self.topics.command(), command.encode(), false);
@@ -149,6 +174,14 @@ impl Session {
                     "button pressed while the broker is away: ignored"
                 );
             }
+        }
+    }
+
+    /// The privacy switch's state, retained.
+    fn publish_camera(&mut self) {
+        let state = CameraState::from_on(*self.camera_on.borrow_and_update());
+        if self.connected {
+            self.try_publish(self.topics.camera(), state.encode(), true);
         }
     }
 
@@ -202,7 +235,12 @@ impl Session {
                     true,
                 )
                 .await?;
-                for topic in [self.topics.now_playing(), self.companion_topic.clone()] {
+                self.publish_camera();
+                for topic in [
+                    self.topics.now_playing(),
+                    self.companion_topic.clone(),
+                    self.topics.camera_set(),
+                ] {
                     self.client
                         .subscribe(topic.clone(), QoS::AtLeastOnce)
                         .await
@@ -221,6 +259,14 @@ impl Session {
             }
             Ok(Event::Incoming(Packet::Publish(p))) if p.topic == self.topics.now_playing() => {
                 self.take_now_playing(&p.payload);
+            }
+            Ok(Event::Incoming(Packet::Publish(p))) if p.topic == self.topics.camera_set() => {
+                match CameraState::decode(&p.payload) {
+                    Ok(state) => {
+                        self.camera.set(state.is_on(), "MQTT camera/set");
+                    }
+                    Err(e) => self.refuse("camera/set", e),
+                }
             }
             Ok(Event::Incoming(Packet::Publish(p))) if p.topic == self.companion_topic => {
                 match Availability::decode(&p.payload) {
@@ -268,7 +314,8 @@ impl Session {
     }
 
     async fn announce(&mut self, prefix: &str) -> anyhow::Result<()> {
-        let messages = discovery::discovery_messages(prefix, &self.topics, &self.info);
+        let messages =
+            discovery::discovery_messages(prefix, &self.topics, &self.info, self.features);
         let count = messages.len();
         for m in messages {
             publish(&self.client, m.topic.clone(), m.encode(), true).await?;

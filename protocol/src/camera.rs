@@ -32,7 +32,11 @@ impl CameraState {
 
     /// `On` for `true`.
     pub fn from_on(on: bool) -> Self {
-        if on { CameraState::On } else { CameraState::Off }
+        if on {
+            CameraState::On
+        } else {
+            CameraState::Off
+        }
     }
 
     /// Whether this is `On`.

@@ -5,9 +5,9 @@
 //! | role         | may publish                                                   | may read                                             |
 //! |--------------|---------------------------------------------------------------|------------------------------------------------------|
 //! | the box      | everything                                                    | everything                                           |
-//! | `device`     | `P/U/{mood,probabilities,availability,command}`, its own discovery `D/+/xpressify_U/+/config` | `P/U/now_playing`, `P/companion/availability`, `D/status`, its own discovery |
+//! | `device`     | `P/U/{mood,probabilities,availability,command,event,camera,diagnostics}`, its own discovery `D/+/xpressify_U/+/config` | `P/U/now_playing`, `P/U/camera/set`, `P/companion/availability`, `D/status`, its own discovery |
 //! | `companion`  | `P/+/now_playing`, `P/companion/availability`                 | `P/#`                                                |
-//! | `controller` | `P/+/command`, `D/#`                                          | `P/#`, `D/#`                                         |
+//! | `controller` | `P/+/command`, `P/+/camera/set`, `D/#`                        | `P/#`, `D/#`                                         |
 //!
 //! (`P`: the MQTT prefix, `D`: Home Assistant's discovery prefix, `U`: the account's user name,
 //! which for a device is its `mqtt.device_id`.)
@@ -50,7 +50,15 @@ pub struct Rules {
 }
 
 /// The device channels a device publishes on.
-const DEVICE_WRITES: [&str; 4] = ["mood", "probabilities", "availability", "command"];
+const DEVICE_WRITES: [&str; 7] = [
+    "mood",
+    "probabilities",
+    "availability",
+    "command",
+    "event",
+    "camera",
+    "diagnostics",
+];
 
 impl Rules {
     /// The topic after `prefix/`, if it is under it.
@@ -93,7 +101,7 @@ impl Rules {
                 ) || matches!(device, Some(("companion", "availability")))
             }
             Role::Controller => {
-                matches!(device, Some((u, "command")) if !u.contains('/'))
+                matches!(device, Some((u, "command" | "camera/set")) if !u.contains('/'))
                     || Self::under(topic, &self.discovery).is_some()
             }
         }
@@ -107,7 +115,7 @@ impl Rules {
         };
         match role {
             Role::Device => {
-                matches!(self.device_topic(topic), Some((u, "now_playing")) if u == user)
+                matches!(self.device_topic(topic), Some((u, "now_playing" | "camera/set")) if u == user)
                     || matches!(
                         self.device_topic(topic),
                         Some(("companion", "availability"))
@@ -151,6 +159,9 @@ mod tests {
             "xpressify/kitchen/probabilities",
             "xpressify/kitchen/availability",
             "xpressify/kitchen/command",
+            "xpressify/kitchen/event",
+            "xpressify/kitchen/camera",
+            "xpressify/kitchen/diagnostics",
             "homeassistant/sensor/xpressify_kitchen/emotion/config",
         ] {
             assert!(r.may_publish(&kitchen, topic), "{topic}");
@@ -161,6 +172,8 @@ mod tests {
             "xpressify/kitchen/now_playing",
             "xpressify/companion/availability",
             "xpressify/kitchen/mood/x",
+            "xpressify/kitchen/camera/set",
+            "xpressify/bedroom/camera",
             "xpressify/+/mood",
             "homeassistant/sensor/xpressify_bedroom/emotion/config",
             "homeassistant/status",
@@ -172,6 +185,8 @@ mod tests {
         assert!(r.may_read(&kitchen, "xpressify/kitchen/now_playing"));
         assert!(r.may_read(&kitchen, "xpressify/companion/availability"));
         assert!(r.may_read(&kitchen, "homeassistant/status"));
+        assert!(r.may_read(&kitchen, "xpressify/kitchen/camera/set"));
+        assert!(!r.may_read(&kitchen, "xpressify/bedroom/camera/set"));
         assert!(!r.may_read(&kitchen, "xpressify/bedroom/mood"));
         assert!(!r.may_read(&kitchen, "xpressify/bedroom/now_playing"));
     }
@@ -188,6 +203,9 @@ mod tests {
         assert!(r.may_read(&companion, "xpressify/kitchen/mood"));
         assert!(r.may_publish(&ha, "xpressify/kitchen/command"));
         assert!(r.may_publish(&ha, "homeassistant/status"));
+        assert!(r.may_publish(&ha, "xpressify/kitchen/camera/set"));
+        assert!(!r.may_publish(&ha, "xpressify/kitchen/camera"));
+        assert!(!r.may_publish(&companion, "xpressify/kitchen/camera/set"));
         assert!(!r.may_publish(&ha, "xpressify/kitchen/mood"));
         assert!(!r.may_publish(&ha, "xpressify/kitchen/now_playing"));
         assert!(r.may_read(&ha, "xpressify/kitchen/mood"));

@@ -194,7 +194,12 @@ where
         }
         None => {
             let style = MonoTextStyle::new(g.name_font, theme.dim);
-            Text::with_text_style("NO FACE", g.name, style, centred).draw(target)?;
+            let words = if state.marks.camera_off {
+                "CAM OFF"
+            } else {
+                "NO FACE"
+            };
+            Text::with_text_style(words, g.name, style, centred).draw(target)?;
         }
     }
     draw_marks(target, &g, theme, state)?;

@@ -32,6 +32,8 @@ pub struct StatusMarks {
     pub broker_offline: bool,
     /// The companion (the music side) says it is offline, or has never been heard.
     pub companion_offline: bool,
+    /// The privacy switch has the camera off (not a fault: shown in place of the mood).
+    pub camera_off: bool,
 }
 
 impl ScreenState {

@@ -171,6 +171,7 @@ pub fn screen_state(inputs: &ScreenInputs, now_ms: u64) -> ScreenState {
             no_camera: !*inputs.camera_ok.borrow(),
             broker_offline: !*inputs.link.borrow(),
             companion_offline: !*inputs.companion_online.borrow(),
+            camera_off: mood.as_ref().is_some_and(|m| m.paused),
         },
     }
 }
@@ -248,5 +249,18 @@ mod tests {
         assert_eq!(s.now_playing.as_deref(), Some("Song - Band"));
         assert!(!s.marks.broker_offline);
         assert!(!s.marks.no_camera && !s.marks.companion_offline);
+        assert!(!s.marks.camera_off);
+
+        // The privacy switch: the paused mood says so on the screen.
+        mood_tx.send_replace(Some(MoodEvent {
+            emotion: None,
+            confidence: 0.0,
+            probabilities: xpressify_protocol::Probabilities::NONE,
+            faces: 0,
+            paused: true,
+            ..mood(Emotion::Happy, 9_000)
+        }));
+        let s = screen_state(&inputs, 10_000);
+        assert!(s.marks.camera_off && s.mood.is_none());
     }
 }

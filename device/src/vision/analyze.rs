@@ -1,6 +1,8 @@
 //! One still frame → its faces and their emotions: detection, eye-levelled crops, and one
 //! batched classification of all crops.
 
+use std::time::{Duration, Instant};
+
 use image::RgbImage;
 use xpressify_protocol::Emotion;
 
@@ -24,6 +26,19 @@ impl AnalysedFace {
         let e = crate::vision::classify::argmax(&self.probabilities);
         (e, self.probabilities[e.index()])
     }
+}
+
+/// One video frame's faces, how they were found and what each stage cost.
+#[derive(Debug, Clone)]
+pub struct Analysis {
+    /// The faces with their emotions.
+    pub faces: Vec<AnalysedFace>,
+    /// Whether the whole frame or only the regions around known faces were searched.
+    pub scan: Scan,
+    /// Time spent finding faces.
+    pub detect: Duration,
+    /// Time spent classifying them; `None` when there was no face to classify.
+    pub classify: Option<Duration>,
 }
 
 /// The detector and the classifier, loaded once.
@@ -51,14 +66,24 @@ impl Analyzer {
     }
 
     /// The same for the next frame of a video: `follower` remembers where the faces were,
-    /// so most frames are searched only around them.
+    /// so most frames are searched only around them. Each stage is timed (for diagnostics).
     pub fn analyse_next(
         &self,
         frame: &RgbImage,
         follower: &mut FaceFollower,
-    ) -> Result<(Vec<AnalysedFace>, Scan), ModelError> {
+    ) -> Result<Analysis, ModelError> {
+        let started = Instant::now();
         let (faces, scan) = follower.find(&self.detector, frame)?;
-        Ok((self.classify_faces(frame, faces)?, scan))
+        let detect = started.elapsed();
+        let classify_started = Instant::now();
+        let any = !faces.is_empty();
+        let faces = self.classify_faces(frame, faces)?;
+        Ok(Analysis {
+            faces,
+            scan,
+            detect,
+            classify: any.then(|| classify_started.elapsed()),
+        })
     }
 
     /// A follower set up as the detector's configuration says.

@@ -143,6 +143,11 @@ impl MoodTracker {
         &self.mood
     }
 
+    /// Forgets everything (the camera was closed): back to "no face", as at start.
+    pub fn reset(&mut self) {
+        *self = MoodTracker::new(self.config);
+    }
+
     /// Feeds one frame taken at `now` (a monotonic clock); returns the new mood when the
     /// announced emotion changes (including to and from "no face").
     pub fn update(&mut self, now: Duration, faces: &[FaceReading]) -> Option<Mood> {

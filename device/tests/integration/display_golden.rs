@@ -99,9 +99,14 @@ fn status_marks_and_a_scrolled_long_title() {
             no_camera: true,
             broker_offline: true,
             companion_offline: true,
+            camera_off: false,
         };
         s.now_playing = None;
         cases.push(("marks".to_string(), panel, s));
+        // The privacy switch: no mood, "CAM OFF" in its place.
+        let mut s = state(None);
+        s.marks.camera_off = true;
+        cases.push(("camera-off".to_string(), panel, s));
         let mut s = state(Some(Emotion::Sad));
         s.now_playing = Some(LONG_TITLE.into());
         s.scroll_px = 40;

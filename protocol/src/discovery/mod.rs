@@ -90,7 +90,13 @@ impl Node {
 
     /// The entity `object` of `component` (`sensor`, `button`, …) named `name`, with the
     /// component's own keys in `extra`.
-    pub fn entity(&self, component: &str, object: &str, name: &str, extra: Value) -> DiscoveryMessage {
+    pub fn entity(
+        &self,
+        component: &str,
+        object: &str,
+        name: &str,
+        extra: Value,
+    ) -> DiscoveryMessage {
         let mut payload = json!({
             "name": name,
             "unique_id": format!("{}_{object}", self.node_id),
@@ -112,7 +118,13 @@ impl Node {
     }
 
     /// The same with `entity_category: diagnostic` (shown apart, under "Diagnostic").
-    pub fn diagnostic(&self, component: &str, object: &str, name: &str, extra: Value) -> DiscoveryMessage {
+    pub fn diagnostic(
+        &self,
+        component: &str,
+        object: &str,
+        name: &str,
+        extra: Value,
+    ) -> DiscoveryMessage {
         let mut m = self.entity(component, object, name, extra);
         if let Some(obj) = m.payload.as_object_mut() {
             obj.insert("entity_category".into(), json!("diagnostic"));

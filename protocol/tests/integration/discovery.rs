@@ -166,23 +166,35 @@ fn check(m: &DiscoveryMessage) {
     let p = &m.payload;
     let parts: Vec<&str> = m.topic.split('/').collect();
     let [_, component, node, object, "config"] = parts.as_slice() else {
-        panic!("{}: not <prefix>/<component>/<node>/<object>/config", m.topic);
+        panic!(
+            "{}: not <prefix>/<component>/<node>/<object>/config",
+            m.topic
+        );
     };
-    assert_eq!(
-        str_of(p, "unique_id", &m.topic),
-        format!("{node}_{object}")
-    );
+    assert_eq!(str_of(p, "unique_id", &m.topic), format!("{node}_{object}"));
     str_of(p, "name", &m.topic);
-    assert!(p["device"]["identifiers"].as_array().is_some_and(|a| !a.is_empty()));
+    assert!(
+        p["device"]["identifiers"]
+            .as_array()
+            .is_some_and(|a| !a.is_empty())
+    );
     assert_eq!(
         channel_of(str_of(p, "availability_topic", &m.topic)),
         Channel::Availability
     );
     if let Some(category) = p.get("entity_category") {
-        assert!(category == "diagnostic" || category == "config", "{}", m.topic);
+        assert!(
+            category == "diagnostic" || category == "config",
+            "{}",
+            m.topic
+        );
     }
     if let Some(class) = p["device_class"].as_str() {
-        assert!(device_class_ok(component, class), "{}: device_class {class}", m.topic);
+        assert!(
+            device_class_ok(component, class),
+            "{}: device_class {class}",
+            m.topic
+        );
     }
     match *component {
         "sensor" | "binary_sensor" => {
@@ -202,7 +214,9 @@ fn check(m: &DiscoveryMessage) {
                 let state = render(template, &sample);
                 if *component == "binary_sensor" {
                     assert!(
-                        [&p["payload_on"], &p["payload_off"]].iter().any(|v| *v == &state)
+                        [&p["payload_on"], &p["payload_off"]]
+                            .iter()
+                            .any(|v| *v == &state)
                             || state == PAYLOAD_NONE,
                         "{}: {state:?}",
                         m.topic
@@ -217,13 +231,21 @@ fn check(m: &DiscoveryMessage) {
                     let rendered = render(attrs, &sample);
                     let value: Value = serde_json::from_str(&rendered)
                         .unwrap_or_else(|e| panic!("{}: attributes {rendered:?}: {e}", m.topic));
-                    assert!(value.is_object(), "{}: attributes must be an object", m.topic);
+                    assert!(
+                        value.is_object(),
+                        "{}: attributes must be an object",
+                        m.topic
+                    );
                 }
             }
         }
         "event" => {
             let channel = channel_of(str_of(p, "state_topic", &m.topic));
-            assert!(!channel.retained(), "{}: a retained event fires on every reconnect", m.topic);
+            assert!(
+                !channel.retained(),
+                "{}: a retained event fires on every reconnect",
+                m.topic
+            );
             let types: BTreeSet<&str> = p["event_types"]
                 .as_array()
                 .expect("event_types")
@@ -242,7 +264,10 @@ fn check(m: &DiscoveryMessage) {
             assert!(!command.retained() && state.retained(), "{}", m.topic);
             for sample in samples(state) {
                 let word = String::from_utf8_lossy(&sample).to_string();
-                assert!(p["payload_on"] == word || p["payload_off"] == word, "{word}");
+                assert!(
+                    p["payload_on"] == word || p["payload_off"] == word,
+                    "{word}"
+                );
                 CameraState::decode(word.as_bytes()).expect("the device reads what HA sends");
             }
         }
@@ -272,7 +297,10 @@ fn every_device_entity_follows_home_assistants_rules() {
         },
     ] {
         let messages = discovery_messages("homeassistant", &topics, &info, features);
-        let ids: BTreeSet<String> = messages.iter().map(|m| m.payload["unique_id"].to_string()).collect();
+        let ids: BTreeSet<String> = messages
+            .iter()
+            .map(|m| m.payload["unique_id"].to_string())
+            .collect();
         assert_eq!(ids.len(), messages.len(), "unique_id repeats");
         for m in &messages {
             check(m);
@@ -297,7 +325,9 @@ fn the_confidence_is_unknown_without_a_face_and_the_probabilities_are_attributes
             .unwrap_or_else(|| panic!("no {object}"))
     };
     let [happy, no_face, paused] = <[Vec<u8>; 3]>::try_from(samples(Channel::Mood)).expect("3");
-    let confidence = find("confidence").payload["value_template"].as_str().unwrap_or_default();
+    let confidence = find("confidence").payload["value_template"]
+        .as_str()
+        .unwrap_or_default();
     assert_eq!(render(confidence, &happy), "82.0");
     assert_eq!(render(confidence, &no_face), PAYLOAD_NONE);
     let emotion = &find("emotion").payload;
@@ -305,7 +335,9 @@ fn the_confidence_is_unknown_without_a_face_and_the_probabilities_are_attributes
     assert_eq!(render(state, &happy), "happy");
     assert_eq!(render(state, &paused), PAYLOAD_NONE);
     let attrs: Value = serde_json::from_str(&render(
-        emotion["json_attributes_template"].as_str().unwrap_or_default(),
+        emotion["json_attributes_template"]
+            .as_str()
+            .unwrap_or_default(),
         &happy,
     ))
     .expect("JSON");
@@ -313,7 +345,9 @@ fn the_confidence_is_unknown_without_a_face_and_the_probabilities_are_attributes
     assert_eq!(attrs["probabilities"]["neutral"], 0.04);
     assert_eq!(attrs["confidence"], 0.82);
     assert_eq!(attrs["faces"], 1);
-    let face = find("face").payload["value_template"].as_str().unwrap_or_default();
+    let face = find("face").payload["value_template"]
+        .as_str()
+        .unwrap_or_default();
     assert_eq!(render(face, &happy), "ON");
     assert_eq!(render(face, &no_face), "OFF");
     assert_eq!(render(face, &paused), PAYLOAD_NONE);

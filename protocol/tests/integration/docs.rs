@@ -60,8 +60,7 @@ fn every_example_in_docs_decodes_and_round_trips() {
         sw_version: "0.1.0".into(),
         configuration_url: Some("http://192.168.1.20:8080/".into()),
     };
-    let published =
-        discovery_messages("homeassistant", &topics, &info, DeviceFeatures::default());
+    let published = discovery_messages("homeassistant", &topics, &info, DeviceFeatures::default());
     for ex in &examples {
         let body = ex.body.as_bytes();
         let channel = attr(&ex.info, "mqtt").expect("mqtt= attribute");

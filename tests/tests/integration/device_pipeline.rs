@@ -116,6 +116,7 @@ fn files_become_a_retained_mood() {
                     broker_offline,
                     companion_offline: true,
                     no_camera: false,
+                    camera_off: false,
                 },
                 ..ScreenState::default()
             };

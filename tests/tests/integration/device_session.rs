@@ -4,9 +4,12 @@
 
 use std::time::Duration;
 
+use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 use xpressify_device::config::DeviceConfig;
+
 use xpressify_device::mqtt::Session;
+use xpressify_device::privacy::CameraSwitch;
 use xpressify_device::vision::pipeline::Update;
 use xpressify_protocol::{
     Command, Emotion, NowPlaying, PlaybackState, SCHEMA_VERSION, Topics, Track,
@@ -46,7 +49,9 @@ fn commands_go_out_and_now_playing_comes_in() {
         .build()
         .expect("runtime");
     runtime.block_on(async {
-        let session = Session::new(&config(&broker, &topics)).expect("session");
+        let config = config(&broker, &topics);
+        let camera = CameraSwitch::load(&config.privacy, &config.mqtt.device_id);
+        let session = Session::new(&config, Arc::new(camera)).expect("session");
         let mut link = session.watch_link();
         let mut now_playing = session.watch_now_playing();
         let mut companion = session.watch_companion();

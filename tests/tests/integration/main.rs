@@ -17,6 +17,7 @@ mod device_classify;
 mod device_mqtt;
 mod device_mqtt_security;
 mod device_pipeline;
+mod device_privacy;
 mod device_render;
 mod device_session;
 mod end_to_end;
