@@ -110,7 +110,8 @@ function renderDevices() {
     } }, select, el("button", { type: "submit" }, "That's not my mood"));
     return el("article", { class: "card device" + (d.online ? "" : " offline"), "data-device": d.id },
       el("h3", {}, d.id),
-      el("p", { class: "mood", style: "color:" + (d.emotion ? color(d.emotion) : "inherit") }, d.emotion || "no face"),
+      el("p", { class: "mood", style: "color:" + (d.emotion ? color(d.emotion) : "inherit") },
+        d.emotion || (d.paused ? "camera off" : "no face")),
       el("p", { class: "meta" },
         (d.online ? "online" : "offline") +
         (d.emotion ? " · " + Math.round(d.confidence * 100) + " % sure" : "") +

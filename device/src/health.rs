@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use xpressify_protocol::diagnostics::CameraStatus;
+use xpressify_protocol::diagnostics::{CameraStatus, MAX_FPS};
 use xpressify_protocol::{Diagnostics, ModelInfo, SCHEMA_VERSION};
 
 /// Where Linux exposes the CPU's temperature, in millidegrees Celsius.
@@ -85,8 +85,10 @@ impl Health {
             schema: SCHEMA_VERSION,
             device_id: device_id.to_string(),
             camera,
+            // A window of a few microseconds (two reports in a row) must not claim a million
+            // frames per second.
             fps: if window > 0.0 {
-                ((self.frames as f32 / window) * 10.0).round() / 10.0
+                ((self.frames as f32 / window).min(MAX_FPS) * 10.0).round() / 10.0
             } else {
                 0.0
             },

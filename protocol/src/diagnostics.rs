@@ -7,6 +7,9 @@ use serde::{Deserialize, Serialize};
 use crate::schema::{self, SCHEMA_VERSION};
 use crate::{DecodeError, ModelInfo};
 
+/// The highest frame rate a report may carry (a decoder refuses more).
+pub const MAX_FPS: f32 = 1000.0;
+
 /// What the camera is doing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -77,7 +80,7 @@ impl Diagnostics {
     pub fn decode(payload: &[u8]) -> Result<Self, DecodeError> {
         schema::check(payload)?;
         let d: Diagnostics = serde_json::from_slice(payload)?;
-        check_range("fps", Some(d.fps), 1000.0)?;
+        check_range("fps", Some(d.fps), MAX_FPS)?;
         check_range("detect_ms", d.detect_ms, 600_000.0)?;
         check_range("classify_ms", d.classify_ms, 600_000.0)?;
         if let Some(t) = d.cpu_temp_c
