@@ -31,15 +31,14 @@ impl Availability {
 
     /// Parses `online` / `offline` (surrounding whitespace allowed).
     pub fn decode(payload: &[u8]) -> Result<Self, DecodeError> {
-        let text = std::str::from_utf8(payload).map_err(|_| DecodeError::NotUtf8)?;
-        match text.trim() {
-            "online" => Ok(Availability::Online),
-            "offline" => Ok(Availability::Offline),
-            other => Err(DecodeError::UnexpectedText {
-                found: other.chars().take(64).collect(),
-                expected: "`online` or `offline`",
-            }),
-        }
+        crate::error::decode_word(
+            payload,
+            &[
+                ("online", Availability::Online),
+                ("offline", Availability::Offline),
+            ],
+            "`online` or `offline`",
+        )
     }
 }
 

@@ -46,15 +46,11 @@ impl CameraState {
 
     /// Parses `ON` / `OFF` (surrounding whitespace allowed, nothing else).
     pub fn decode(payload: &[u8]) -> Result<Self, DecodeError> {
-        let text = std::str::from_utf8(payload).map_err(|_| DecodeError::NotUtf8)?;
-        match text.trim() {
-            "ON" => Ok(CameraState::On),
-            "OFF" => Ok(CameraState::Off),
-            other => Err(DecodeError::UnexpectedText {
-                found: other.chars().take(64).collect(),
-                expected: "`ON` or `OFF`",
-            }),
-        }
+        crate::error::decode_word(
+            payload,
+            &[("ON", CameraState::On), ("OFF", CameraState::Off)],
+            "`ON` or `OFF`",
+        )
     }
 }
 

@@ -55,3 +55,22 @@ impl DecodeError {
         }
     }
 }
+
+/// Parses a plain-text payload that must be one of `words` (surrounding whitespace allowed):
+/// the shape of `…/availability` and `…/camera`.
+pub(crate) fn decode_word<T: Copy>(
+    payload: &[u8],
+    words: &[(&str, T)],
+    expected: &'static str,
+) -> Result<T, DecodeError> {
+    let text = std::str::from_utf8(payload).map_err(|_| DecodeError::NotUtf8)?;
+    let text = text.trim();
+    words
+        .iter()
+        .find(|(word, _)| *word == text)
+        .map(|(_, value)| *value)
+        .ok_or_else(|| DecodeError::UnexpectedText {
+            found: text.chars().take(64).collect(),
+            expected,
+        })
+}

@@ -151,9 +151,7 @@ fn diagnostics(node: &Node, topics: &Topics, features: DeviceFeatures) -> Vec<Di
             "state_class": "measurement",
             "value_template": template,
         });
-        if let (Some(obj), Value::Object(more)) = (payload.as_object_mut(), extra) {
-            obj.extend(more);
-        }
+        super::merge(&mut payload, extra);
         payload
     };
     let duration = json!({"device_class": "duration", "suggested_display_precision": 1});

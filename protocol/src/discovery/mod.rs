@@ -105,9 +105,7 @@ impl Node {
             "payload_not_available": "offline",
             "device": self.device,
         });
-        if let (Some(obj), Value::Object(more)) = (payload.as_object_mut(), extra) {
-            obj.extend(more);
-        }
+        merge(&mut payload, extra);
         DiscoveryMessage {
             topic: format!(
                 "{}/{component}/{}/{object}/config",
@@ -126,10 +124,15 @@ impl Node {
         extra: Value,
     ) -> DiscoveryMessage {
         let mut m = self.entity(component, object, name, extra);
-        if let Some(obj) = m.payload.as_object_mut() {
-            obj.insert("entity_category".into(), json!("diagnostic"));
-        }
+        merge(&mut m.payload, json!({"entity_category": "diagnostic"}));
         m
+    }
+}
+
+/// Adds the keys of `extra` (an object) to `payload` (an object).
+pub fn merge(payload: &mut Value, extra: Value) {
+    if let (Some(obj), Value::Object(more)) = (payload.as_object_mut(), extra) {
+        obj.extend(more);
     }
 }
 
