@@ -329,6 +329,11 @@ pub struct MqttConfig {
     /// Devices remembered at most; a new one past this replaces the one heard least recently
     /// among those offline, and is ignored while every one is online.
     pub max_devices: u32,
+    /// Announce each room to Home Assistant (MQTT discovery) as a device with its player's
+    /// controls.
+    pub discovery: bool,
+    /// Home Assistant's discovery prefix.
+    pub discovery_prefix: String,
 }
 
 impl Default for MqttConfig {
@@ -345,6 +350,8 @@ impl Default for MqttConfig {
             client_cert_file: String::new(),
             client_key_file: String::new(),
             max_devices: 64,
+            discovery: true,
+            discovery_prefix: xpressify_protocol::discovery::DEFAULT_DISCOVERY_PREFIX.into(),
         }
     }
 }
@@ -420,6 +427,12 @@ impl CompanionConfig {
             ));
         }
         self.validate_rooms()?;
+        xpressify_protocol::Topics::new(self.mqtt.discovery_prefix.clone(), "x").map_err(|_| {
+            ConfigError::invalid(
+                "mqtt.discovery_prefix",
+                "use non-empty levels separated by `/`, without `+` or `#`",
+            )
+        })?;
         let token = &self.http.token;
         if !token.is_empty()
             && (token.expose().len() < 12 || token.expose().chars().any(|c| c.is_whitespace()))
@@ -642,10 +655,20 @@ impl CompanionConfig {
                     "1 to 32 characters, without spaces around them",
                 ));
             }
-            if !names.insert(name.to_lowercase()) {
+            // Topics and Home Assistant know a room by its id ("Living room" → living-room).
+            let id = xpressify_protocol::topics::room_id(name);
+            if id.is_empty() {
                 return Err(ConfigError::invalid(
                     key("name"),
-                    format!("{name:?} names two rooms"),
+                    format!("{name:?} needs a letter or a digit"),
+                ));
+            }
+            if !names.insert(id) {
+                return Err(ConfigError::invalid(
+                    key("name"),
+                    format!(
+                        "{name:?} names two rooms (names differ in more than case and punctuation)"
+                    ),
                 ));
             }
             for device in &room.devices {

@@ -82,6 +82,10 @@ pub async fn run(
                 sink,
                 crate::schedule::Schedule::new(config.timing()),
             );
+            room.volume = Some(plan.volume);
+            // "Music follows my mood" is kept in the store, so a switch turned off stays off.
+            room.follow =
+                store.setting(&room.follow_key()).ok().flatten().as_deref() != Some("off");
             if let Some(why) = missing_yt_dlp.as_deref().filter(|_| plan.streams_youtube()) {
                 let fallback = if has_catalogue {
                     room.youtube = false;

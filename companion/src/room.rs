@@ -5,7 +5,7 @@
 
 use std::collections::BTreeSet;
 
-use xpressify_protocol::{Emotion, PlaybackState};
+use xpressify_protocol::{Emotion, PlaybackState, RoomState, RoomTrack, SCHEMA_VERSION};
 
 use crate::playback::Playback;
 use crate::schedule::Schedule;
@@ -16,6 +16,8 @@ use crate::status::RoomView;
 pub struct Room {
     /// Its name (`rooms.name`), in the page, the history and the log.
     pub name: String,
+    /// Its id in topics and Home Assistant ("Living room" → `living-room`).
+    pub id: String,
     /// The devices the config puts here.
     pub devices: BTreeSet<String>,
     /// Its player.
@@ -30,12 +32,18 @@ pub struct Room {
     pub youtube: bool,
     /// A lasting condition for the page when nothing newer is wrong (e.g. yt-dlp missing).
     pub notice: Option<String>,
+    /// Whether its music changes with the moods ("music follows my mood"); off, it plays on
+    /// but moods change nothing.
+    pub follow: bool,
+    /// The volume last set, in percent (`None` until one is).
+    pub volume: Option<u8>,
 }
 
 impl Room {
     /// A room with nothing playing yet.
     pub fn new(name: String, devices: BTreeSet<String>, sink: AnySink, schedule: Schedule) -> Room {
         Room {
+            id: xpressify_protocol::topics::room_id(&name),
             name,
             devices,
             sink,
@@ -44,6 +52,35 @@ impl Room {
             mood_device: None,
             youtube: true,
             notice: None,
+            follow: true,
+            volume: None,
+        }
+    }
+
+    /// The store's key for whether this room follows moods.
+    pub fn follow_key(&self) -> String {
+        format!("rooms.{}.follow", self.id)
+    }
+
+    /// The room's state for `<prefix>/companion/<id>/state` (Home Assistant's room device).
+    pub fn state(&self, now_ms: u64) -> RoomState {
+        let now_playing = self.playback.now_playing();
+        RoomState {
+            schema: SCHEMA_VERSION,
+            room: self.name.clone(),
+            state: now_playing
+                .as_ref()
+                .map_or(PlaybackState::Stopped, |n| n.state),
+            playing: now_playing.map(|n| RoomTrack {
+                title: n.title,
+                artist: n.artist,
+                track: n.track,
+                mood: n.mood,
+            }),
+            volume: self.volume,
+            follow: self.follow,
+            mood: self.mood(),
+            timestamp_ms: now_ms,
         }
     }
 
@@ -71,6 +108,7 @@ impl Room {
                 .problem()
                 .or(self.notice.as_deref())
                 .map(str::to_string),
+            follow: self.follow,
         }
     }
 }

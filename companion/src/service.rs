@@ -22,7 +22,8 @@ use anyhow::Context;
 use rumqttc::{AsyncClient, Event, LastWill, Packet, QoS};
 use tokio::sync::{mpsc, watch};
 use tracing::{info, warn};
-use xpressify_protocol::topics::{self, Channel};
+use xpressify_protocol::discovery::{self, DeviceInfo};
+use xpressify_protocol::topics::{self, Channel, RoomChannel};
 use xpressify_protocol::{Availability, Command, Emotion, MoodEvent, Topics};
 
 use crate::clock::now_ms;
@@ -133,6 +134,14 @@ impl Service {
                                 .await;
                         }
                         let _ = client
+                            .subscribe(topics::all_rooms(&prefix, RoomChannel::Command), QoS::AtLeastOnce)
+                            .await;
+                        if self.config.mqtt.discovery {
+                            let status = discovery::status_topic(&self.config.mqtt.discovery_prefix);
+                            let _ = client.subscribe(status, QoS::AtLeastOnce).await;
+                            self.announce_rooms(&client).await;
+                        }
+                        let _ = client
                             .publish(&availability, QoS::AtLeastOnce, true, Availability::Online.encode())
                             .await;
                         for r in 0..self.rooms.len() {
@@ -144,6 +153,14 @@ impl Service {
                         self.dropped = broker_events.dropped();
                         if let Some((device, channel)) = topics::parse(&prefix, &p.topic) {
                             self.on_message(&client, device, channel, &p.payload).await;
+                        } else if let Some((room, RoomChannel::Command)) = topics::parse_room(&prefix, &p.topic) {
+                            self.on_room_command(&client, &room, &p.payload).await;
+                        } else if self.config.mqtt.discovery
+                            && p.topic == discovery::status_topic(&self.config.mqtt.discovery_prefix)
+                            && Availability::decode(&p.payload).ok() == Some(Availability::Online)
+                        {
+                            info!("Home Assistant came online: announcing the rooms again");
+                            self.announce_rooms(&client).await;
                         }
                     }
                     Some(BrokerEvent::Event(_)) => {}
@@ -249,6 +266,7 @@ impl Service {
                     }
                     let r = self.room_of(&device);
                     let room = &mut self.rooms[r];
+                    let followed = room.mood();
                     if mood.emotion.is_some() {
                         room.mood_device = Some(device.clone());
                     }
@@ -257,10 +275,13 @@ impl Service {
                         if room.mood_device.as_deref() == Some(device.as_str()) {
                             room.schedule.forget_pending(now);
                         }
-                    } else {
+                    } else if room.follow {
                         room.schedule.on_mood(mood.emotion, now);
                     }
                     info!(%device, room = %room.name, emotion = ?mood.emotion, confidence = mood.confidence, paused = mood.paused, "mood");
+                    if room.mood() != followed {
+                        self.publish_room_state(client, r).await;
+                    }
                 }
                 Ok(mood) => {
                     let why = format!("device_id {:?} differs from the topic's", mood.device_id);
@@ -518,7 +539,18 @@ impl Service {
                 }
                 Ok(())
             }
-            Command::SetVolume { volume } => self.rooms[r].sink.set_volume(volume).await,
+            Command::SetVolume { volume } => {
+                let room = &mut self.rooms[r];
+                let set = room.sink.set_volume(volume).await;
+                if set.is_ok() {
+                    room.volume = Some(volume);
+                }
+                set
+            }
+            Command::Follow { on } => {
+                self.set_follow(r, on);
+                Ok(())
+            }
         };
         if let Err(e) = result {
             warn!(room = %self.rooms[r].name, error = %e, command = command.name(), "player");
@@ -530,11 +562,92 @@ impl Service {
 
     /// Publishes room `r`'s `now_playing` (retained) to each of its devices that is known.
     async fn publish_now_playing(&self, client: &AsyncClient, r: usize) {
+        self.publish_room_state(client, r).await;
         let Some(payload) = self.rooms[r].playback.now_playing().map(|n| n.encode()) else {
             return;
         };
         for device in self.devices.ids().filter(|d| self.room_of(d) == r) {
             publish_retained_now_playing(client, &self.config.mqtt.prefix, device, &payload).await;
+        }
+    }
+
+    /// Publishes room `r`'s state (retained) on `<prefix>/companion/<id>/state`, for Home
+    /// Assistant's room device.
+    async fn publish_room_state(&self, client: &AsyncClient, r: usize) {
+        let room = &self.rooms[r];
+        let topic = topics::room(&self.config.mqtt.prefix, &room.id, RoomChannel::State);
+        let _ = client
+            .publish(topic, QoS::AtLeastOnce, true, room.state(now_ms()).encode())
+            .await;
+    }
+
+    /// Announces every room to Home Assistant (retained discovery messages).
+    async fn announce_rooms(&self, client: &AsyncClient) {
+        let mut entities = 0;
+        for room in &self.rooms {
+            let info = DeviceInfo {
+                name: discovery::music::default_name(&room.name),
+                model: "Xpressify companion".into(),
+                sw_version: env!("CARGO_PKG_VERSION").to_string(),
+                configuration_url: self.config.page_url(),
+            };
+            let messages = discovery::music::room_messages(
+                &self.config.mqtt.discovery_prefix,
+                &self.config.mqtt.prefix,
+                &room.name,
+                &info,
+            );
+            entities += messages.len();
+            for m in messages {
+                let _ = client
+                    .publish(m.topic.clone(), QoS::AtLeastOnce, true, m.encode())
+                    .await;
+            }
+        }
+        info!(
+            rooms = self.rooms.len(),
+            entities, "published Home Assistant discovery"
+        );
+    }
+
+    /// A command on a room's own topic (Home Assistant's room device, scripts).
+    async fn on_room_command(&mut self, client: &AsyncClient, room: &str, payload: &[u8]) {
+        let Some(r) = self.rooms.iter().position(|x| x.id == room) else {
+            *self.refused.entry("rooms".into()).or_default() += 1;
+            warn!(room, "a command for a room that is not configured");
+            self.publish_status();
+            return;
+        };
+        match Command::decode(payload) {
+            Ok(command) => {
+                info!(room = %self.rooms[r].name, command = command.name(), "room command");
+                self.on_command(client, r, command).await;
+            }
+            Err(e) => {
+                *self.refused.entry("command".into()).or_default() += 1;
+                warn!(room, error = %e, "refused payload");
+                self.publish_status();
+            }
+        }
+    }
+
+    /// Turns "music follows my mood" for room `r`; off drops a change heard and not yet acted
+    /// on. Kept in the store.
+    fn set_follow(&mut self, r: usize, on: bool) {
+        let room = &mut self.rooms[r];
+        if room.follow == on {
+            return;
+        }
+        room.follow = on;
+        if !on {
+            room.schedule.forget_pending(now_ms());
+        }
+        info!(room = %room.name, follow = on, "music follows the mood");
+        if let Err(e) = self
+            .store
+            .set_setting(&room.follow_key(), if on { "on" } else { "off" })
+        {
+            warn!(error = %e, "cannot keep the room's follow switch; it resets on restart");
         }
     }
 

@@ -61,6 +61,8 @@ pub struct RoomView {
     pub sink: String,
     /// Its newest problem.
     pub problem: Option<String>,
+    /// Whether its music changes with the moods ("music follows my mood").
+    pub follow: bool,
 }
 
 /// What the web page and `GET /api/status` show. The top-level mood, player and problem are

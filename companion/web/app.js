@@ -137,6 +137,7 @@ function nowText(np) {
 
 function renderRooms() {
   const list = rooms();
+  if (list.length) $("follow").checked = list[0].follow !== false;
   $("player-title").textContent = list.length > 1 ? "Playing in " + list[0].name : "Playing";
   const box = $("rooms");
   if (list.length <= 1) { box.replaceChildren(); return; }
@@ -155,7 +156,9 @@ function renderRooms() {
       el("div", { class: "controls", role: "group", "aria-label": "Controls in " + r.name },
         button("play", "Play"), button("pause", "Pause"), button("skip", "Skip"),
         button("like", "Like", "Like this pick in " + r.name), button("dislike", "Dislike", "Dislike this pick in " + r.name),
-        el("label", { class: "volume" }, "Volume ", volume)),
+        el("label", { class: "volume" }, "Volume ", volume),
+        el("label", { class: "follow" }, el("input", Object.assign({ type: "checkbox", "aria-label": "Music follows my mood in " + r.name,
+          onchange: (e) => command({ command: "follow", on: e.target.checked }, r.name) }, r.follow ? { checked: "" } : {})), " Music follows my mood")),
       r.problem ? el("p", { class: "problem", role: "alert" }, r.problem) : null);
   }));
   const filter = $("room-filter");
@@ -294,6 +297,7 @@ for (const b of document.querySelectorAll("[data-command]")) {
   b.addEventListener("click", () => command({ command: b.dataset.command }, firstRoom()));
 }
 $("volume").addEventListener("change", (e) => command({ command: "set_volume", volume: Number(e.target.value) }, firstRoom()));
+$("follow").addEventListener("change", (e) => command({ command: "follow", on: e.target.checked }, firstRoom()));
 
 // ---- history ----
 

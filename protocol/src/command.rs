@@ -1,4 +1,5 @@
-//! Playback and feedback commands on `…/command`, from the device's buttons, the web page or
+//! Playback and feedback commands on `…/command` (a device's) and on
+//! `<prefix>/companion/<room>/command` (a room's), from the device's buttons, the web page or
 //! Home Assistant's buttons, all in one shape.
 
 use serde::{Deserialize, Serialize};
@@ -25,6 +26,12 @@ pub enum Command {
     SetVolume {
         /// 0 to 100.
         volume: u8,
+    },
+    /// Whether the room's music follows the moods its cameras read ("music follows my
+    /// mood"); off, the music plays on but no longer changes on moods.
+    Follow {
+        /// On or off.
+        on: bool,
     },
 }
 
@@ -57,6 +64,7 @@ impl Command {
             Command::Like => "like",
             Command::Dislike => "dislike",
             Command::SetVolume { .. } => "set_volume",
+            Command::Follow { .. } => "follow",
         }
     }
 }

@@ -96,6 +96,69 @@ pub fn companion_availability(prefix: &str) -> String {
     format!("{prefix}/{COMPANION_LEVEL}/{}", Channel::Availability)
 }
 
+/// The channels of a room of the companion: `<prefix>/companion/<room id>/<channel>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RoomChannel {
+    /// [`crate::RoomState`], retained: what the room plays, its volume, whether it follows
+    /// moods.
+    State,
+    /// [`crate::Command`], not retained: steer the room (Home Assistant's buttons, volume and
+    /// switch, scripts).
+    Command,
+}
+
+impl RoomChannel {
+    /// The last topic level.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RoomChannel::State => "state",
+            RoomChannel::Command => "command",
+        }
+    }
+}
+
+/// A room's id in topics and Home Assistant ids: its name in lowercase ASCII letters and
+/// digits, other characters as `-` ("Living room" → `living-room`); empty when the name has
+/// no letter or digit.
+pub fn room_id(name: &str) -> String {
+    let mut id = String::new();
+    for c in name.chars() {
+        if c.is_ascii_alphanumeric() {
+            id.push(c.to_ascii_lowercase());
+        } else if !id.is_empty() && !id.ends_with('-') {
+            id.push('-');
+        }
+    }
+    id.trim_end_matches('-')
+        .chars()
+        .take(MAX_DEVICE_ID_LEN)
+        .collect()
+}
+
+/// `<prefix>/companion/<room id>/<channel>`.
+pub fn room(prefix: &str, room_id: &str, channel: RoomChannel) -> String {
+    format!("{prefix}/{COMPANION_LEVEL}/{room_id}/{}", channel.as_str())
+}
+
+/// The filter for one channel of every room: `<prefix>/companion/+/<channel>`.
+pub fn all_rooms(prefix: &str, channel: RoomChannel) -> String {
+    format!("{prefix}/{COMPANION_LEVEL}/+/{}", channel.as_str())
+}
+
+/// Splits a room topic into room id and channel; `None` for anything else.
+pub fn parse_room(prefix: &str, topic: &str) -> Option<(String, RoomChannel)> {
+    let rest = topic
+        .strip_prefix(prefix)?
+        .strip_prefix('/')?
+        .strip_prefix(COMPANION_LEVEL)?
+        .strip_prefix('/')?;
+    let (id, channel) = rest.split_once('/')?;
+    let channel = [RoomChannel::State, RoomChannel::Command]
+        .into_iter()
+        .find(|c| c.as_str() == channel)?;
+    (!id.is_empty() && room_id(id) == id).then(|| (id.to_string(), channel))
+}
+
 /// Refuses ids that would break a topic or a Home Assistant id: only ASCII letters, digits,
 /// `_` and `-`, 1 to 64 characters, and not `companion` (reserved for the companion's topics).
 pub fn checked_device_id(id: String) -> Result<String, DecodeError> {
@@ -256,6 +319,29 @@ mod tests {
         assert_eq!(
             parse("xpressify", &companion_availability("xpressify")),
             None
+        );
+    }
+
+    #[test]
+    fn rooms_have_ids_and_topics_of_their_own() {
+        assert_eq!(room_id("Living room"), "living-room");
+        assert_eq!(room_id("  Küche / 2 "), "k-che-2");
+        assert_eq!(room_id("!!"), "");
+        let t = room("xpressify", "living-room", RoomChannel::Command);
+        assert_eq!(t, "xpressify/companion/living-room/command");
+        assert_eq!(
+            parse_room("xpressify", &t),
+            Some(("living-room".to_string(), RoomChannel::Command))
+        );
+        assert_eq!(
+            parse_room("xpressify", "xpressify/companion/Bad Id/command"),
+            None
+        );
+        assert_eq!(parse_room("xpressify", "xpressify/kitchen/command"), None);
+        assert_eq!(parse("xpressify", &t), None, "not a device's topic");
+        assert_eq!(
+            all_rooms("xpressify", RoomChannel::State),
+            "xpressify/companion/+/state"
         );
     }
 

@@ -6,8 +6,8 @@
 //! |--------------|---------------------------------------------------------------|------------------------------------------------------|
 //! | the box      | everything                                                    | everything                                           |
 //! | `device`     | `P/U/{mood,probabilities,availability,command,event,camera,diagnostics}`, its own discovery `D/+/xpressify_U/+/config` | `P/U/now_playing`, `P/U/camera/set`, `P/companion/availability`, `D/status`, its own discovery |
-//! | `companion`  | `P/+/now_playing`, `P/companion/availability`                 | `P/#`                                                |
-//! | `controller` | `P/+/command`, `P/+/camera/set`, `D/#`                        | `P/#`, `D/#`                                         |
+//! | `companion`  | `P/+/now_playing`, `P/companion/#`, its rooms' discovery `D/+/xpressify_music_+/+/config` | `P/#`, `D/status` |
+//! | `controller` | `P/+/command`, `P/+/camera/set`, `P/companion/+/command`, `D/#` | `P/#`, `D/#`                                         |
 //!
 //! (`P`: the MQTT prefix, `D`: Home Assistant's discovery prefix, `U`: the account's user name,
 //! which for a device is its `mqtt.device_id`.)
@@ -80,6 +80,16 @@ impl Rules {
         matches!(parts.as_slice(), [_, node, _, "config"] if node.strip_prefix("xpressify_") == Some(user))
     }
 
+    /// Whether `topic` is a discovery topic of one of the companion's rooms
+    /// (`D/<component>/xpressify_music_<room>/<object>/config`).
+    fn rooms_discovery(&self, topic: &str) -> bool {
+        let Some(rest) = Self::under(topic, &self.discovery) else {
+            return false;
+        };
+        let parts: Vec<&str> = rest.split('/').collect();
+        matches!(parts.as_slice(), [_, node, _, "config"] if node.starts_with("xpressify_music_"))
+    }
+
     /// Whether `who` may publish on `topic` (wildcards are never allowed in a published topic).
     pub fn may_publish(&self, who: &Who, topic: &str) -> bool {
         if topic.contains(['+', '#']) {
@@ -98,10 +108,13 @@ impl Rules {
                 matches!(
                     device,
                     Some((u, "now_playing")) if !u.contains('/')
-                ) || matches!(device, Some(("companion", "availability")))
+                ) || matches!(device, Some(("companion", _)))
+                    || self.rooms_discovery(topic)
             }
             Role::Controller => {
                 matches!(device, Some((u, "command" | "camera/set")) if !u.contains('/'))
+                    || xpressify_protocol::topics::parse_room(&self.prefix, topic)
+                        .is_some_and(|(_, c)| c == xpressify_protocol::topics::RoomChannel::Command)
                     || Self::under(topic, &self.discovery).is_some()
             }
         }
@@ -123,7 +136,10 @@ impl Rules {
                     || Self::under(topic, &self.discovery) == Some("status")
                     || self.own_discovery(topic, user)
             }
-            Role::Companion => Self::under(topic, &self.prefix).is_some(),
+            Role::Companion => {
+                Self::under(topic, &self.prefix).is_some()
+                    || Self::under(topic, &self.discovery) == Some("status")
+            }
             Role::Controller => {
                 Self::under(topic, &self.prefix).is_some()
                     || Self::under(topic, &self.discovery).is_some()
@@ -198,6 +214,18 @@ mod tests {
         let ha = account("homeassistant", Role::Controller);
         assert!(r.may_publish(&companion, "xpressify/kitchen/now_playing"));
         assert!(r.may_publish(&companion, "xpressify/companion/availability"));
+        assert!(r.may_publish(&companion, "xpressify/companion/living-room/state"));
+        assert!(r.may_publish(
+            &companion,
+            "homeassistant/number/xpressify_music_living-room/volume/config"
+        ));
+        assert!(!r.may_publish(
+            &companion,
+            "homeassistant/sensor/xpressify_kitchen/emotion/config"
+        ));
+        assert!(r.may_read(&companion, "homeassistant/status"));
+        assert!(r.may_publish(&ha, "xpressify/companion/living-room/command"));
+        assert!(!r.may_publish(&ha, "xpressify/companion/living-room/state"));
         assert!(!r.may_publish(&companion, "xpressify/kitchen/command"));
         assert!(!r.may_publish(&companion, "xpressify/kitchen/mood"));
         assert!(r.may_read(&companion, "xpressify/kitchen/mood"));

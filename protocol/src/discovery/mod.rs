@@ -2,12 +2,14 @@
 //! Home Assistant with its entities, without any YAML on the user's side.
 //!
 //! [`Node`] holds what every entity of one Home Assistant device shares (the `device` block,
-//! availability); [`device`] lists the camera box's entities. The payloads use only keys and
+//! availability); [`device`] lists the camera box's entities, [`music`] those of each room of
+//! the companion. The payloads use only keys and
 //! template features of Home Assistant 2024.10 and later (see docs/home-assistant.md).
 
 use serde_json::{Value, json};
 
 pub mod device;
+pub mod music;
 
 pub use device::{BUTTONS, DeviceFeatures, discovery_messages, removal_messages};
 

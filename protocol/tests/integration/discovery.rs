@@ -9,12 +9,12 @@ use std::collections::BTreeSet;
 use serde_json::Value;
 use xpressify_protocol::diagnostics::CameraStatus;
 use xpressify_protocol::discovery::{
-    DeviceFeatures, DeviceInfo, DiscoveryMessage, PAYLOAD_NONE, discovery_messages,
+    DeviceFeatures, DeviceInfo, DiscoveryMessage, PAYLOAD_NONE, discovery_messages, music,
 };
-use xpressify_protocol::topics::{self, Channel};
+use xpressify_protocol::topics::{self, Channel, RoomChannel};
 use xpressify_protocol::{
-    CameraState, Command, Diagnostics, Emotion, ModelInfo, MoodChange, MoodEvent, Probabilities,
-    SCHEMA_VERSION, Topics,
+    CameraState, Command, Diagnostics, Emotion, ModelInfo, MoodChange, MoodEvent, PlaybackState,
+    Probabilities, RoomState, RoomTrack, SCHEMA_VERSION, Topics, Track,
 };
 
 const PREFIX: &str = "xpressify";
@@ -23,6 +23,7 @@ const PREFIX: &str = "xpressify";
 fn device_class_ok(component: &str, class: &str) -> bool {
     match component {
         "sensor" => ["enum", "duration", "temperature"].contains(&class),
+        "number" => false,
         "binary_sensor" => ["occupancy"].contains(&class),
         _ => false,
     }
@@ -33,6 +34,68 @@ fn model() -> ModelInfo {
         name: "xpressify-edge".into(),
         version: "1".into(),
     }
+}
+
+/// What a topic of a discovery payload is in the contract.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Kind {
+    Device(Channel),
+    Room(RoomChannel),
+    CompanionAvailability,
+}
+
+impl Kind {
+    fn retained(self) -> bool {
+        match self {
+            Kind::Device(c) => c.retained(),
+            Kind::Room(c) => c == RoomChannel::State,
+            Kind::CompanionAvailability => true,
+        }
+    }
+
+    fn samples(self) -> Vec<Vec<u8>> {
+        match self {
+            Kind::Device(c) => samples(c),
+            Kind::Room(RoomChannel::State) => room_samples(),
+            other => panic!("no state samples for {other:?}"),
+        }
+    }
+
+    fn is_command(self) -> bool {
+        matches!(
+            self,
+            Kind::Device(Channel::Command) | Kind::Room(RoomChannel::Command)
+        )
+    }
+}
+
+fn room_samples() -> Vec<Vec<u8>> {
+    let playing = RoomState {
+        schema: SCHEMA_VERSION,
+        room: "Living room".into(),
+        state: PlaybackState::Playing,
+        playing: Some(RoomTrack {
+            title: "Evening Calm".into(),
+            artist: "Band".into(),
+            track: Track::Local {
+                file: "calm.ogg".into(),
+            },
+            mood: Emotion::Sad,
+        }),
+        volume: Some(40),
+        follow: true,
+        mood: Some(Emotion::Sad),
+        timestamp_ms: 1,
+    };
+    let fresh = RoomState {
+        state: PlaybackState::Stopped,
+        playing: None,
+        volume: None,
+        follow: false,
+        mood: None,
+        ..playing.clone()
+    };
+    vec![playing.encode(), fresh.encode()]
 }
 
 /// Real payloads a subscriber of each channel receives, all shapes.
@@ -123,13 +186,27 @@ fn render(template: &str, payload: &[u8]) -> String {
         .unwrap_or_else(|e| panic!("rendering {template:?}: {e}"))
 }
 
-fn channel_of(topic: &str) -> Channel {
+fn kind_of(topic: &str) -> Kind {
+    if topic == topics::companion_availability(PREFIX) {
+        return Kind::CompanionAvailability;
+    }
+    if let Some((room, channel)) = topics::parse_room(PREFIX, topic) {
+        assert_eq!(room, "living-room", "{topic}");
+        return Kind::Room(channel);
+    }
     match topics::parse(PREFIX, topic) {
         Some((device, channel)) => {
             assert_eq!(device, "kitchen", "{topic}");
-            channel
+            Kind::Device(channel)
         }
         None => panic!("{topic} is not a topic of the contract"),
+    }
+}
+
+fn channel_of(topic: &str) -> Channel {
+    match kind_of(topic) {
+        Kind::Device(c) => c,
+        other => panic!("{topic} is {other:?}, not a device's channel"),
     }
 }
 
@@ -178,10 +255,10 @@ fn check(m: &DiscoveryMessage) {
             .as_array()
             .is_some_and(|a| !a.is_empty())
     );
-    assert_eq!(
-        channel_of(str_of(p, "availability_topic", &m.topic)),
-        Channel::Availability
-    );
+    assert!(matches!(
+        kind_of(str_of(p, "availability_topic", &m.topic)),
+        Kind::Device(Channel::Availability) | Kind::CompanionAvailability
+    ));
     if let Some(category) = p.get("entity_category") {
         assert!(
             category == "diagnostic" || category == "config",
@@ -199,7 +276,7 @@ fn check(m: &DiscoveryMessage) {
     match *component {
         "sensor" | "binary_sensor" => {
             let state_topic = str_of(p, "state_topic", &m.topic);
-            let channel = channel_of(state_topic);
+            let channel = kind_of(state_topic);
             assert!(channel.retained(), "{}: a state must be retained", m.topic);
             if p["device_class"] == "enum" {
                 assert!(p["options"].is_array(), "{}: enum needs options", m.topic);
@@ -210,7 +287,7 @@ fn check(m: &DiscoveryMessage) {
                 );
             }
             let template = str_of(p, "value_template", &m.topic);
-            for sample in samples(channel) {
+            for sample in channel.samples() {
                 let state = render(template, &sample);
                 if *component == "binary_sensor" {
                     assert!(
@@ -226,8 +303,8 @@ fn check(m: &DiscoveryMessage) {
                 }
             }
             if let Some(attrs) = p["json_attributes_template"].as_str() {
-                let attrs_channel = channel_of(str_of(p, "json_attributes_topic", &m.topic));
-                for sample in samples(attrs_channel) {
+                let attrs_channel = kind_of(str_of(p, "json_attributes_topic", &m.topic));
+                for sample in attrs_channel.samples() {
                     let rendered = render(attrs, &sample);
                     let value: Value = serde_json::from_str(&rendered)
                         .unwrap_or_else(|e| panic!("{}: attributes {rendered:?}: {e}", m.topic));
@@ -259,21 +336,72 @@ fn check(m: &DiscoveryMessage) {
             }
         }
         "switch" => {
-            let command = channel_of(str_of(p, "command_topic", &m.topic));
-            let state = channel_of(str_of(p, "state_topic", &m.topic));
+            let command = kind_of(str_of(p, "command_topic", &m.topic));
+            let state = kind_of(str_of(p, "state_topic", &m.topic));
             assert!(!command.retained() && state.retained(), "{}", m.topic);
-            for sample in samples(state) {
-                let word = String::from_utf8_lossy(&sample).to_string();
+            let (on, off) = (
+                str_of(p, "payload_on", &m.topic),
+                str_of(p, "payload_off", &m.topic),
+            );
+            for payload in [on, off] {
+                match command {
+                    Kind::Device(Channel::CameraSet) => {
+                        CameraState::decode(payload.as_bytes()).expect("the device reads it");
+                    }
+                    k if k.is_command() => {
+                        Command::decode(payload.as_bytes()).expect("the companion reads it");
+                    }
+                    other => panic!("{}: a switch commanding {other:?}", m.topic),
+                }
+            }
+            // Without state_on/state_off Home Assistant compares the state with the payloads.
+            let state_on = p["state_on"].as_str().unwrap_or(on);
+            let state_off = p["state_off"].as_str().unwrap_or(off);
+            for sample in state.samples() {
+                let word = match p["value_template"].as_str() {
+                    Some(template) => render(template, &sample),
+                    None => String::from_utf8_lossy(&sample).to_string(),
+                };
                 assert!(
-                    p["payload_on"] == word || p["payload_off"] == word,
-                    "{word}"
+                    word == state_on || word == state_off,
+                    "{}: {word:?}",
+                    m.topic
                 );
-                CameraState::decode(word.as_bytes()).expect("the device reads what HA sends");
+            }
+        }
+        "number" => {
+            let command = kind_of(str_of(p, "command_topic", &m.topic));
+            assert!(command.is_command(), "{}", m.topic);
+            let (min, max) = (
+                p["min"].as_f64().expect("min"),
+                p["max"].as_f64().expect("max"),
+            );
+            let template = str_of(p, "command_template", &m.topic);
+            for value in [min, (min + max) / 2.0, max] {
+                let mut env = minijinja::Environment::new();
+                env.add_template("t", template).expect("template");
+                let sent = env
+                    .get_template("t")
+                    .and_then(|t| t.render(minijinja::context! { value }))
+                    .expect("render");
+                Command::decode(sent.as_bytes())
+                    .unwrap_or_else(|e| panic!("{}: {sent:?}: {e}", m.topic));
+            }
+            let state = kind_of(str_of(p, "state_topic", &m.topic));
+            assert!(state.retained());
+            for sample in state.samples() {
+                let shown = render(str_of(p, "value_template", &m.topic), &sample);
+                if shown != PAYLOAD_NONE {
+                    let v: f64 = shown
+                        .parse()
+                        .unwrap_or_else(|_| panic!("{}: {shown:?}", m.topic));
+                    assert!((min..=max).contains(&v), "{}: {v}", m.topic);
+                }
             }
         }
         "button" => {
-            let channel = channel_of(str_of(p, "command_topic", &m.topic));
-            assert_eq!(channel, Channel::Command);
+            let channel = kind_of(str_of(p, "command_topic", &m.topic));
+            assert!(channel.is_command(), "{}", m.topic);
             let press = str_of(p, "payload_press", &m.topic);
             Command::decode(press.as_bytes()).expect("a button sends a valid command");
         }
@@ -351,4 +479,40 @@ fn the_confidence_is_unknown_without_a_face_and_the_probabilities_are_attributes
     assert_eq!(render(face, &happy), "ON");
     assert_eq!(render(face, &no_face), "OFF");
     assert_eq!(render(face, &paused), PAYLOAD_NONE);
+}
+
+#[test]
+fn every_room_entity_follows_home_assistants_rules() {
+    let info = DeviceInfo {
+        name: music::default_name("Living room"),
+        model: "Xpressify companion".into(),
+        sw_version: "0.1.0".into(),
+        configuration_url: Some("http://192.168.1.20:8080/".into()),
+    };
+    let messages = music::room_messages("homeassistant", PREFIX, "Living room", &info);
+    let ids: BTreeSet<String> = messages
+        .iter()
+        .map(|m| m.payload["unique_id"].to_string())
+        .collect();
+    assert_eq!(ids.len(), messages.len(), "unique_id repeats");
+    for m in &messages {
+        check(m);
+    }
+    let now = messages
+        .iter()
+        .find(|m| m.topic.contains("/now_playing/"))
+        .expect("now playing");
+    let [playing, fresh] = <[Vec<u8>; 2]>::try_from(room_samples()).expect("2");
+    let state = now.payload["value_template"].as_str().unwrap_or_default();
+    assert_eq!(render(state, &playing), "Evening Calm");
+    assert_eq!(render(state, &fresh), PAYLOAD_NONE);
+    let attrs: Value = serde_json::from_str(&render(
+        now.payload["json_attributes_template"]
+            .as_str()
+            .unwrap_or_default(),
+        &playing,
+    ))
+    .expect("JSON");
+    assert_eq!(attrs["picked_for"], "sad");
+    assert_eq!(attrs["source"], "local");
 }

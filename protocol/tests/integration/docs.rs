@@ -2,10 +2,10 @@
 //! re-encodes to the same JSON, and every discovery example equals what the code publishes.
 
 use serde_json::Value;
-use xpressify_protocol::discovery::{DeviceFeatures, DeviceInfo, discovery_messages};
+use xpressify_protocol::discovery::{DeviceFeatures, DeviceInfo, discovery_messages, music};
 use xpressify_protocol::{
     Availability, CameraState, Command, Diagnostics, MoodChange, MoodEvent, NowPlaying,
-    ProbabilitiesEvent, Topics,
+    ProbabilitiesEvent, RoomState, Topics,
 };
 
 struct Example {
@@ -60,7 +60,19 @@ fn every_example_in_docs_decodes_and_round_trips() {
         sw_version: "0.1.0".into(),
         configuration_url: Some("http://192.168.1.20:8080/".into()),
     };
-    let published = discovery_messages("homeassistant", &topics, &info, DeviceFeatures::default());
+    let mut published =
+        discovery_messages("homeassistant", &topics, &info, DeviceFeatures::default());
+    let room_info = DeviceInfo {
+        name: music::default_name("Living room"),
+        model: "Xpressify companion".into(),
+        ..info.clone()
+    };
+    published.extend(music::room_messages(
+        "homeassistant",
+        "xpressify",
+        "Living room",
+        &room_info,
+    ));
     for ex in &examples {
         let body = ex.body.as_bytes();
         let channel = attr(&ex.info, "mqtt").expect("mqtt= attribute");
@@ -73,7 +85,8 @@ fn every_example_in_docs_decodes_and_round_trips() {
             "camera" => CameraState::decode(body).map(|m| m.encode()),
             "event" => MoodChange::decode(body).map(|m| m.encode()),
             "diagnostics" => Diagnostics::decode(body).map(|m| m.encode()),
-            "discovery" => {
+            "room_state" => RoomState::decode(body).map(|m| m.encode()),
+            "discovery" | "discovery-room" => {
                 let topic = attr(&ex.info, "topic").expect("discovery example names its topic");
                 let m = published
                     .iter()

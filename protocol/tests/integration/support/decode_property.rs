@@ -4,7 +4,7 @@
 
 use xpressify_protocol::{
     Availability, CameraState, Command, Diagnostics, MoodChange, MoodEvent, NowPlaying,
-    ProbabilitiesEvent, topics,
+    ProbabilitiesEvent, RoomState, topics,
 };
 
 /// Where `payload` decodes as a `T`, its encoding must decode to the same `T`.
@@ -50,6 +50,7 @@ pub fn check(payload: &[u8]) {
         Diagnostics::decode,
         Diagnostics::encode,
     );
+    round_trip("room_state", payload, RoomState::decode, RoomState::encode);
     // The same bytes as a topic name.
     if let Some((device, channel)) = std::str::from_utf8(payload)
         .ok()

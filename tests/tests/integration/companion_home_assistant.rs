@@ -1,0 +1,186 @@
+//! The companion's room as a Home Assistant device, through a real Mosquitto and the real
+//! `xpressify-companion run`: the discovery messages arrive (available with the companion,
+//! linked to its page), and what Home Assistant would send — a button's `payload_press`, the
+//! volume `number`'s rendered `command_template`, the follow switch's payloads — steers the
+//! room, whose retained state says so.
+
+use std::time::Duration;
+
+use serde_json::Value;
+use xpressify_protocol::topics::{self, RoomChannel};
+use xpressify_protocol::{Emotion, PlaybackState, RoomState};
+use xpressify_tests::fakes::FakeYoutube;
+use xpressify_tests::launch::RunningCompanion;
+use xpressify_tests::music::mood_json;
+use xpressify_tests::{Broker, Message, Subscriber, unique_name};
+
+const TOKEN: &str = "ha-room-test-token-0123";
+const WAIT: Duration = Duration::from_secs(20);
+
+fn config(messages: &[Message], object: &str) -> Value {
+    messages
+        .iter()
+        .find(|m| {
+            m.topic
+                .ends_with(&format!("/xpressify_music_home/{object}/config"))
+        })
+        .and_then(|m| serde_json::from_slice(&m.payload).ok())
+        .unwrap_or_else(|| panic!("no discovery message for {object}"))
+}
+
+/// Waits for a room state that satisfies `pred`, newer than any seen before `after_ms`.
+fn wait_state(
+    sub: &mut Subscriber,
+    topic: &str,
+    what: &str,
+    after_ms: u64,
+    pred: impl Fn(&RoomState) -> bool,
+) -> RoomState {
+    let m = sub
+        .wait_for(what, WAIT, |m| {
+            m.topic == topic
+                && RoomState::decode(&m.payload)
+                    .is_ok_and(|s| s.timestamp_ms >= after_ms && pred(&s))
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+    RoomState::decode(&m.payload).expect("valid")
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+#[test]
+fn a_room_is_a_home_assistant_device_with_working_controls() {
+    xpressify_companion::install_tls();
+    let broker = Broker::get().expect("broker");
+    let fake = FakeYoutube::start().expect("fake youtube");
+    let ha = unique_name("ha");
+    let companion = RunningCompanion::start(
+        &broker,
+        &fake,
+        [127, 0, 0, 1].into(),
+        TOKEN,
+        &[("XPRESSIFY__MQTT__DISCOVERY_PREFIX", ha.clone())],
+    )
+    .expect("companion");
+    let prefix = companion.topics.prefix().to_string();
+    let state_topic = topics::room(&prefix, "home", RoomChannel::State);
+    let mut discovery = broker
+        .subscriber(&[format!("{ha}/+/xpressify_music_home/+/config")])
+        .expect("subscriber");
+    let published = discovery.messages(Duration::from_millis(1500)).to_vec();
+    assert_eq!(published.len(), 9, "nine entities of the room");
+    for m in &published {
+        assert!(m.retain, "{}", m.topic);
+        let p: Value = serde_json::from_slice(&m.payload).expect("JSON");
+        assert_eq!(
+            p["availability_topic"],
+            topics::companion_availability(&prefix)
+        );
+        assert_eq!(p["device"]["name"], "Xpressify music");
+        assert_eq!(
+            p["device"]["configuration_url"],
+            format!("{}/", companion.url)
+        );
+    }
+
+    let mut sub = broker
+        .subscriber(std::slice::from_ref(&state_topic))
+        .expect("subscriber");
+    let first = wait_state(&mut sub, &state_topic, "the retained state", 0, |_| true);
+    assert!(first.follow, "rooms follow moods by default");
+
+    // A device's mood starts the music; the room's state tells Home Assistant what plays.
+    let device = companion.topics.device_id().to_string();
+    broker
+        .publish(
+            &companion.topics.mood(),
+            mood_json(&device, "happy").as_bytes(),
+            true,
+        )
+        .expect("mood");
+    let playing = wait_state(&mut sub, &state_topic, "music playing", 0, |s| {
+        s.state == PlaybackState::Playing && s.playing.is_some()
+    });
+    assert_eq!(
+        playing.playing.as_ref().map(|p| p.mood),
+        Some(Emotion::Happy)
+    );
+
+    // The pause button, exactly as Home Assistant presses it.
+    let pause = config(&published, "pause");
+    let command_topic = pause["command_topic"].as_str().expect("command_topic");
+    let t = now_ms();
+    broker
+        .publish(
+            command_topic,
+            pause["payload_press"]
+                .as_str()
+                .unwrap_or_default()
+                .as_bytes(),
+            false,
+        )
+        .expect("press pause");
+    wait_state(&mut sub, &state_topic, "paused", t, |s| {
+        s.state == PlaybackState::Paused
+    });
+
+    // The volume slider at 35 %: the command its template makes.
+    let volume = config(&published, "volume");
+    let sent = volume["command_template"]
+        .as_str()
+        .expect("command_template")
+        .replace("{{ value | int }}", "35");
+    let t = now_ms();
+    broker
+        .publish(command_topic, sent.as_bytes(), false)
+        .expect("set volume");
+    wait_state(&mut sub, &state_topic, "volume 35", t, |s| {
+        s.volume == Some(35)
+    });
+
+    // "Music follows my mood" off: a new mood no longer steers the room.
+    let follow = config(&published, "follow");
+    let t = now_ms();
+    broker
+        .publish(
+            command_topic,
+            follow["payload_off"]
+                .as_str()
+                .unwrap_or_default()
+                .as_bytes(),
+            false,
+        )
+        .expect("follow off");
+    let off = wait_state(&mut sub, &state_topic, "follow off", t, |s| !s.follow);
+    broker
+        .publish(
+            &companion.topics.mood(),
+            mood_json(&device, "sad").as_bytes(),
+            true,
+        )
+        .expect("mood");
+    std::thread::sleep(Duration::from_secs(2));
+    let status = companion.api.get("/api/status").expect("status");
+    let room = &status["rooms"][0];
+    assert_eq!(room["mood"], "happy", "the room kept its mood: {room}");
+    assert_eq!(
+        status["devices"][0]["emotion"], "sad",
+        "the device's mood is still heard"
+    );
+    assert_eq!(off.mood, Some(Emotion::Happy));
+
+    // Junk on the room's command topic is refused and counted; the room goes on.
+    broker
+        .publish(command_topic, b"{\"command\":\"explode\"}", false)
+        .expect("junk");
+    companion
+        .api
+        .wait_for("the junk counted", "/api/status", WAIT, |s| {
+            s["refused"]["command"].as_u64().unwrap_or(0) >= 1
+        })
+        .expect("refused");
+}
