@@ -18,6 +18,7 @@ pub async fn run(
     use std::sync::Arc;
 
     crate::install_tls();
+    crate::telemetry::install();
     {
         let store = Arc::new(
             Store::open(std::path::Path::new(&config.store.path))

@@ -25,6 +25,7 @@ pub mod source;
 pub mod status;
 pub mod store;
 pub mod taste;
+pub mod telemetry;
 pub mod watch;
 
 /// Makes ring the process's TLS provider, which every HTTPS client here needs (reqwest is

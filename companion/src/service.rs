@@ -37,6 +37,7 @@ use crate::schedule::Action;
 use crate::sink::{PlayItem, PlaybackSink, SinkEvent};
 use crate::store::{MoodRecord, PickRecord, PlayOutcome, Store};
 use crate::taste::Feedback;
+use crate::telemetry;
 
 pub use crate::status::{Budget, DeviceView, RoomView, Status};
 
@@ -228,6 +229,7 @@ impl Service {
     }
 
     fn refuse(&mut self, channel: Channel, topic_device: &str, error: impl std::fmt::Display) {
+        telemetry::refused(channel.as_str());
         *self
             .refused
             .entry(channel.as_str().to_string())
@@ -257,6 +259,7 @@ impl Service {
                     // without a clock battery may be hours off, and the history lines moods
                     // up with picks.
                     if before != Some((mood.emotion, mood.paused)) {
+                        telemetry::mood(&device, mood.emotion, mood.paused);
                         self.moods.record(MoodRecord {
                             device: device.clone(),
                             emotion: mood.emotion,
@@ -344,6 +347,7 @@ impl Service {
             }
             Admission::Ignored { ignored } => {
                 *self.refused.entry("devices".into()).or_default() += 1;
+                telemetry::refused("devices");
                 if ignored.is_power_of_two() {
                     warn!(
                         %device,
@@ -440,12 +444,20 @@ impl Service {
             .clone()
             .unwrap_or_else(|| "companion".into());
         let room = &self.rooms[r];
+        let picking = std::time::Instant::now();
         let pick = match self
             .recommender
             .pick(&room.name, &device, mood, now, room.youtube)
             .await
         {
-            Ok(p) => p,
+            Ok(p) => {
+                let source = match p.track {
+                    xpressify_protocol::Track::Youtube { .. } => "youtube",
+                    xpressify_protocol::Track::Local { .. } => "local",
+                };
+                telemetry::pick(&room.name, source, mood, picking.elapsed());
+                p
+            }
             Err(e) => {
                 warn!(room = %self.rooms[r].name, error = %e, "no pick");
                 self.rooms[r].playback.could_not_start(e, now);
@@ -459,7 +471,10 @@ impl Service {
             artist: pick.artist.clone(),
         };
         let room = &mut self.rooms[r];
-        if let Err(e) = room.sink.play(&item).await {
+        let starting = std::time::Instant::now();
+        let played = room.sink.play(&item).await;
+        telemetry::player_start(starting.elapsed());
+        if let Err(e) = played {
             warn!(room = %room.name, error = %e, "cannot play the pick");
             room.playback.could_not_start(e, now);
             return;
@@ -614,6 +629,7 @@ impl Service {
     async fn on_room_command(&mut self, client: &AsyncClient, room: &str, payload: &[u8]) {
         let Some(r) = self.rooms.iter().position(|x| x.id == room) else {
             *self.refused.entry("rooms".into()).or_default() += 1;
+            telemetry::refused("rooms");
             warn!(room, "a command for a room that is not configured");
             self.publish_status();
             return;
@@ -625,6 +641,7 @@ impl Service {
             }
             Err(e) => {
                 *self.refused.entry("command".into()).or_default() += 1;
+                telemetry::refused("command");
                 warn!(room, error = %e, "refused payload");
                 self.publish_status();
             }
@@ -699,6 +716,11 @@ impl Service {
             dropped: self.dropped,
             rooms,
         };
+        telemetry::status(
+            status.devices.iter().filter(|d| d.online).count(),
+            status.broker_connected,
+            status.youtube_budget.as_ref().map(|b| (b.spent, b.budget)),
+        );
         self.status.send_if_modified(|s| {
             if *s == status {
                 false

@@ -58,6 +58,27 @@ impl Api {
         })
     }
 
+    /// `GET path` as text, which must answer 200: its content type and body.
+    pub fn get_text(&self, path: &str) -> anyhow::Result<(String, String)> {
+        self.rt.block_on(async {
+            let mut req = self.http.get(format!("{}{path}", self.base));
+            if let Some(t) = &self.token {
+                req = req.bearer_auth(t);
+            }
+            let r = req.send().await?;
+            let status = r.status().as_u16();
+            let kind = r
+                .headers()
+                .get(reqwest::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_string();
+            let text = r.text().await?;
+            anyhow::ensure!(status == 200, "GET {path}: {status} {text}");
+            Ok((kind, text))
+        })
+    }
+
     /// `GET path`, which must answer 200.
     pub fn get(&self, path: &str) -> anyhow::Result<Value> {
         let (status, body) = self.call(reqwest::Method::GET, path, None);

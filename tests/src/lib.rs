@@ -17,6 +17,7 @@ pub mod fakes;
 pub mod launch;
 pub mod music;
 pub mod players;
+pub mod prometheus;
 
 use anyhow::{Context, bail};
 use rumqttc::{Client, Event, MqttOptions, Packet, QoS};

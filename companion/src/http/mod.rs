@@ -130,6 +130,7 @@ impl From<tokio::task::JoinError> for ApiError {
 pub fn router(state: AppState, hosts: guard::HostCheck) -> Router {
     Router::new()
         .route("/api/status", get(status))
+        .route("/metrics", get(metrics))
         .route("/api/history", get(history))
         .route("/api/mapping", get(get_mapping).put(put_mapping))
         .route("/api/command", post(command))
@@ -272,6 +273,25 @@ async fn mood_feedback(
 
 async fn status(_: ReadAccess, State(s): State<AppState>) -> Json<Status> {
     Json(s.status.borrow().clone())
+}
+
+/// `GET /metrics`: Prometheus' text format (see [`crate::telemetry`]); reading it needs what
+/// reading the status needs.
+async fn metrics(_: ReadAccess) -> Result<Response, ApiError> {
+    let text = crate::telemetry::render().ok_or_else(|| {
+        ApiError(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no metrics: another metrics recorder runs in this process".into(),
+        )
+    })?;
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response())
 }
 
 #[derive(Deserialize)]

@@ -2,7 +2,8 @@
 //! `xpressify-companion run`: the discovery messages arrive (available with the companion,
 //! linked to its page), and what Home Assistant would send — a button's `payload_press`, the
 //! volume `number`'s rendered `command_template`, the follow switch's payloads — steers the
-//! room, whose retained state says so.
+//! room, whose retained state says so; and `/metrics` reads as Prometheus text with what
+//! happened.
 
 use std::time::Duration;
 
@@ -12,7 +13,7 @@ use xpressify_protocol::{Emotion, PlaybackState, RoomState};
 use xpressify_tests::fakes::FakeYoutube;
 use xpressify_tests::launch::RunningCompanion;
 use xpressify_tests::music::mood_json;
-use xpressify_tests::{Broker, Message, Subscriber, unique_name};
+use xpressify_tests::{Broker, Message, Subscriber, prometheus, unique_name};
 
 const TOKEN: &str = "ha-room-test-token-0123";
 const WAIT: Duration = Duration::from_secs(20);
@@ -183,4 +184,29 @@ fn a_room_is_a_home_assistant_device_with_working_controls() {
             s["refused"]["command"].as_u64().unwrap_or(0) >= 1
         })
         .expect("refused");
+
+    // What happened is in /metrics, in Prometheus' text format.
+    let (kind, text) = companion.api.get_text("/metrics").expect("/metrics");
+    assert!(kind.starts_with("text/plain; version=0.0.4"), "{kind}");
+    let metrics = prometheus::parse(&text).unwrap_or_else(|e| panic!("{e:#}\n{text}"));
+    let moods = |emotion| {
+        metrics.sum(
+            "xpressify_moods_total",
+            &[("device", &device), ("emotion", emotion)],
+        )
+    };
+    assert!(moods("happy") >= 1.0 && moods("sad") >= 1.0, "{text}");
+    assert!(metrics.sum("xpressify_picks_total", &[("room", "home")]) >= 1.0);
+    assert!(metrics.sum("xpressify_pick_seconds_count", &[]) >= 1.0);
+    assert!(metrics.sum("xpressify_player_start_seconds_count", &[]) >= 1.0);
+    assert!(metrics.sum("xpressify_youtube_searches_total", &[]) >= 1.0);
+    assert!(
+        metrics.sum(
+            "xpressify_refused_payloads_total",
+            &[("channel", "command")]
+        ) >= 1.0
+    );
+    assert_eq!(metrics.sum("xpressify_broker_connected", &[]), 1.0);
+    assert_eq!(metrics.types["xpressify_pick_seconds"], "histogram");
+    assert!(metrics.types.contains_key("xpressify_youtube_quota_budget"));
 }

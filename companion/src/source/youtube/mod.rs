@@ -487,9 +487,22 @@ impl Source for YoutubeSource {
         if let Ok(Some(cached)) = self.store.cached_search(&key, fresh_since)
             && let Ok(list) = serde_json::from_str::<Vec<Candidate>>(&cached)
         {
+            crate::telemetry::search("cached", None);
             return Ok(list);
         }
+        let searching = std::time::Instant::now();
         let result = self.search_uncached(query, &key).await;
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(SourceError::MissingKey) => "no_key",
+            Err(SourceError::KeyInvalid(_)) => "key_invalid",
+            Err(SourceError::QuotaExceeded { .. }) => "quota_exceeded",
+            Err(SourceError::BudgetSpent { .. }) => "budget_spent",
+            Err(_) => "failed",
+        };
+        // Only searches that went to YouTube have a duration worth keeping.
+        let went = !matches!(outcome, "no_key" | "budget_spent");
+        crate::telemetry::search(outcome, went.then(|| searching.elapsed()));
         match &result {
             Ok(list) => {
                 if let Ok(json) = serde_json::to_string(list)
