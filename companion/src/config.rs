@@ -167,6 +167,9 @@ pub struct MusicConfig {
     /// Seconds a changed mood must hold before the playing track is cut.
     #[serde(deserialize_with = "xpressify_protocol::duration::seconds_f64")]
     pub switch_after_s: f64,
+    /// Minutes a mood chosen by a listener ("play for this mood") steers a room when the
+    /// request names no time.
+    pub choose_minutes: u16,
     /// How many recent picks are never repeated.
     pub avoid_recent: u32,
     /// Search the local catalogue before YouTube.
@@ -184,6 +187,7 @@ impl Default for MusicConfig {
             policy: mapping.policy,
             start_after_s: 5.0,
             switch_after_s: 60.0,
+            choose_minutes: 30,
             avoid_recent: 20,
             prefer_local: false,
             choose_from_top: 5,
@@ -396,6 +400,16 @@ impl CompanionConfig {
             if !(0.0..=max).contains(&v) {
                 return Err(ConfigError::invalid(key, format!("must be 0 to {max}")));
             }
+        }
+        if !(1..=xpressify_protocol::command::MAX_CHOSEN_MINUTES).contains(&m.choose_minutes) {
+            return Err(ConfigError::invalid(
+                "music.choose_minutes",
+                format!(
+                    "{}: use 1 to {} minutes",
+                    m.choose_minutes,
+                    xpressify_protocol::command::MAX_CHOSEN_MINUTES
+                ),
+            ));
         }
         if m.avoid_recent > 1000 {
             return Err(ConfigError::invalid("music.avoid_recent", "at most 1000"));

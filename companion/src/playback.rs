@@ -187,6 +187,7 @@ mod tests {
             title: format!("T{id}"),
             artist: "A".into(),
             at_ms,
+            reason: String::new(),
         }
     }
 

@@ -13,7 +13,7 @@ use rand::RngExt;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use tracing::{info, warn};
-use xpressify_protocol::Emotion;
+use xpressify_protocol::{Emotion, Track};
 
 use crate::mapping::{Mapping, Query};
 use crate::source::{AnySource, Candidate, LocalCatalogue, Source, YoutubeSource};
@@ -215,6 +215,8 @@ impl Recommender {
             [youtube, local]
         };
         let mut chosen: Option<Candidate> = None;
+        // How the pick was found when no search gave a fresh one, for its reason.
+        let mut fallback: Option<String> = None;
         // Candidates that all played recently: better a repeat than silence.
         let mut stale: Vec<Candidate> = Vec::new();
         for source in order.into_iter().flatten() {
@@ -249,6 +251,7 @@ impl Recommender {
                 .find(|c| !is_recent(c));
             if chosen.is_some() {
                 info!(%mood, reasons = %reasons.join("; "), "replaying an earlier pick");
+                fallback = Some(format!("replayed an earlier pick: {}", reasons.join("; ")));
             }
         }
         if chosen.is_none() {
@@ -261,6 +264,10 @@ impl Recommender {
                     .unwrap_or(usize::MAX)
             };
             chosen = stale.into_iter().max_by_key(age);
+            if chosen.is_some() {
+                fallback =
+                    Some("every fitting track played lately: the one heard longest ago".into());
+            }
         }
         let Some(candidate) = chosen else {
             return Err(RecommendError::NothingToPlay {
@@ -272,6 +279,7 @@ impl Recommender {
                 },
             });
         };
+        let reason = self.reason(room, &query, &candidate.track, fallback)?;
         let record = PickRecord {
             id: 0,
             room: room.to_string(),
@@ -285,8 +293,59 @@ impl Recommender {
             title: candidate.title,
             artist: candidate.artist,
             at_ms,
+            reason,
         };
         Ok(self.store.record_pick(record)?)
+    }
+
+    /// Why a pick was made, in words for the page and Home Assistant: the mood and the
+    /// policy, the phrase (with genre and artist), what this room has taught about that
+    /// phrase, and where the track came from.
+    fn reason(
+        &self,
+        room: &str,
+        query: &Query,
+        track: &Track,
+        fallback: Option<String>,
+    ) -> Result<String, StoreError> {
+        let mut parts = Vec::new();
+        parts.push(if query.target == query.mood {
+            format!("for {}", query.mood)
+        } else {
+            format!(
+                "for {}, lifted towards {} (policy lift)",
+                query.mood, query.target
+            )
+        });
+        let mut phrase = format!("phrase \"{}\"", query.variant);
+        if let Some(g) = &query.genre {
+            phrase.push_str(&format!(", genre {g}"));
+        }
+        if let Some(a) = &query.artist {
+            phrase.push_str(&format!(", artist {a}"));
+        }
+        parts.push(phrase);
+        let beliefs = self.store.taste(room, query.mood, "variant")?;
+        let learned = beliefs
+            .iter()
+            .find(|(v, _, _)| *v == query.variant)
+            .map(|(_, a, b)| (*a, *b))
+            .filter(|(a, b)| a + b - 2.0 >= 0.5);
+        parts.push(match learned {
+            Some((a, b)) => format!(
+                "this room rated that phrase {:.0} % good ({:.0} likes or full plays against {:.0} skips or dislikes)",
+                100.0 * a / (a + b),
+                a - 1.0,
+                b - 1.0
+            ),
+            None => "a phrase this room has not rated yet".into(),
+        });
+        parts.push(match (track, fallback) {
+            (_, Some(how)) => how,
+            (Track::Youtube { .. }, None) => "from YouTube".into(),
+            (Track::Local { .. }, None) => "from your music".into(),
+        });
+        Ok(parts.join(" · "))
     }
 
     /// One of the best few candidates, at random.

@@ -94,6 +94,7 @@ mod tests {
                 title: "t".into(),
                 artist: "a".into(),
                 at_ms,
+                reason: String::new(),
             })
             .expect("pick");
         store

@@ -5,7 +5,9 @@
 
 use std::collections::BTreeSet;
 
-use xpressify_protocol::{Emotion, PlaybackState, RoomState, RoomTrack, SCHEMA_VERSION};
+use xpressify_protocol::{
+    ChosenMood, Emotion, PlaybackState, RoomState, RoomTrack, SCHEMA_VERSION,
+};
 
 use crate::playback::Playback;
 use crate::schedule::Schedule;
@@ -37,6 +39,9 @@ pub struct Room {
     pub follow: bool,
     /// The volume last set, in percent (`None` until one is).
     pub volume: Option<u8>,
+    /// A mood a listener chose ("play for this mood"), while it holds: the cameras' moods
+    /// change nothing until it ends.
+    pub chosen: Option<ChosenMood>,
 }
 
 impl Room {
@@ -54,7 +59,16 @@ impl Room {
             notice: None,
             follow: true,
             volume: None,
+            chosen: None,
         }
+    }
+
+    /// Why the current pick was made, in words.
+    pub fn why(&self) -> Option<String> {
+        self.playback
+            .current()
+            .map(|c| c.pick.reason.clone())
+            .filter(|r| !r.is_empty())
     }
 
     /// The store's key for whether this room follows moods.
@@ -76,10 +90,12 @@ impl Room {
                 artist: n.artist,
                 track: n.track,
                 mood: n.mood,
+                why: self.why().unwrap_or_default(),
             }),
             volume: self.volume,
             follow: self.follow,
             mood: self.mood(),
+            chosen: self.chosen,
             timestamp_ms: now_ms,
         }
     }
@@ -109,6 +125,8 @@ impl Room {
                 .or(self.notice.as_deref())
                 .map(str::to_string),
             follow: self.follow,
+            chosen: self.chosen,
+            why: self.why(),
         }
     }
 }

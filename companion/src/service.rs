@@ -33,7 +33,7 @@ use crate::mood_writer::MoodWriter;
 use crate::mqtt_reader::{BrokerEvent, MqttReader};
 use crate::recommend::Recommender;
 use crate::room::Room;
-use crate::schedule::Action;
+use crate::schedule::{Action, Player};
 use crate::sink::{PlayItem, PlaybackSink, SinkEvent};
 use crate::store::{MoodRecord, PickRecord, PlayOutcome, Store};
 use crate::taste::Feedback;
@@ -278,7 +278,7 @@ impl Service {
                         if room.mood_device.as_deref() == Some(device.as_str()) {
                             room.schedule.forget_pending(now);
                         }
-                    } else if room.follow {
+                    } else if room.follow && room.chosen.is_none() {
                         room.schedule.on_mood(mood.emotion, now);
                     }
                     info!(%device, room = %room.name, emotion = ?mood.emotion, confidence = mood.confidence, paused = mood.paused, "mood");
@@ -377,6 +377,10 @@ impl Service {
     }
 
     async fn tick_room(&mut self, client: &AsyncClient, r: usize) {
+        if self.rooms[r].chosen.is_some_and(|c| now_ms() >= c.until_ms) {
+            self.follow_cameras_again(r, now_ms());
+            self.publish_room_state(client, r).await;
+        }
         match self.rooms[r].sink.poll().await {
             Ok(Some(SinkEvent::Ended)) => {
                 if let Some(current) = self.rooms[r].playback.played_out() {
@@ -566,6 +570,13 @@ impl Service {
                 self.set_follow(r, on);
                 Ok(())
             }
+            Command::SetMood { mood, minutes } => {
+                match mood {
+                    Some(m) => self.choose_mood(client, r, m, minutes).await,
+                    None => self.follow_cameras_again(r, now_ms()),
+                }
+                Ok(())
+            }
         };
         if let Err(e) = result {
             warn!(room = %self.rooms[r].name, error = %e, command = command.name(), "player");
@@ -646,6 +657,52 @@ impl Service {
                 self.publish_status();
             }
         }
+    }
+
+    /// "Play for this mood": room `r` follows `mood` for `minutes` (else
+    /// `music.choose_minutes`) whatever its cameras read. The choice is heard at once: unless
+    /// a listener paused, a pick for it starts now.
+    async fn choose_mood(
+        &mut self,
+        client: &AsyncClient,
+        r: usize,
+        mood: Emotion,
+        minutes: Option<u16>,
+    ) {
+        let now = now_ms();
+        let minutes = minutes.unwrap_or(self.config.music.choose_minutes);
+        let room = &mut self.rooms[r];
+        room.chosen = Some(xpressify_protocol::ChosenMood {
+            mood,
+            until_ms: now + u64::from(minutes) * 60_000,
+        });
+        room.schedule.on_mood(Some(mood), now);
+        info!(room = %room.name, %mood, minutes, "a listener chose the mood");
+        let outcome = match room.playback.player() {
+            Player::Paused => return,
+            Player::Playing if room.schedule.playing_for() == Some(mood) => return,
+            Player::Playing => PlayOutcome::Replaced,
+            Player::Idle => PlayOutcome::PlayedOut,
+        };
+        self.start(client, r, mood, outcome).await;
+    }
+
+    /// Ends a chosen mood of room `r` (asked for, or its time is up): the room follows the
+    /// newest mood of its camera again, by the usual schedule.
+    fn follow_cameras_again(&mut self, r: usize, now: u64) {
+        let camera = self.rooms[r]
+            .mood_device
+            .as_deref()
+            .and_then(|d| self.devices.mood_of(d))
+            .and_then(|(emotion, paused)| emotion.filter(|_| !paused));
+        let room = &mut self.rooms[r];
+        if room.chosen.take().is_none() {
+            return;
+        }
+        if room.follow {
+            room.schedule.on_mood(camera, now);
+        }
+        info!(room = %room.name, camera = ?camera, "the room follows its cameras again");
     }
 
     /// Turns "music follows my mood" for room `r`; off drops a change heard and not yet acted

@@ -63,6 +63,10 @@ pub struct RoomView {
     pub problem: Option<String>,
     /// Whether its music changes with the moods ("music follows my mood").
     pub follow: bool,
+    /// A mood a listener chose for it, while that holds.
+    pub chosen: Option<xpressify_protocol::ChosenMood>,
+    /// Why its current pick was made, in words.
+    pub why: Option<String>,
 }
 
 /// What the web page and `GET /api/status` show. The top-level mood, player and problem are

@@ -213,6 +213,10 @@ INSERT INTO taste_by_room SELECT '', emotion, kind, value, alpha, beta FROM tast
 DROP TABLE taste;
 ALTER TABLE taste_by_room RENAME TO taste;
 "#,
+    // 7: why each pick was made, in words (the page's and Home Assistant's "why this song").
+    r#"
+ALTER TABLE picks ADD COLUMN reason TEXT NOT NULL DEFAULT '';
+"#,
 ];
 
 /// A pick as the store keeps it: what was chosen, why, and from where.
@@ -242,6 +246,8 @@ pub struct PickRecord {
     pub artist: String,
     /// Milliseconds since the Unix epoch.
     pub at_ms: u64,
+    /// Why it was picked, in words ('' before this was kept).
+    pub reason: String,
 }
 
 /// A listener's "that's not my mood", for the history and for judging the model.
@@ -593,8 +599,8 @@ impl Store {
         let (source, key) = track_parts(&pick.track);
         let conn = self.conn();
         let r = conn.execute(
-            "INSERT INTO picks (device, mood, query, variant, genre, artist_arm, source, track_key, title, artist, at_ms, room)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+            "INSERT INTO picks (device, mood, query, variant, genre, artist_arm, source, track_key, title, artist, at_ms, room, reason)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
             params![
                 pick.device,
                 pick.mood.as_str(),
@@ -607,7 +613,8 @@ impl Store {
                 pick.title,
                 pick.artist,
                 pick.at_ms as i64,
-                pick.room
+                pick.room,
+                pick.reason
             ],
         );
         self.sql(r)?;
@@ -654,7 +661,7 @@ impl Store {
     ) -> Result<Vec<PickRecord>, StoreError> {
         let conn = self.conn();
         let sql = format!(
-            "SELECT id, device, mood, query, variant, genre, artist_arm, source, track_key, title, artist, at_ms, room
+            "SELECT id, device, mood, query, variant, genre, artist_arm, source, track_key, title, artist, at_ms, room, reason
              FROM picks WHERE {condition} ORDER BY id DESC LIMIT ?1"
         );
         let mut stmt = self.sql(conn.prepare(&sql))?;
@@ -676,7 +683,7 @@ impl Store {
                     r.get::<_, String>(10)?,
                     r.get::<_, i64>(11)?,
                 ),
-                r.get::<_, String>(12)?,
+                (r.get::<_, String>(12)?, r.get::<_, String>(13)?),
             ))
         }))?;
         let mut out = Vec::new();
@@ -684,7 +691,7 @@ impl Store {
             let (
                 (id, device, mood, query, variant, genre),
                 (artist_arm, source, key, title, artist, at_ms),
-                room,
+                (room, reason),
             ) = self.sql(row)?;
             let mood: Emotion = mood.parse().map_err(|e| self.corrupt("pick mood", e))?;
             let track = match source.as_str() {
@@ -705,6 +712,7 @@ impl Store {
                 title,
                 artist,
                 at_ms: at_ms as u64,
+                reason,
             });
         }
         Ok(out)
@@ -931,6 +939,7 @@ mod tests {
             title: format!("Song {id}"),
             artist: "Band".into(),
             at_ms: 1_000,
+            reason: String::new(),
         }
     }
 

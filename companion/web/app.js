@@ -135,9 +135,29 @@ function nowText(np) {
   return np ? np.title + (np.artist ? " — " + np.artist : "") : "Nothing yet.";
 }
 
+// "Play for this mood": the seven emotions, or the camera's mood (a chosen one lasts
+// music.choose_minutes, 30 by default).
+const EMOTIONS = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"];
+function setMood(value, room) {
+  return command({ command: "set_mood", mood: value || null }, room);
+}
+function chooser(r) {
+  const chosen = r.chosen ? r.chosen.mood : "";
+  const select = el("select", { "aria-label": "Play for this mood in " + r.name, onchange: (e) => setMood(e.target.value, r.name) },
+    el("option", { value: "" }, "the camera's mood"),
+    ...EMOTIONS.map((m) => el("option", m === chosen ? { value: m, selected: "" } : { value: m }, m)));
+  return select;
+}
+function chosenText(r) {
+  return r && r.chosen ? " · chosen: " + r.chosen.mood + " until " + new Date(r.chosen.until_ms).toLocaleTimeString() : "";
+}
+
 function renderRooms() {
   const list = rooms();
-  if (list.length) $("follow").checked = list[0].follow !== false;
+  if (list.length) {
+    $("follow").checked = list[0].follow !== false;
+    if (document.activeElement !== $("choose")) $("choose").value = list[0].chosen ? list[0].chosen.mood : "";
+  }
   $("player-title").textContent = list.length > 1 ? "Playing in " + list[0].name : "Playing";
   const box = $("rooms");
   if (list.length <= 1) { box.replaceChildren(); return; }
@@ -151,14 +171,16 @@ function renderRooms() {
     return el("article", { class: "card player room", "data-room": r.name, "aria-labelledby": id },
       el("h3", { id }, "Playing in " + r.name),
       el("p", { class: "np" }, nowText(np)),
+      r.why ? el("p", { class: "muted why" }, "Why this song: " + r.why) : null,
       el("p", { class: "muted" }, "On " + r.sink.replace("_", " ") + " · " + r.state +
-        (r.mood ? " · following " + r.mood + (r.mood_device ? " (" + r.mood_device + ")" : "") : " · no mood yet")),
+        (r.mood ? " · following " + r.mood + (r.mood_device ? " (" + r.mood_device + ")" : "") : " · no mood yet") + chosenText(r)),
       el("div", { class: "controls", role: "group", "aria-label": "Controls in " + r.name },
         button("play", "Play"), button("pause", "Pause"), button("skip", "Skip"),
         button("like", "Like", "Like this pick in " + r.name), button("dislike", "Dislike", "Dislike this pick in " + r.name),
         el("label", { class: "volume" }, "Volume ", volume),
         el("label", { class: "follow" }, el("input", Object.assign({ type: "checkbox", "aria-label": "Music follows my mood in " + r.name,
-          onchange: (e) => command({ command: "follow", on: e.target.checked }, r.name) }, r.follow ? { checked: "" } : {})), " Music follows my mood")),
+          onchange: (e) => command({ command: "follow", on: e.target.checked }, r.name) }, r.follow ? { checked: "" } : {})), " Music follows my mood"),
+        el("label", { class: "choose" }, "Play for ", chooser(r))),
       r.problem ? el("p", { class: "problem", role: "alert" }, r.problem) : null);
   }));
   const filter = $("room-filter");
@@ -171,8 +193,11 @@ function renderNowPlaying() {
   const np = status && status.now_playing;
   $("np").textContent = nowText(np);
   $("sink-state").textContent = status
-    ? "On " + status.sink.replace("_", " ") + (np ? " · " + np.state + " · picked for " + np.mood : "")
+    ? "On " + status.sink.replace("_", " ") + (np ? " · " + np.state + " · picked for " + np.mood : "") + chosenText(rooms()[0])
     : "";
+  const why = rooms()[0] && rooms()[0].why;
+  $("why").hidden = !why;
+  $("why").textContent = why ? "Why this song: " + why : "";
   const problem = status && status.problem;
   $("problem").hidden = !problem;
   $("problem").textContent = problem || "";
@@ -298,6 +323,7 @@ for (const b of document.querySelectorAll("[data-command]")) {
 }
 $("volume").addEventListener("change", (e) => command({ command: "set_volume", volume: Number(e.target.value) }, firstRoom()));
 $("follow").addEventListener("change", (e) => command({ command: "follow", on: e.target.checked }, firstRoom()));
+$("choose").addEventListener("change", (e) => setMood(e.target.value, firstRoom()));
 
 // ---- history ----
 
@@ -318,7 +344,7 @@ async function loadHistory() {
     el("td", {}, time(p.at_ms)),
     el("td", {}, p.mood),
     el("td", {}, p.title + (p.artist ? " — " + p.artist : "")),
-    el("td", {}, p.query),
+    el("td", p.reason ? { title: p.reason } : {}, p.query),
     el("td", {}, p.feedback.map(([k, n]) => k.replace("_", " ") + (n > 1 ? " ×" + n : "")).join(", "))));
   $("picks").tBodies[0].replaceChildren(...(rows.length ? rows : [el("tr", {}, el("td", { colspan: "5", class: "empty" }, "No picks yet."))]));
   const fixes = r.data.corrections.filter(keep).slice(0, 20).map((c) =>

@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::DecodeError;
+use crate::{DecodeError, Emotion};
 
 /// What a listener asked for. JSON with a `command` tag: `{"command":"skip"}`,
 /// `{"command":"set_volume","volume":40}`. Commands carry no schema version so that a
@@ -33,7 +33,19 @@ pub enum Command {
         /// On or off.
         on: bool,
     },
+    /// "Play for this mood": the room's music follows `mood` for `minutes` whatever the
+    /// cameras read (when detection is wrong, or to change the atmosphere); `null` goes back
+    /// to following the cameras.
+    SetMood {
+        /// The mood to play for; `None` follows the cameras again.
+        mood: Option<Emotion>,
+        /// How long, 1 to 1440 minutes; absent: the companion's `music.choose_minutes`.
+        minutes: Option<u16>,
+    },
 }
+
+/// The longest a chosen mood may last, in minutes (a day).
+pub const MAX_CHOSEN_MINUTES: u16 = 1440;
 
 impl Command {
     /// Parses a `…/command` payload; never panics, whatever the bytes.
@@ -45,6 +57,16 @@ impl Command {
             return Err(DecodeError::range(
                 "volume",
                 format!("{volume} is above 100 %"),
+            ));
+        }
+        if let Command::SetMood {
+            minutes: Some(m), ..
+        } = command
+            && !(1..=MAX_CHOSEN_MINUTES).contains(&m)
+        {
+            return Err(DecodeError::range(
+                "minutes",
+                format!("{m}: use 1 to {MAX_CHOSEN_MINUTES}"),
             ));
         }
         Ok(command)
@@ -65,6 +87,7 @@ impl Command {
             Command::Dislike => "dislike",
             Command::SetVolume { .. } => "set_volume",
             Command::Follow { .. } => "follow",
+            Command::SetMood { .. } => "set_mood",
         }
     }
 }

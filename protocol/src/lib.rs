@@ -15,7 +15,7 @@ mod camera;
 pub mod cli;
 #[cfg(feature = "client")]
 pub mod client;
-mod command;
+pub mod command;
 pub mod config;
 pub mod diagnostics;
 pub mod discovery;
@@ -43,7 +43,7 @@ pub use event::MoodChange;
 pub use mood::{ModelInfo, MoodEvent, ProbabilitiesEvent};
 pub use now_playing::{NowPlaying, PlaybackState, Track};
 pub use probabilities::{Probabilities, SUM_TOLERANCE};
-pub use room_state::{RoomState, RoomTrack};
+pub use room_state::{ChosenMood, RoomState, RoomTrack};
 pub use schema::SCHEMA_VERSION;
 pub use secret::Secret;
 pub use topics::{Channel, Topics};

@@ -21,6 +21,19 @@ pub struct RoomTrack {
     pub track: Track,
     /// The mood it was picked for.
     pub mood: Emotion,
+    /// Why it was picked, in words: mood and policy, phrase, what the room taught, source.
+    #[serde(default)]
+    pub why: String,
+}
+
+/// A mood chosen for a room ("play for this mood") and until when it holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChosenMood {
+    /// The mood the music follows.
+    pub mood: Emotion,
+    /// Milliseconds since the Unix epoch when the room follows its cameras again.
+    pub until_ms: u64,
 }
 
 /// One room's state.
@@ -41,6 +54,8 @@ pub struct RoomState {
     pub follow: bool,
     /// The mood the room's music follows now; `None` before one is heard.
     pub mood: Option<Emotion>,
+    /// A mood chosen by a listener, while it holds; `None`: the cameras lead.
+    pub chosen: Option<ChosenMood>,
     /// Milliseconds since the Unix epoch, when this state began.
     pub timestamp_ms: u64,
 }
@@ -92,10 +107,15 @@ mod tests {
                     file: "calm.ogg".into(),
                 },
                 mood: Emotion::Sad,
+                why: "for sad · phrase \"calm piano\"".into(),
             }),
             volume: Some(40),
             follow: true,
             mood: Some(Emotion::Sad),
+            chosen: Some(ChosenMood {
+                mood: Emotion::Sad,
+                until_ms: 1_800_001,
+            }),
             timestamp_ms: 1,
         };
         assert_eq!(RoomState::decode(&s.encode()).ok(), Some(s.clone()));

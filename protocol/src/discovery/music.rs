@@ -1,14 +1,14 @@
 //! Each room of the companion as a Home Assistant device ("Living room music"): what plays
 //! (a sensor with artist, source and the mood it was picked for as attributes), the player's
-//! state, play / pause / skip / like / dislike buttons, a volume `number` and a "music follows
-//! my mood" switch — all on the room's `state` and `command` topics, available while the
+//! state, play / pause / skip / like / dislike buttons, a volume `number`, a "music follows
+//! my mood" switch and a "play for this mood" `select` — all on the room's `state` and `command` topics, available while the
 //! companion is.
 
 use serde_json::json;
 
 use super::{DeviceInfo, DiscoveryMessage, Node, PAYLOAD_NONE};
 use crate::topics::{self, RoomChannel};
-use crate::{Command, PlaybackState};
+use crate::{Command, Emotion, PlaybackState};
 
 /// The buttons of every room.
 pub const ROOM_BUTTONS: [Command; 5] = [
@@ -18,6 +18,9 @@ pub const ROOM_BUTTONS: [Command; 5] = [
     Command::Like,
     Command::Dislike,
 ];
+
+/// The select's option that hands the music back to the cameras.
+pub const FOLLOW_THE_CAMERA: &str = "follow the camera";
 
 /// A room's device name when none is configured: "Living room music"; the implicit room of a
 /// companion without `[[rooms]]` ("home") is "Xpressify music".
@@ -70,7 +73,7 @@ pub fn room_messages(
                     "{{{{ value_json.playing.title if value_json.playing else '{PAYLOAD_NONE}' }}}}"
                 ),
                 "json_attributes_topic": state,
-                "json_attributes_template": "{{ ({'artist': value_json.playing.artist, 'source': value_json.playing.source, 'picked_for': value_json.playing.mood, 'state': value_json.state} if value_json.playing else {'state': value_json.state}) | tojson }}",
+                "json_attributes_template": "{{ ({'artist': value_json.playing.artist, 'source': value_json.playing.source, 'picked_for': value_json.playing.mood, 'why': value_json.playing.why, 'state': value_json.state} if value_json.playing else {'state': value_json.state}) | tojson }}",
                 "icon": "mdi:music",
             }),
         ),
@@ -120,6 +123,25 @@ pub fn room_messages(
                 "icon": "mdi:emoticon-happy-outline",
             }),
         ),
+        node.entity(
+            "select",
+            "play_for",
+            "Play for this mood",
+            json!({
+                "command_topic": command,
+                "command_template": format!(
+                    "{{% if value == '{FOLLOW_THE_CAMERA}' %}}{{\"command\":\"set_mood\",\"mood\":null}}{{% else %}}{{\"command\":\"set_mood\",\"mood\":\"{{{{ value }}}}\"}}{{% endif %}}"
+                ),
+                "state_topic": state,
+                "value_template": format!(
+                    "{{{{ value_json.chosen.mood if value_json.chosen else '{FOLLOW_THE_CAMERA}' }}}}"
+                ),
+                "options": std::iter::once(FOLLOW_THE_CAMERA)
+                    .chain(Emotion::ALL.iter().map(|e| e.as_str()))
+                    .collect::<Vec<_>>(),
+                "icon": "mdi:emoticon-cool-outline",
+            }),
+        ),
     ];
     for button in ROOM_BUTTONS {
         let name = button.name();
@@ -150,7 +172,7 @@ mod tests {
             configuration_url: None,
         };
         let msgs = room_messages("homeassistant", "xpressify", "Living room", &info);
-        assert_eq!(msgs.len(), 9);
+        assert_eq!(msgs.len(), 10);
         assert!(msgs.iter().all(|m| m.topic.starts_with("homeassistant/")
             && m.topic.contains("/xpressify_music_living-room/")));
         assert!(

@@ -81,10 +81,15 @@ fn room_samples() -> Vec<Vec<u8>> {
                 file: "calm.ogg".into(),
             },
             mood: Emotion::Sad,
+            why: "for sad · phrase \"calm piano\" · from your music".into(),
         }),
         volume: Some(40),
         follow: true,
         mood: Some(Emotion::Sad),
+        chosen: Some(xpressify_protocol::ChosenMood {
+            mood: Emotion::Sad,
+            until_ms: 1_800_001,
+        }),
         timestamp_ms: 1,
     };
     let fresh = RoomState {
@@ -93,6 +98,7 @@ fn room_samples() -> Vec<Vec<u8>> {
         volume: None,
         follow: false,
         mood: None,
+        chosen: None,
         ..playing.clone()
     };
     vec![playing.encode(), fresh.encode()]
@@ -399,6 +405,34 @@ fn check(m: &DiscoveryMessage) {
                 }
             }
         }
+        "select" => {
+            let command = kind_of(str_of(p, "command_topic", &m.topic));
+            assert!(command.is_command(), "{}", m.topic);
+            let options: Vec<&str> = p["options"]
+                .as_array()
+                .expect("options")
+                .iter()
+                .filter_map(Value::as_str)
+                .collect();
+            assert!(!options.is_empty());
+            let template = str_of(p, "command_template", &m.topic);
+            for option in &options {
+                let mut env = minijinja::Environment::new();
+                env.add_template("t", template).expect("template");
+                let sent = env
+                    .get_template("t")
+                    .and_then(|t| t.render(minijinja::context! { value => option }))
+                    .expect("render");
+                Command::decode(sent.as_bytes())
+                    .unwrap_or_else(|e| panic!("{}: {option} sends {sent:?}: {e}", m.topic));
+            }
+            let state = kind_of(str_of(p, "state_topic", &m.topic));
+            assert!(state.retained());
+            for sample in state.samples() {
+                let shown = render(str_of(p, "value_template", &m.topic), &sample);
+                assert!(options.contains(&shown.as_str()), "{}: {shown:?}", m.topic);
+            }
+        }
         "button" => {
             let channel = kind_of(str_of(p, "command_topic", &m.topic));
             assert!(channel.is_command(), "{}", m.topic);
@@ -514,5 +548,10 @@ fn every_room_entity_follows_home_assistants_rules() {
     ))
     .expect("JSON");
     assert_eq!(attrs["picked_for"], "sad");
+    assert!(
+        attrs["why"]
+            .as_str()
+            .is_some_and(|w| w.contains("calm piano"))
+    );
     assert_eq!(attrs["source"], "local");
 }

@@ -73,7 +73,7 @@ fn a_room_is_a_home_assistant_device_with_working_controls() {
         .subscriber(&[format!("{ha}/+/xpressify_music_home/+/config")])
         .expect("subscriber");
     let published = discovery.messages(Duration::from_millis(1500)).to_vec();
-    assert_eq!(published.len(), 9, "nine entities of the room");
+    assert_eq!(published.len(), 10, "ten entities of the room");
     for m in &published {
         assert!(m.retain, "{}", m.topic);
         let p: Value = serde_json::from_slice(&m.payload).expect("JSON");
@@ -110,6 +110,17 @@ fn a_room_is_a_home_assistant_device_with_working_controls() {
         playing.playing.as_ref().map(|p| p.mood),
         Some(Emotion::Happy)
     );
+    // Why this song: the mood, the phrase, what the room taught (nothing yet), the source.
+    let why = playing
+        .playing
+        .as_ref()
+        .map(|p| p.why.clone())
+        .unwrap_or_default();
+    for part in ["for happy", "phrase \"", "not rated yet", "from YouTube"] {
+        assert!(why.contains(part), "{part:?} not in {why:?}");
+    }
+    let status = companion.api.get("/api/status").expect("status");
+    assert_eq!(status["rooms"][0]["why"], why.as_str());
 
     // The pause button, exactly as Home Assistant presses it.
     let pause = config(&published, "pause");
@@ -173,6 +184,62 @@ fn a_room_is_a_home_assistant_device_with_working_controls() {
         "the device's mood is still heard"
     );
     assert_eq!(off.mood, Some(Emotion::Happy));
+
+    // "Play for this mood", as Home Assistant's select sends it: the room plays for it at
+    // once, whatever the camera read, and hands back to the camera on "follow the camera".
+    let play = config(&published, "play");
+    let t = now_ms();
+    broker
+        .publish(
+            command_topic,
+            play["payload_press"]
+                .as_str()
+                .unwrap_or_default()
+                .as_bytes(),
+            false,
+        )
+        .expect("press play");
+    wait_state(&mut sub, &state_topic, "playing again", t, |s| {
+        s.state == PlaybackState::Playing
+    });
+    let select = config(&published, "play_for");
+    let choose = |option: &str| {
+        let mut env = minijinja::Environment::new();
+        env.add_template("t", select["command_template"].as_str().unwrap_or_default())
+            .expect("template");
+        env.get_template("t")
+            .and_then(|t| t.render(minijinja::context! { value => option }))
+            .expect("render")
+    };
+    let t = now_ms();
+    broker
+        .publish(command_topic, choose("surprise").as_bytes(), false)
+        .expect("choose a mood");
+    let chosen = wait_state(
+        &mut sub,
+        &state_topic,
+        "a pick for the chosen mood",
+        t,
+        |s| {
+            s.playing
+                .as_ref()
+                .is_some_and(|p| p.mood == Emotion::Surprise)
+        },
+    );
+    let until = chosen.chosen.expect("the choice is in the state");
+    assert_eq!(until.mood, Emotion::Surprise);
+    let minutes = (until.until_ms - t) as f64 / 60_000.0;
+    assert!(
+        (29.0..=31.0).contains(&minutes),
+        "music.choose_minutes: {minutes}"
+    );
+    let t = now_ms();
+    broker
+        .publish(command_topic, choose("follow the camera").as_bytes(), false)
+        .expect("back to the camera");
+    wait_state(&mut sub, &state_topic, "the camera leads again", t, |s| {
+        s.chosen.is_none()
+    });
 
     // Junk on the room's command topic is refused and counted; the room goes on.
     broker

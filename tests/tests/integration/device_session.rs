@@ -68,16 +68,18 @@ fn commands_go_out_and_now_playing_comes_in() {
 
         // Junk first, then a valid message: the junk is skipped, the valid one arrives.
         let topic = topics.now_playing();
-        let publish = |payload: Vec<u8>| {
+        // The valid one is retained, as the companion publishes it: the session subscribes
+        // just after it connects, so a plain message could come before the subscription.
+        let publish = |payload: Vec<u8>, retain: bool| {
             let broker = &broker;
             let topic = topic.clone();
             async move {
-                tokio::task::block_in_place(|| broker.publish(&topic, &payload, false))
+                tokio::task::block_in_place(|| broker.publish(&topic, &payload, retain))
                     .expect("publish")
             }
         };
-        publish(b"{\"schema\":1,\"title\":".to_vec()).await;
-        publish(playing("A long song title").encode()).await;
+        publish(b"{\"schema\":1,\"title\":".to_vec(), false).await;
+        publish(playing("A long song title").encode(), true).await;
         let got = tokio::time::timeout(
             Duration::from_secs(5),
             now_playing.wait_for(|p| p.is_some()),

@@ -645,6 +645,7 @@ fn fill_history(store_path: &std::path::Path, picks: usize) {
                 artist: "Band".into(),
                 // Recent: older ones would be pruned (store.keep_days).
                 at_ms: now - 10_000_000 + i as u64,
+                reason: String::new(),
             })
             .expect("pick");
         store
