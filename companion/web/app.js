@@ -137,7 +137,6 @@ function nowText(np) {
 
 // "Play for this mood": the seven emotions, or the camera's mood (a chosen one lasts
 // music.choose_minutes, 30 by default).
-const EMOTIONS = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"];
 function setMood(value, room) {
   return command({ command: "set_mood", mood: value || null }, room);
 }

@@ -458,6 +458,29 @@ fn each_room_has_a_player_on_a_phone() {
         &format!("{bedroom_np}.startsWith('A sad song')"),
         Duration::from_secs(5),
     );
+    // "Play for this mood" in the bedroom: the bedroom plays a happy pick, says why, and
+    // the kitchen is left alone.
+    eval(
+        &tab,
+        "(() => { const s = document.querySelector('[data-room=\"bedroom\"] select'); s.value = 'happy'; s.dispatchEvent(new Event('change')); })()",
+    );
+    until(
+        &tab,
+        "the bedroom playing for the chosen mood",
+        &format!("{bedroom_np}.startsWith('A happy song')"),
+        Duration::from_secs(10),
+    );
+    until(
+        &tab,
+        "the choice and the reason on the bedroom's card",
+        "(() => { const c = document.querySelector('[data-room=\"bedroom\"]'); return c.textContent.includes('chosen: happy') && c.textContent.includes('Why this song: for happy'); })()",
+        Duration::from_secs(5),
+    );
+    let chosen = eval(
+        &tab,
+        "fetch('/api/status').then(r => r.json()).then(s => JSON.stringify(s.rooms.map(r => r.chosen && r.chosen.mood)))",
+    );
+    assert_eq!(chosen, "[null,\"happy\"]");
     assert_eq!(
         eval(
             &tab,
