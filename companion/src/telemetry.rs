@@ -1,13 +1,11 @@
 //! The companion's figures in Prometheus' text format on `GET /metrics`: moods heard, picks
 //! made, YouTube searches and the day's quota, refused payloads, devices online, and how long
 //! each stage takes (picking, searching, starting the player) as histograms. The figures are
-//! kept by the `metrics` facade's global recorder (`metrics-exporter-prometheus`), installed
-//! once per process; nothing is pushed anywhere — a scraper reads them.
+//! kept by the process's one recorder ([`xpressify_protocol::telemetry`]); nothing is pushed
+//! anywhere — a scraper reads them.
 
-use std::sync::OnceLock;
 use std::time::Duration;
 
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tracing::warn;
 use xpressify_protocol::Emotion;
 
@@ -34,42 +32,25 @@ pub const SEARCH_SECONDS: &str = "xpressify_youtube_search_seconds";
 /// Seconds a player took to accept a pick.
 pub const PLAYER_START_SECONDS: &str = "xpressify_player_start_seconds";
 
-/// Histogram buckets, in seconds: from a millisecond (a local pick) to 10 s (a slow search
-/// with retries, a DLNA TV waking up).
-const BUCKETS: [f64; 12] = [
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
-];
-
-static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
-
-/// Installs the recorder (once per process; later calls return what the first did). `false`
-/// when another recorder was installed first: `/metrics` then says so.
+/// Installs the process's recorder (see [`xpressify_protocol::telemetry`]) and describes
+/// the companion's figures. `false` when another recorder was installed first: `/metrics`
+/// then says so.
 pub fn install() -> bool {
-    HANDLE
-        .get_or_init(|| {
-            let installed = PrometheusBuilder::new()
-                .set_buckets(&BUCKETS)
-                .and_then(PrometheusBuilder::install_recorder);
-            match installed {
-                Ok(handle) => {
-                    describe();
-                    Some(handle)
-                }
-                Err(e) => {
-                    warn!(error = %e, "no /metrics: another metrics recorder runs in this process");
-                    None
-                }
-            }
-        })
-        .is_some()
+    match xpressify_protocol::telemetry::install() {
+        Ok(()) => {
+            describe();
+            true
+        }
+        Err(e) => {
+            warn!(error = %e, "no /metrics: another metrics recorder runs in this process");
+            false
+        }
+    }
 }
 
 /// The figures in Prometheus' text format; `None` without a recorder.
 pub fn render() -> Option<String> {
-    HANDLE
-        .get()
-        .and_then(Option::as_ref)
-        .map(PrometheusHandle::render)
+    xpressify_protocol::telemetry::render()
 }
 
 fn describe() {

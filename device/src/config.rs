@@ -40,6 +40,8 @@ pub struct DeviceConfig {
     pub buttons: ButtonsConfig,
     /// The privacy switch.
     pub privacy: PrivacyConfig,
+    /// Prometheus figures on `GET /metrics` (off unless `listen` is set).
+    pub metrics: crate::telemetry::MetricsConfig,
 }
 
 /// Where frames come from (`camera.source`).
@@ -265,6 +267,9 @@ impl DeviceConfig {
         self.detector
             .validate()
             .and_then(|()| self.mood.validate())?;
+        if !self.metrics.listen.is_empty() {
+            self.metrics_addr()?;
+        }
         let url = &self.homeassistant.configuration_url;
         if !(url.is_empty() || url.starts_with("http://") || url.starts_with("https://")) {
             return Err(ConfigError::invalid(
@@ -314,6 +319,22 @@ impl DeviceConfig {
     /// Connection options (credentials, keep-alive, TLS), checked; TLS files are read here.
     pub fn mqtt_options(&self) -> Result<rumqttc::MqttOptions, ConfigError> {
         client::mqtt_options(&self.mqtt_keys(), &self.client_id())
+    }
+
+    /// `metrics.listen`, checked; `None` when empty (no listener).
+    pub fn metrics_addr(&self) -> Result<Option<std::net::SocketAddr>, ConfigError> {
+        if self.metrics.listen.is_empty() {
+            return Ok(None);
+        }
+        self.metrics.listen.parse().map(Some).map_err(|_| {
+            ConfigError::invalid(
+                "metrics.listen",
+                format!(
+                    "{:?}: expected ADDRESS:PORT such as 0.0.0.0:9101, or empty for none",
+                    self.metrics.listen
+                ),
+            )
+        })
     }
 
     /// The name Home Assistant shows.

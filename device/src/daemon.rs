@@ -37,10 +37,19 @@ pub fn run(config: &DeviceConfig, stop_when: impl Future<Output = ()>) -> anyhow
         started: Instant::now(),
     };
     let camera_switch = Arc::new(CameraSwitch::load(&config.privacy, &config.mqtt.device_id));
+    let stop = Arc::new(AtomicBool::new(false));
+    let metrics = match config.metrics_addr()? {
+        Some(addr) => {
+            if let Err(e) = crate::telemetry::install() {
+                tracing::warn!(error = %e, "no figures for /metrics: another metrics recorder runs in this process");
+            }
+            Some(crate::metrics_listener::start(addr, Arc::clone(&stop))?)
+        }
+        None => None,
+    };
     let mut tracker = MoodTracker::new(config.mood);
     let (tx, mut from_vision) = tokio::sync::mpsc::channel(64);
     let (camera_tx, camera_ok) = tokio::sync::watch::channel(true);
-    let stop = Arc::new(AtomicBool::new(false));
     let (loaded_tx, loaded) = std::sync::mpsc::sync_channel(1);
     let vision = {
         let stop = Arc::clone(&stop);
@@ -152,6 +161,11 @@ pub fn run(config: &DeviceConfig, stop_when: impl Future<Output = ()>) -> anyhow
         result
     });
     stop.store(true, Ordering::Relaxed);
+    if let Some(thread) = metrics
+        && thread.join().is_err()
+    {
+        tracing::error!("the metrics thread panicked");
+    }
     if vision.join().is_err() {
         anyhow::bail!("the vision thread panicked");
     }

@@ -8,6 +8,8 @@ pub mod config;
 pub mod daemon;
 pub mod display;
 pub mod health;
+pub mod metrics_listener;
 pub mod mqtt;
 pub mod privacy;
+pub mod telemetry;
 pub mod vision;

@@ -30,6 +30,8 @@ mod probabilities;
 mod room_state;
 mod schema;
 pub mod secret;
+#[cfg(feature = "telemetry")]
+pub mod telemetry;
 pub mod topics;
 
 pub use availability::Availability;

@@ -287,7 +287,7 @@ async fn metrics(_: ReadAccess) -> Result<Response, ApiError> {
     Ok((
         [(
             axum::http::header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
+            xpressify_protocol::telemetry::CONTENT_TYPE,
         )],
         text,
     )

@@ -144,6 +144,7 @@ impl Loop<'_> {
     /// A change the tracker announced: the retained mood and the one-off event.
     fn announce(&mut self, mood: &Mood, timestamp_ms: u64) -> bool {
         self.stats.mood_changes += 1;
+        crate::telemetry::mood_change(mood.emotion);
         self.mood_seq += 1;
         let event = mood_event(self.settings, mood, timestamp_ms, self.mood_seq);
         info!(
@@ -284,11 +285,13 @@ pub fn run(
     let mut source: Option<Box<dyn FrameSource + Send>> = None;
     let mut paused = false;
     let mut follower = analyzer.follower();
+    crate::telemetry::camera(*camera_on.borrow());
     info!("vision loop started");
     while !stop.load(Ordering::Relaxed) && !updates.is_closed() {
         if !*camera_on.borrow() {
             if !paused {
                 paused = true;
+                crate::telemetry::camera(false);
                 if source.take().is_some() {
                     info!("camera closed (privacy switch)");
                 }
@@ -306,6 +309,7 @@ pub fn run(
         }
         if paused {
             paused = false;
+            crate::telemetry::camera(true);
             info!("camera on again (privacy switch)");
             if !state.publish_paused(false) {
                 break;
@@ -326,6 +330,7 @@ pub fn run(
                 }
                 Err(e) => {
                     state.stats.source_errors += 1;
+                    crate::telemetry::source_error();
                     camera_ok.send_if_modified(|c| std::mem::replace(c, false));
                     if state.stats.source_errors.is_power_of_two() {
                         warn!(error = %e, failures = state.stats.source_errors, "cannot open the camera");
@@ -346,6 +351,7 @@ pub fn run(
             }
             Err(e) => {
                 state.stats.source_errors += 1;
+                crate::telemetry::source_error();
                 // A camera gone for minutes would otherwise fill the log at frame rate.
                 if state.stats.source_errors.is_power_of_two() {
                     warn!(error = %e, failures = state.stats.source_errors, "skipping a frame");
@@ -366,6 +372,7 @@ pub fn run(
         state
             .health
             .frame(analysis.detect, analysis.classify, faces.len() as u32);
+        crate::telemetry::frame(analysis.detect, analysis.classify, faces.len());
         let readings: Vec<FaceReading> = faces
             .iter()
             .map(|f| FaceReading {

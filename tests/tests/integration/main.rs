@@ -15,6 +15,7 @@ mod companion_watch;
 mod companion_youtube;
 mod config_errors;
 mod device_classify;
+mod device_metrics;
 mod device_mqtt;
 mod device_mqtt_security;
 mod device_pipeline;
