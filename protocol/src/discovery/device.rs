@@ -125,19 +125,7 @@ pub fn discovery_messages(
             }),
         ),
     ];
-    for button in BUTTONS {
-        let name = button.name();
-        let label = format!("{}{}", name[..1].to_uppercase(), &name[1..]);
-        messages.push(node.entity(
-            "button",
-            name,
-            &label,
-            json!({
-                "command_topic": topics.command(),
-                "payload_press": String::from_utf8_lossy(&button.encode()),
-            }),
-        ));
-    }
+    messages.extend(node.buttons(&BUTTONS, &topics.command()));
     messages.extend(diagnostics(&node, topics, features));
     messages
 }

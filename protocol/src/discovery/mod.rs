@@ -8,6 +8,8 @@
 
 use serde_json::{Value, json};
 
+use crate::Command;
+
 pub mod device;
 pub mod music;
 
@@ -128,6 +130,29 @@ impl Node {
         let mut m = self.entity(component, object, name, extra);
         merge(&mut m.payload, json!({"entity_category": "diagnostic"}));
         m
+    }
+}
+
+impl Node {
+    /// A `button` per command, each sending its command's JSON to `command_topic`, named
+    /// after it ("skip" → "Skip").
+    pub fn buttons(&self, commands: &[Command], command_topic: &str) -> Vec<DiscoveryMessage> {
+        commands
+            .iter()
+            .map(|button| {
+                let name = button.name();
+                let label = format!("{}{}", name[..1].to_uppercase(), &name[1..]);
+                self.entity(
+                    "button",
+                    name,
+                    &label,
+                    json!({
+                        "command_topic": command_topic,
+                        "payload_press": String::from_utf8_lossy(&button.encode()),
+                    }),
+                )
+            })
+            .collect()
     }
 }
 

@@ -143,19 +143,7 @@ pub fn room_messages(
             }),
         ),
     ];
-    for button in ROOM_BUTTONS {
-        let name = button.name();
-        let label = format!("{}{}", name[..1].to_uppercase(), &name[1..]);
-        messages.push(node.entity(
-            "button",
-            name,
-            &label,
-            json!({
-                "command_topic": command,
-                "payload_press": command_payload(button),
-            }),
-        ));
-    }
+    messages.extend(node.buttons(&ROOM_BUTTONS, &command));
     messages
 }
 

@@ -209,6 +209,19 @@ fn kind_of(topic: &str) -> Kind {
     }
 }
 
+/// `template` rendered with `value` (what Home Assistant does before publishing) must be a
+/// command the companion reads.
+fn sends_a_command(m: &DiscoveryMessage, template: &str, value: minijinja::Value) {
+    let mut env = minijinja::Environment::new();
+    env.add_template("t", template).expect("template");
+    let sent = env
+        .get_template("t")
+        .and_then(|t| t.render(minijinja::context! { value => value.clone() }))
+        .expect("render");
+    Command::decode(sent.as_bytes())
+        .unwrap_or_else(|e| panic!("{}: {value} sends {sent:?}: {e}", m.topic));
+}
+
 fn channel_of(topic: &str) -> Channel {
     match kind_of(topic) {
         Kind::Device(c) => c,
@@ -384,14 +397,7 @@ fn check(m: &DiscoveryMessage) {
             );
             let template = str_of(p, "command_template", &m.topic);
             for value in [min, (min + max) / 2.0, max] {
-                let mut env = minijinja::Environment::new();
-                env.add_template("t", template).expect("template");
-                let sent = env
-                    .get_template("t")
-                    .and_then(|t| t.render(minijinja::context! { value }))
-                    .expect("render");
-                Command::decode(sent.as_bytes())
-                    .unwrap_or_else(|e| panic!("{}: {sent:?}: {e}", m.topic));
+                sends_a_command(m, template, minijinja::Value::from(value));
             }
             let state = kind_of(str_of(p, "state_topic", &m.topic));
             assert!(state.retained());
@@ -417,14 +423,7 @@ fn check(m: &DiscoveryMessage) {
             assert!(!options.is_empty());
             let template = str_of(p, "command_template", &m.topic);
             for option in &options {
-                let mut env = minijinja::Environment::new();
-                env.add_template("t", template).expect("template");
-                let sent = env
-                    .get_template("t")
-                    .and_then(|t| t.render(minijinja::context! { value => option }))
-                    .expect("render");
-                Command::decode(sent.as_bytes())
-                    .unwrap_or_else(|e| panic!("{}: {option} sends {sent:?}: {e}", m.topic));
+                sends_a_command(m, template, minijinja::Value::from(*option));
             }
             let state = kind_of(str_of(p, "state_topic", &m.topic));
             assert!(state.retained());
