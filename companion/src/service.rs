@@ -887,6 +887,80 @@ mod tests {
         assert_eq!(service.refused.get("devices"), Some(&1));
     }
 
+    /// "Play for this mood": the chosen mood leads, the camera's moods change nothing while
+    /// it holds, and when its time is up the room takes the camera's newest mood.
+    #[tokio::test]
+    async fn a_chosen_mood_holds_against_the_camera_and_ends_on_time() {
+        let store = Arc::new(Store::in_memory().expect("store"));
+        let config = CompanionConfig::default();
+        let recommender = Arc::new(
+            Recommender::new(
+                store.clone(),
+                None,
+                None,
+                Mapping::default(),
+                config.recommend_options(),
+                Some(5),
+            )
+            .expect("recommender"),
+        );
+        let (sink, _page) = WebSink::new(50);
+        let (status, _) = watch::channel(Status::default());
+        let rooms = one_room(&config, AnySink::Web(sink));
+        let mut service = Service::new(config, store, recommender, rooms, status).expect("service");
+        let (client, _eventloop) =
+            AsyncClient::new(rumqttc::MqttOptions::new("t", "127.0.0.1", 1), 1000);
+        let mood = |emotion: Emotion| {
+            let mut p = [0.0f32; 7];
+            p[emotion.index()] = 1.0;
+            MoodEvent {
+                schema: xpressify_protocol::SCHEMA_VERSION,
+                device_id: "cam".into(),
+                emotion: Some(emotion),
+                confidence: 1.0,
+                probabilities: xpressify_protocol::Probabilities::new(p).expect("valid"),
+                faces: 1,
+                timestamp_ms: 1,
+                seq: 1,
+                model: xpressify_protocol::ModelInfo {
+                    name: "m".into(),
+                    version: "1".into(),
+                },
+                paused: false,
+            }
+            .encode()
+        };
+        service
+            .on_message(&client, "cam".into(), Channel::Mood, &mood(Emotion::Happy))
+            .await;
+        assert_eq!(service.rooms[0].mood(), Some(Emotion::Happy));
+
+        let set = Command::SetMood {
+            mood: Some(Emotion::Sad),
+            minutes: Some(5),
+        };
+        service.on_command(&client, 0, set).await;
+        let chosen = service.rooms[0].chosen.expect("chosen");
+        assert_eq!(chosen.mood, Emotion::Sad);
+        let minutes = (chosen.until_ms - now_ms()) as f64 / 60_000.0;
+        assert!((4.9..=5.0).contains(&minutes), "{minutes}");
+        assert_eq!(service.rooms[0].mood(), Some(Emotion::Sad));
+
+        // The camera reads angry: the choice holds.
+        service
+            .on_message(&client, "cam".into(), Channel::Mood, &mood(Emotion::Angry))
+            .await;
+        assert_eq!(service.rooms[0].mood(), Some(Emotion::Sad));
+
+        // Its time is up: the room follows the camera's newest mood again.
+        if let Some(c) = service.rooms[0].chosen.as_mut() {
+            c.until_ms = 0;
+        }
+        service.tick_room(&client, 0).await;
+        assert_eq!(service.rooms[0].chosen, None);
+        assert_eq!(service.rooms[0].mood(), Some(Emotion::Angry));
+    }
+
     #[tokio::test]
     async fn a_sink_that_fails_every_pick_is_left_alone_for_a_while() {
         let dir = tempfile::tempdir().expect("tempdir");
