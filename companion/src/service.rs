@@ -824,13 +824,9 @@ mod tests {
     }
     use crate::source::LocalCatalogue;
 
-    /// Only valid messages make a device known, at most `mqtt.max_devices` are kept, an
-    /// offline one makes room, and a newcomer is ignored while all are online.
-    #[tokio::test]
-    async fn devices_are_admitted_by_valid_messages_within_the_cap() {
-        let store = Arc::new(Store::in_memory().expect("store"));
-        let mut config = CompanionConfig::default();
-        config.mqtt.max_devices = 3;
+    /// A service with one room on the web player and no music source: enough to follow how
+    /// it routes moods and commands.
+    fn service_without_sources(config: CompanionConfig, store: Arc<Store>) -> Service {
         let recommender = Arc::new(
             Recommender::new(
                 store.clone(),
@@ -845,7 +841,17 @@ mod tests {
         let (sink, _page) = WebSink::new(50);
         let (status, _) = watch::channel(Status::default());
         let rooms = one_room(&config, AnySink::Web(sink));
-        let mut service = Service::new(config, store, recommender, rooms, status).expect("service");
+        Service::new(config, store, recommender, rooms, status).expect("service")
+    }
+
+    /// Only valid messages make a device known, at most `mqtt.max_devices` are kept, an
+    /// offline one makes room, and a newcomer is ignored while all are online.
+    #[tokio::test]
+    async fn devices_are_admitted_by_valid_messages_within_the_cap() {
+        let store = Arc::new(Store::in_memory().expect("store"));
+        let mut config = CompanionConfig::default();
+        config.mqtt.max_devices = 3;
+        let mut service = service_without_sources(config, store);
         // Room for every publish without a broker reading them.
         let (client, _eventloop) =
             AsyncClient::new(rumqttc::MqttOptions::new("t", "127.0.0.1", 1), 1000);
@@ -893,21 +899,7 @@ mod tests {
     async fn a_chosen_mood_holds_against_the_camera_and_ends_on_time() {
         let store = Arc::new(Store::in_memory().expect("store"));
         let config = CompanionConfig::default();
-        let recommender = Arc::new(
-            Recommender::new(
-                store.clone(),
-                None,
-                None,
-                Mapping::default(),
-                config.recommend_options(),
-                Some(5),
-            )
-            .expect("recommender"),
-        );
-        let (sink, _page) = WebSink::new(50);
-        let (status, _) = watch::channel(Status::default());
-        let rooms = one_room(&config, AnySink::Web(sink));
-        let mut service = Service::new(config, store, recommender, rooms, status).expect("service");
+        let mut service = service_without_sources(config, store);
         let (client, _eventloop) =
             AsyncClient::new(rumqttc::MqttOptions::new("t", "127.0.0.1", 1), 1000);
         let mood = |emotion: Emotion| {
