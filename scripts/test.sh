@@ -4,7 +4,8 @@
 # The tests talk to real programs: Mosquitto (MQTT), mpv and MPD (the speaker sinks),
 # gmediarender with GStreamer's good plugins (a DLNA renderer, run in a network namespace of
 # its own), yt-dlp (YouTube picks for players that open URLs), Chromium (the web page) and
-# openssl (TLS certificates). Missing ones are installed with apt-get when this runs
+# openssl (TLS certificates) and ffmpeg (encodes the music library's test files as MP3, FLAC,
+# Ogg and M4A). Missing ones are installed with apt-get when this runs
 # as root on Debian or Ubuntu; otherwise it says what to install and stops. The tests that read
 # the FER2013 data set (../shared/data, or $XPRESSIFY_DATA_DIR) skip with a line when it is
 # absent, unless XPRESSIFY_REQUIRE_DATA=1 (CI), which makes that an error.
@@ -14,7 +15,7 @@ say() { printf 'scripts/test.sh: %s\n' "$*"; }
 
 have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ]; }
 missing=()
-for program in mosquitto mpv mpd yt-dlp gmediarender chromium openssl; do
+for program in mosquitto mpv mpd yt-dlp gmediarender chromium openssl ffmpeg; do
   have "$program" || missing+=("$program") # each program's Debian package has its name
 done
 # gmediarender fetches over HTTP through GStreamer's souphttpsrc, which only recommends it.

@@ -82,7 +82,7 @@ fn try_main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     // rumqttd logs every connection, and every client that goes away, as news;
     // RUST_LOG=info,rumqttd=info shows them.
-    xpressify_protocol::cli::init_logging("info,rumqttd=off");
+    xpressify_protocol::cli::init_logging("info,rumqttd=off,symphonia=off,lofty=off");
     let mut config = BoxConfig::load(cli.config.as_deref())?;
     match cli.command {
         Command::Run { duration } => run_box(config, duration),

@@ -85,6 +85,7 @@ pub async fn pick_latency(events: usize) -> anyhow::Result<PickBench> {
             let query = Query {
                 mood,
                 target: mapping.target_mood(mood),
+                place: mapping.place(mood),
                 variant: phrase.clone(),
                 genre: None,
                 artist: None,

@@ -35,6 +35,8 @@ pub struct CompanionConfig {
     pub youtube: YoutubeConfig,
     /// The local catalogue.
     pub local: LocalConfig,
+    /// The listener's own music, scanned and sorted by mood.
+    pub library: LibraryConfig,
     /// Which sink plays, and its volume.
     pub player: PlayerConfig,
     /// The `mpv` sink.
@@ -202,6 +204,46 @@ impl Default for MusicConfig {
 pub struct LocalConfig {
     /// A folder with audio files and `catalogue.toml`; empty: no local catalogue.
     pub folder: String,
+}
+
+/// `[library]`: a folder of ordinary audio files, sorted by mood by the scan.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LibraryConfig {
+    /// The folder; empty: none. A `catalogue.toml` in it places tracks by hand.
+    pub folder: String,
+    /// Seconds of each track that are decoded and measured.
+    pub seconds: f32,
+    /// Minutes between rescans for new, changed and removed files; 0: only at start.
+    pub rescan_minutes: u32,
+    /// Files analysed at once by `run` (the scan shares the CPU with the rest of the box);
+    /// 0: one per core.
+    pub threads: usize,
+}
+
+impl Default for LibraryConfig {
+    fn default() -> Self {
+        LibraryConfig {
+            folder: String::new(),
+            seconds: 30.0,
+            rescan_minutes: 60,
+            threads: 1,
+        }
+    }
+}
+
+impl LibraryConfig {
+    /// The scan's options (`threads` 0: every core).
+    pub fn scan_options(&self) -> crate::library::ScanOptions {
+        let mut options = crate::library::ScanOptions {
+            seconds: self.seconds,
+            ..Default::default()
+        };
+        if self.threads > 0 {
+            options.threads = self.threads;
+        }
+        options
+    }
 }
 
 /// Which sink plays.
@@ -392,6 +434,7 @@ impl CompanionConfig {
             return Err(ConfigError::invalid("store.max_rows", "at least 1000"));
         }
         self.mapping()?;
+        self.validate_library()?;
         let m = &self.music;
         for (key, v, max) in [
             ("music.start_after_s", m.start_after_s, 3600.0),
@@ -657,6 +700,37 @@ impl CompanionConfig {
 
     /// Checks the rooms: names, devices in one room each, one web player, and each room's
     /// player settings.
+    fn validate_library(&self) -> Result<(), ConfigError> {
+        let l = &self.library;
+        if !(crate::library::decode::MIN_SECONDS..=600.0).contains(&l.seconds) {
+            return Err(ConfigError::invalid(
+                "library.seconds",
+                format!(
+                    "{}: use {} to 600 seconds",
+                    l.seconds,
+                    crate::library::decode::MIN_SECONDS
+                ),
+            ));
+        }
+        if l.rescan_minutes > 10_080 {
+            return Err(ConfigError::invalid(
+                "library.rescan_minutes",
+                "at most 10080 (a week); 0 scans only at start",
+            ));
+        }
+        if l.threads > 64 {
+            return Err(ConfigError::invalid("library.threads", "at most 64"));
+        }
+        if !l.folder.is_empty() && !self.local.folder.is_empty() {
+            return Err(ConfigError::invalid(
+                "local.folder",
+                "set library.folder or local.folder, not both: library.folder scans the folder \
+                 and reads its catalogue.toml too",
+            ));
+        }
+        Ok(())
+    }
+
     fn validate_rooms(&self) -> Result<(), ConfigError> {
         let mut names = std::collections::HashSet::new();
         let mut placed = std::collections::HashMap::new();

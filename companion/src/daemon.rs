@@ -25,7 +25,12 @@ pub async fn run(
                 .context("opening the store (store.path)")?,
         );
         let youtube = YoutubeSource::new(config.youtube.clone(), store.clone())?;
-        let local = if config.local.folder.is_empty() {
+        let mapping = config.mapping().map_err(anyhow::Error::msg)?;
+        let local = if !config.library.folder.is_empty() {
+            let c = LocalCatalogue::library(std::path::Path::new(&config.library.folder))
+                .context("opening the music library (library.folder)")?;
+            Some(c)
+        } else if config.local.folder.is_empty() {
             None
         } else {
             let c = LocalCatalogue::open(std::path::Path::new(&config.local.folder))
@@ -52,7 +57,28 @@ pub async fn run(
             }
         }
         let has_catalogue = local.is_some();
-        let mapping = config.mapping().map_err(anyhow::Error::msg)?;
+        if let Some(c) = &local {
+            // Where listeners moved tracks on the page.
+            let key = crate::library::scan::folder_key(c.folder())?;
+            c.set_moved(store.library_places(&key)?, |e| mapping.own_place(e));
+        }
+        // Kept until the service stops: dropping it ends the rescans.
+        let _rescans = match &local {
+            Some(c) if !config.library.folder.is_empty() => {
+                let places = crate::library::background::Places::from_fn(|e| mapping.own_place(e));
+                Some(
+                    crate::library::background::start(
+                        c.clone(),
+                        store.clone(),
+                        config.library.scan_options(),
+                        config.library.rescan_minutes,
+                        places,
+                    )
+                    .context("starting the music library's scans (library.folder)")?,
+                )
+            }
+            _ => None,
+        };
         let recommender = Arc::new(Recommender::new(
             store.clone(),
             Some(youtube),

@@ -11,6 +11,7 @@ pub mod config;
 pub mod daemon;
 pub mod devices;
 pub mod http;
+pub mod library;
 pub mod mapping;
 pub mod mood_writer;
 pub mod mqtt_reader;

@@ -60,6 +60,11 @@ enum Command {
         #[arg(long, value_name = "DAYS")]
         store_days: Option<u32>,
     },
+    /// Your own music, sorted by mood: scan a folder, or measure how well the sorting works.
+    Library {
+        #[command(subcommand)]
+        action: LibraryAction,
+    },
     /// Print the effective configuration (file + environment + defaults) as TOML.
     PrintConfig,
     /// List the DLNA / UPnP renderers (TVs, receivers, speakers) that answer an SSDP search,
@@ -74,13 +79,53 @@ enum Command {
     },
 }
 
+#[derive(Debug, Subcommand)]
+enum LibraryAction {
+    /// Scan FOLDER and print one JSON line per audio file: title, artist, valence (sad 0 …
+    /// happy 1), arousal (calm 0 … energetic 1), the moods it suits and where its place came
+    /// from ("audio", "tag" or "catalogue"); an unreadable file gives a line with "error".
+    /// Results are kept in the store (store.path): a rescan analyses only new or changed
+    /// files.
+    Scan {
+        /// The music folder (searched recursively; hidden entries skipped).
+        folder: PathBuf,
+        /// Seconds of each track to measure (default: library.seconds).
+        #[arg(long)]
+        seconds: Option<f32>,
+        /// Files analysed at once (default: one per core).
+        #[arg(long)]
+        threads: Option<usize>,
+    },
+    /// Synthesise pieces whose mood is known from how they were made, scan them, and print
+    /// as JSON how often each lands on its own mood (docs/music-library.md).
+    Evaluate {
+        /// Pieces per emotion.
+        #[arg(long, default_value_t = 8)]
+        per_mood: usize,
+        /// Length of each piece, seconds.
+        #[arg(long, default_value_t = 30.0)]
+        seconds: f32,
+        /// Seed of the pieces' random choices.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Write the pieces here and keep them (default: a temporary folder).
+        #[arg(long, value_name = "FOLDER")]
+        keep: Option<PathBuf>,
+        /// Files analysed at once (default: one per core).
+        #[arg(long)]
+        threads: Option<usize>,
+    },
+}
+
 fn main() -> ExitCode {
     xpressify_protocol::cli::exit_status("xpressify-companion", try_main())
 }
 
 fn try_main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    xpressify_protocol::cli::init_logging("info");
+    // The decoders' own complaints about a damaged file are what its scan line's "error"
+    // says, once; they are not logged on top.
+    xpressify_protocol::cli::init_logging("info,symphonia=off,lofty=off");
     let config = CompanionConfig::load(cli.config.as_deref())?;
     match cli.command {
         Command::Run => {
@@ -102,6 +147,116 @@ fn try_main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Players { target, wait } => players(&config, target.as_deref(), wait),
+        Command::Library { action } => library(&config, action),
+    }
+}
+
+/// `library scan` and `library evaluate`.
+fn library(config: &CompanionConfig, action: LibraryAction) -> anyhow::Result<()> {
+    use std::io::Write;
+    use xpressify_companion::library::{self, ScanOptions};
+    let options = |threads: Option<usize>, seconds: f32| -> anyhow::Result<ScanOptions> {
+        let min = library::decode::MIN_SECONDS;
+        anyhow::ensure!(
+            (min..=600.0).contains(&seconds),
+            "--seconds {seconds}: use {min} to 600"
+        );
+        let mut o = ScanOptions {
+            seconds,
+            ..ScanOptions::default()
+        };
+        if let Some(t) = threads {
+            anyhow::ensure!((1..=64).contains(&t), "--threads {t}: use 1 to 64");
+            o.threads = t;
+        }
+        Ok(o)
+    };
+    match action {
+        LibraryAction::Scan {
+            folder,
+            seconds,
+            threads,
+        } => {
+            let options = options(threads, seconds.unwrap_or(config.library.seconds))?;
+            let catalogue = xpressify_companion::source::LocalCatalogue::library(&folder)
+                .context("reading the music folder")?;
+            let mapping = config.mapping().map_err(anyhow::Error::msg)?;
+            let places = library::background::Places::from_fn(|e| mapping.own_place(e));
+            let store =
+                xpressify_companion::store::Store::open(std::path::Path::new(&config.store.path))
+                    .context("opening the store (store.path), where scans are kept")?;
+            let stop = std::sync::atomic::AtomicBool::new(false);
+            let mut bar = library::progress::ProgressBar::on_stderr();
+            let mut out = std::io::stdout().lock();
+            let mut write_error = None;
+            let summary = library::scan(&folder, &store, &options, &stop, |line, progress| {
+                let line =
+                    library::presented(line.clone(), catalogue.hand_placed(&line.file), |e| {
+                        places.of(e)
+                    });
+                let written = serde_json::to_string(&line)
+                    .map_err(std::io::Error::other)
+                    .and_then(|json| writeln!(out, "{json}"))
+                    .and_then(|()| out.flush());
+                if let Err(e) = written {
+                    // A closed pipe (`| head`): stop scanning, keep what is stored.
+                    write_error.get_or_insert(e);
+                    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+                }
+                bar.update(progress);
+            })?;
+            if let Some(e) = write_error
+                && e.kind() != std::io::ErrorKind::BrokenPipe
+            {
+                return Err(e).context("writing the scan's lines");
+            }
+            eprintln!(
+                "scanned {} audio files: {} analysed ({:.1} files/s), {} unchanged, {} unreadable, {} gone from the store",
+                summary.files,
+                summary.analysed,
+                summary.files_per_second(),
+                summary.reused,
+                summary.failed,
+                summary.forgotten
+            );
+            if summary.left_out > 0 {
+                eprintln!(
+                    "{} files left out: at most {} are scanned",
+                    summary.left_out,
+                    library::scan::MAX_FILES
+                );
+            }
+            Ok(())
+        }
+        LibraryAction::Evaluate {
+            per_mood,
+            seconds,
+            seed,
+            keep,
+            threads,
+        } => {
+            let options = options(threads, seconds.min(30.0))?;
+            anyhow::ensure!(
+                (1..=100).contains(&per_mood),
+                "--per-mood {per_mood}: use 1 to 100"
+            );
+            let temp;
+            let folder = match keep {
+                Some(k) => k,
+                None => {
+                    temp = tempfile::tempdir().context("making a temporary folder")?;
+                    temp.path().to_path_buf()
+                }
+            };
+            eprintln!(
+                "synthesising {} pieces of {seconds} s into {} and scanning them…",
+                per_mood * 7,
+                folder.display()
+            );
+            let report = library::evaluate::evaluate(&folder, per_mood, seconds, seed, &options)?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            Ok(())
+        }
     }
 }
 

@@ -11,6 +11,8 @@ use xpressify_protocol::config::ConfigError;
 use serde::{Deserialize, Serialize};
 use xpressify_protocol::Emotion;
 
+use crate::library::{Place, default_place};
+
 /// Match the listener's mood, or try to lift it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -43,6 +45,10 @@ pub struct EmotionMusic {
     /// The mood whose local-catalogue tracks are played under `lift` (e.g. sad → happy);
     /// `None`: the emotion itself.
     pub lift_to: Option<Emotion>,
+    /// Where on the valence/arousal plane the scanned library's music for this emotion
+    /// sits (`{ valence = 0.25, arousal = 0.2 }`); `None`: the default place
+    /// ([`crate::library::default_place`]).
+    pub place: Option<Place>,
 }
 
 /// The whole table and its policy, as kept in the config (`[music]`) and the store.
@@ -113,6 +119,7 @@ pub fn default_for(emotion: Emotion) -> EmotionMusic {
         match_queries: phrases(m),
         lift_queries: phrases(l),
         lift_to,
+        place: Some(default_place(emotion)),
         ..EmotionMusic::default()
     }
 }
@@ -150,6 +157,23 @@ impl Mapping {
             Policy::Match => emotion,
             Policy::Lift => self.entry(emotion).lift_to.unwrap_or(emotion),
         }
+    }
+
+    /// Where the library's music for `emotion` sits under the current policy (the place of
+    /// the mood it is lifted to under `lift`).
+    pub fn place(&self, emotion: Emotion) -> Place {
+        let target = self.target_mood(emotion);
+        self.entry(target)
+            .place
+            .unwrap_or_else(|| default_place(target))
+    }
+
+    /// Where each emotion's own music sits (whatever the policy): for the moods a track
+    /// suits.
+    pub fn own_place(&self, emotion: Emotion) -> Place {
+        self.entry(emotion)
+            .place
+            .unwrap_or_else(|| default_place(emotion))
     }
 
     /// Fills missing emotions with defaults and trims phrases; refuses what would make a
@@ -191,6 +215,14 @@ impl Mapping {
                     }
                 }
             }
+            if let Some(place) = e.place
+                && !place.is_valid()
+            {
+                return Err(ConfigError::invalid(
+                    format!("music.emotions.{emotion}.place"),
+                    "valence and arousal must each be between 0 and 1",
+                ));
+            }
             if e.match_queries.is_empty() {
                 return Err(ConfigError::invalid(
                     format!("music.emotions.{emotion}.match"),
@@ -209,6 +241,8 @@ pub struct Query {
     pub mood: Emotion,
     /// The mood whose catalogue tracks suit (differs from `mood` under `lift`).
     pub target: Emotion,
+    /// Where the library's tracks for `target` sit.
+    pub place: Place,
     /// The phrase chosen from the mapping.
     pub variant: String,
     /// The genre added, if any.
@@ -245,6 +279,7 @@ mod tests {
         let q = Query {
             mood: Emotion::Happy,
             target: Emotion::Happy,
+            place: default_place(Emotion::Happy),
             variant: m.phrases(Emotion::Happy)[0].clone(),
             genre: None,
             artist: None,
@@ -300,6 +335,7 @@ mod tests {
         let q = Query {
             mood: Emotion::Sad,
             target: Emotion::Sad,
+            place: default_place(Emotion::Sad),
             variant: "sad songs".into(),
             genre: Some("jazz".into()),
             artist: Some("Adele".into()),

@@ -168,6 +168,7 @@ impl Recommender {
         Ok(Query {
             mood,
             target: mapping.target_mood(mood),
+            place: mapping.place(mood),
             variant,
             genre,
             artist,

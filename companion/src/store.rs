@@ -217,6 +217,27 @@ ALTER TABLE taste_by_room RENAME TO taste;
     r#"
 ALTER TABLE picks ADD COLUMN reason TEXT NOT NULL DEFAULT '';
 "#,
+    // 8: the music library's scan results (library/), so a rescan analyses only new or
+    // changed files.
+    r#"
+CREATE TABLE library (
+    folder TEXT NOT NULL,       -- the scanned folder, absolute
+    file TEXT NOT NULL,         -- inside it, '/'-separated
+    size INTEGER NOT NULL,
+    mtime_ms INTEGER NOT NULL,
+    scanned_ms INTEGER NOT NULL,
+    line TEXT NOT NULL,         -- the scan's JSON line
+    PRIMARY KEY (folder, file)
+);
+CREATE TABLE library_places (   -- tracks a listener moved on the page
+    folder TEXT NOT NULL,
+    file TEXT NOT NULL,
+    valence REAL NOT NULL,
+    arousal REAL NOT NULL,
+    at_ms INTEGER NOT NULL,
+    PRIMARY KEY (folder, file)
+);
+"#,
 ];
 
 /// A pick as the store keeps it: what was chosen, why, and from where.
@@ -359,13 +380,13 @@ impl Store {
         })
     }
 
-    fn conn(&self) -> MutexGuard<'_, Connection> {
+    pub(crate) fn conn(&self) -> MutexGuard<'_, Connection> {
         // A panic while holding the lock cannot leave SQLite inconsistent (every write is a
         // transaction), so a poisoned lock is still safe to use.
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn sql<T>(&self, r: rusqlite::Result<T>) -> Result<T, StoreError> {
+    pub(crate) fn sql<T>(&self, r: rusqlite::Result<T>) -> Result<T, StoreError> {
         r.map_err(|source| StoreError::Sqlite {
             path: self.path.clone(),
             source,

@@ -6,7 +6,6 @@
 //! are streamed in 64 KiB chunks, so five listeners of a 200 MB file cost a few hundred KB, not
 //! 1 GB; a single `Range: bytes=…` is honoured (`206`), so players can seek.
 
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use axum::body::Body;
@@ -19,28 +18,29 @@ use crate::source::{LocalCatalogue, is_inside, real_path_inside};
 /// How much of a file is read at a time.
 const CHUNK: usize = 64 * 1024;
 
-/// The files `/media` may serve.
+/// The files `/media` may serve: the local source's tracks as of the request (a rescan adds
+/// and removes files while the service runs).
 #[derive(Debug, Clone)]
 pub struct MediaFiles {
     folder: PathBuf,
-    files: HashSet<String>,
+    catalogue: LocalCatalogue,
 }
 
 impl MediaFiles {
-    /// The catalogue's entries (its folder resolved once, so later checks compare real paths).
+    /// The catalogue's tracks (its folder resolved once, so later checks compare real paths).
     pub fn new(catalogue: &LocalCatalogue) -> MediaFiles {
         let folder = catalogue.folder();
         MediaFiles {
             folder: folder
                 .canonicalize()
                 .unwrap_or_else(|_| folder.to_path_buf()),
-            files: catalogue.tracks().iter().map(|t| t.file.clone()).collect(),
+            catalogue: catalogue.clone(),
         }
     }
 
     /// The real path of `file` when it may be served.
     fn resolve(&self, file: &str) -> Option<PathBuf> {
-        if !is_inside(file) || !self.files.contains(file) {
+        if !is_inside(file) || self.catalogue.path_of(file).is_none() {
             return None;
         }
         real_path_inside(&self.folder, &self.folder.join(file))

@@ -15,6 +15,8 @@
 //! | `GET /stream/<pick id>`  | any pick as audio: its file, or YouTube through yt-dlp    |
 //! | `GET /api/events`        | Server-Sent Events: `status` and `player` on every change |
 //! | `POST /api/mood-feedback`| "that's not my mood": `{"device","detected","actual"}`    |
+//! | `GET /api/library`       | the own music's tracks and their places ([`library`])     |
+//! | `PUT /api/library/place` | move a track on the mood plane (`DELETE`: move it back)   |
 //! | `GET /`                  | the web page (its assets are inside the binary)           |
 //!
 //! Reading is open to the LAN (to requests whose `Host` is the box's, see [`guard`]) unless
@@ -26,6 +28,7 @@
 
 pub mod auth;
 pub mod guard;
+pub mod library;
 pub mod media;
 pub mod serve;
 pub mod slots;
@@ -140,6 +143,7 @@ pub fn router(state: AppState, hosts: guard::HostCheck) -> Router {
         .route("/stream/{pick_id}", get(stream))
         .route("/api/events", get(events))
         .route("/api/mood-feedback", post(mood_feedback))
+        .merge(library::routes())
         .route(
             "/",
             get(|| {

@@ -1,6 +1,7 @@
-//! A local catalogue: a folder of audio files and a `catalogue.toml` beside them that says
-//! which moods each file suits. It plays offline, without a key, or whenever people prefer
-//! their own music.
+//! The local source: a folder of audio files, placed on the valence/arousal plane by the
+//! library's scan (`library.folder`) and by a `catalogue.toml` beside them that says which
+//! moods a file suits (`local.folder` is that file alone). It plays offline, without a key,
+//! or whenever people prefer their own music.
 //!
 //! ```toml
 //! [[track]]
@@ -11,13 +12,17 @@
 //! genres = ["ambient"]                 # optional
 //! ```
 
+use std::collections::HashMap;
 use std::path::{Component, Path, PathBuf};
+use std::sync::{Arc, RwLock};
 
 use serde::{Deserialize, Serialize};
 use tracing::warn;
 use xpressify_protocol::{Emotion, Track};
 
 use super::{Candidate, Source, SourceError};
+use crate::library::place::{SUITS_WITHIN, place_of_moods};
+use crate::library::{Outcome, Place, PlaceSource, ScanLine, default_place, moods_near};
 use crate::mapping::Query;
 
 /// The sidecar file's name.
@@ -48,11 +53,40 @@ struct CatalogueFile {
     track: Vec<CatalogueTrack>,
 }
 
-/// The catalogue, read once at start.
+/// A playable track of the local source: placed by hand in `catalogue.toml`, or by the
+/// library's scan.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LocalTrack {
+    /// Path relative to the folder, `/`-separated.
+    pub file: String,
+    /// Title shown to people.
+    pub title: String,
+    /// Artist shown to people.
+    pub artist: String,
+    /// Genres, matched against the mapping's genres.
+    pub genres: Vec<String>,
+    /// Where it sits on the valence/arousal plane.
+    pub place: Place,
+    /// The moods it suits: the hand-written ones, or those near its place.
+    pub moods: Vec<Emotion>,
+    /// Where its place came from.
+    pub source: PlaceSource,
+}
+
+/// Candidates a search returns at least, when fewer tracks lie near the mood's place: a
+/// library of only cheerful songs still plays its least cheerful ones for a sad listener.
+pub const MIN_CANDIDATES: usize = 3;
+
+/// The local source: the folder's hand-placed tracks and, for a scanned library, every
+/// track the scan placed. Clones share the track list, which a rescan replaces at once.
 #[derive(Debug, Clone)]
 pub struct LocalCatalogue {
     folder: PathBuf,
-    tracks: Vec<CatalogueTrack>,
+    hand: Arc<Vec<CatalogueTrack>>,
+    tracks: Arc<RwLock<Arc<Vec<LocalTrack>>>>,
+    moved: Arc<RwLock<HashMap<String, Place>>>,
+    /// The scan lines the tracks were last built from, to build them again.
+    scanned: Arc<RwLock<Arc<Vec<ScanLine>>>>,
 }
 
 impl LocalCatalogue {
@@ -63,10 +97,34 @@ impl LocalCatalogue {
         let sidecar = folder.join(CATALOGUE_FILE);
         let text = std::fs::read_to_string(&sidecar)
             .map_err(|e| SourceError::Local(format!("cannot read {}: {e}", sidecar.display())))?;
-        let parsed: CatalogueFile = toml::from_str(&text).map_err(|e| {
+        Self::with_sidecar(folder, &text)
+    }
+
+    /// A scanned library in `folder`: its `catalogue.toml`, where there is one, places the
+    /// tracks it lists; [`LocalCatalogue::set_scanned`] adds the rest.
+    pub fn library(folder: &Path) -> Result<Self, SourceError> {
+        if !folder.is_dir() {
+            return Err(SourceError::Local(format!(
+                "the music folder {} does not exist",
+                folder.display()
+            )));
+        }
+        match std::fs::read_to_string(folder.join(CATALOGUE_FILE)) {
+            Ok(text) => Self::with_sidecar(folder, &text),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Self::with_sidecar(folder, ""),
+            Err(e) => Err(SourceError::Local(format!(
+                "cannot read {}: {e}",
+                folder.join(CATALOGUE_FILE).display()
+            ))),
+        }
+    }
+
+    fn with_sidecar(folder: &Path, text: &str) -> Result<Self, SourceError> {
+        let sidecar = folder.join(CATALOGUE_FILE);
+        let parsed: CatalogueFile = toml::from_str(text).map_err(|e| {
             SourceError::Local(format!("{}: {}", sidecar.display(), e.to_string().trim()))
         })?;
-        let mut tracks = Vec::new();
+        let mut hand = Vec::new();
         let real_folder = folder
             .canonicalize()
             .unwrap_or_else(|_| folder.to_path_buf());
@@ -80,13 +138,18 @@ impl LocalCatalogue {
             } else if t.moods.is_empty() {
                 warn!(file = %t.file, "catalogue entry skipped: no moods");
             } else {
-                tracks.push(t);
+                hand.push(t);
             }
         }
-        Ok(LocalCatalogue {
+        let catalogue = LocalCatalogue {
             folder: folder.to_path_buf(),
-            tracks,
-        })
+            hand: Arc::new(hand),
+            tracks: Arc::default(),
+            moved: Arc::default(),
+            scanned: Arc::default(),
+        };
+        catalogue.set_scanned(&[], default_place);
+        Ok(catalogue)
     }
 
     /// The folder the files live in.
@@ -94,14 +157,146 @@ impl LocalCatalogue {
         &self.folder
     }
 
-    /// Every playable entry.
-    pub fn tracks(&self) -> &[CatalogueTrack] {
-        &self.tracks
+    /// Every playable track, as of now.
+    pub fn tracks(&self) -> Arc<Vec<LocalTrack>> {
+        match self.tracks.read() {
+            Ok(t) => t.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
+
+    /// The `catalogue.toml` entry for `file`, if the user placed it by hand.
+    pub fn hand_placed(&self, file: &str) -> Option<&CatalogueTrack> {
+        self.hand.iter().find(|t| t.file == file)
+    }
+
+    /// Replaces the scanned tracks with the placed ones among `lines` (hand-placed files
+    /// keep their hand-written place); `place_of` gives each emotion's place, for the moods
+    /// a track suits.
+    pub fn set_scanned(&self, lines: &[ScanLine], place_of: impl Fn(Emotion) -> Place + Copy) {
+        let kept = Arc::new(lines.to_vec());
+        match self.scanned.write() {
+            Ok(mut s) => *s = kept,
+            Err(p) => *p.into_inner() = kept,
+        }
+        let mut tracks: Vec<LocalTrack> = self
+            .hand
+            .iter()
+            .map(|t| LocalTrack {
+                file: t.file.clone(),
+                title: t.title.clone(),
+                artist: t.artist.clone(),
+                genres: t.genres.clone(),
+                place: place_of_moods(&t.moods, place_of).unwrap_or(Place::new(0.5, 0.5)),
+                moods: t.moods.clone(),
+                source: PlaceSource::Catalogue,
+            })
+            .collect();
+        for line in lines {
+            let Outcome::Placed(p) = &line.outcome else {
+                continue;
+            };
+            if self.hand_placed(&line.file).is_some() {
+                continue;
+            }
+            tracks.push(LocalTrack {
+                file: line.file.clone(),
+                title: p.title.clone(),
+                artist: p.artist.clone(),
+                genres: p
+                    .genre
+                    .split([';', '/', ','])
+                    .map(str::trim)
+                    .filter(|g| !g.is_empty())
+                    .map(String::from)
+                    .collect(),
+                place: p.place(),
+                moods: moods_near(p.place(), place_of),
+                source: p.source,
+            });
+        }
+        let moved = self.moved();
+        for t in &mut tracks {
+            if let Some(place) = moved.get(&t.file) {
+                t.place = *place;
+                t.moods = moods_near(*place, place_of);
+                t.source = PlaceSource::Listener;
+            }
+        }
+        self.replace(tracks);
+    }
+
+    fn replace(&self, tracks: Vec<LocalTrack>) {
+        let tracks = Arc::new(tracks);
+        match self.tracks.write() {
+            Ok(mut t) => *t = tracks,
+            Err(p) => *p.into_inner() = tracks,
+        }
+    }
+
+    fn moved(&self) -> HashMap<String, Place> {
+        match self.moved.read() {
+            Ok(m) => m.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
+
+    /// Where listeners moved tracks (kept in the store; given at start).
+    pub fn set_moved(&self, moved: HashMap<String, Place>, place_of: impl Fn(Emotion) -> Place) {
+        match self.moved.write() {
+            Ok(mut m) => *m = moved,
+            Err(p) => *p.into_inner() = moved,
+        }
+        let moved = self.moved();
+        let mut tracks = self.tracks().as_ref().clone();
+        for t in &mut tracks {
+            if let Some(place) = moved.get(&t.file) {
+                t.place = *place;
+                t.moods = moods_near(*place, &place_of);
+                t.source = PlaceSource::Listener;
+            }
+        }
+        self.replace(tracks);
+    }
+
+    /// Gives `file` back the place it had before a listener moved it.
+    pub fn unmove_track(&self, file: &str, place_of: impl Fn(Emotion) -> Place + Copy) {
+        match self.moved.write() {
+            Ok(mut m) => m.remove(file),
+            Err(p) => p.into_inner().remove(file),
+        };
+        let lines = match self.scanned.read() {
+            Ok(s) => s.clone(),
+            Err(p) => p.into_inner().clone(),
+        };
+        self.set_scanned(&lines, place_of);
+    }
+
+    /// Moves `file` to `place` (a listener's choice, above any other); the moved track, or
+    /// `None` when the source has no such track.
+    pub fn move_track(
+        &self,
+        file: &str,
+        place: Place,
+        place_of: impl Fn(Emotion) -> Place,
+    ) -> Option<LocalTrack> {
+        let mut tracks = self.tracks().as_ref().clone();
+        let t = tracks.iter_mut().find(|t| t.file == file)?;
+        t.place = place;
+        t.moods = moods_near(place, &place_of);
+        t.source = PlaceSource::Listener;
+        let moved = t.clone();
+        match self.moved.write() {
+            Ok(mut m) => m.insert(file.to_string(), place),
+            Err(p) => p.into_inner().insert(file.to_string(), place),
+        };
+        self.replace(tracks);
+        Some(moved)
     }
 
     /// The absolute path of a catalogue file, if it is one of ours.
     pub fn path_of(&self, file: &str) -> Option<PathBuf> {
-        self.tracks
+        self.tracks()
             .iter()
             .any(|t| t.file == file)
             .then(|| self.folder.join(file))
@@ -128,13 +323,20 @@ impl Source for LocalCatalogue {
         "local"
     }
 
-    /// Tracks for the query's target mood; those that also have its genre or artist first.
+    /// Tracks for the query's target mood, nearest its place first: hand-placed tracks
+    /// that list the mood, then scanned tracks within [`SUITS_WITHIN`] of the place (at
+    /// least [`MIN_CANDIDATES`] of the nearest). A track with the query's genre or artist
+    /// counts as a little nearer.
     async fn search(&self, query: &Query) -> Result<Vec<Candidate>, SourceError> {
-        let mut fitting: Vec<(u8, &CatalogueTrack)> = self
-            .tracks
+        let tracks = self.tracks();
+        let mut scored: Vec<(f32, &LocalTrack)> = tracks
             .iter()
-            .filter(|t| t.moods.contains(&query.target))
-            .map(|t| {
+            .filter_map(|t| {
+                let distance = match t.source {
+                    PlaceSource::Catalogue if t.moods.contains(&query.target) => 0.0,
+                    PlaceSource::Catalogue => return None,
+                    _ => t.place.distance(query.place),
+                };
                 let genre = query
                     .genre
                     .as_ref()
@@ -143,14 +345,17 @@ impl Source for LocalCatalogue {
                     .artist
                     .as_ref()
                     .is_some_and(|a| t.artist.eq_ignore_ascii_case(a));
-                (u8::from(genre) + u8::from(artist), t)
+                let bonus = 0.05 * f32::from(u8::from(genre) + u8::from(artist));
+                Some((distance - bonus, t))
             })
             .collect();
-        if fitting.is_empty() {
+        if scored.is_empty() {
             return Err(SourceError::NothingFor(query.target.to_string()));
         }
-        fitting.sort_by_key(|t| std::cmp::Reverse(t.0));
-        Ok(fitting
+        scored.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let near = scored.iter().filter(|(d, _)| *d <= SUITS_WITHIN).count();
+        scored.truncate(near.max(MIN_CANDIDATES));
+        Ok(scored
             .into_iter()
             .map(|(_, t)| Candidate {
                 track: Track::Local {
@@ -171,6 +376,7 @@ mod tests {
         Query {
             mood: Emotion::Sad,
             target,
+            place: default_place(target),
             variant: "x".into(),
             genre: genre.map(String::from),
             artist: None,

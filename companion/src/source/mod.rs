@@ -10,7 +10,10 @@ use std::future::Future;
 use serde::{Deserialize, Serialize};
 use xpressify_protocol::Track;
 
-pub use local::{CATALOGUE_FILE, CatalogueTrack, LocalCatalogue, is_inside, real_path_inside};
+pub use local::{
+    CATALOGUE_FILE, CatalogueTrack, LocalCatalogue, LocalTrack, MIN_CANDIDATES, is_inside,
+    real_path_inside,
+};
 pub use youtube::{SafeSearch, YoutubeConfig, YoutubeHealth, YoutubeSource, quota_day};
 
 use crate::mapping::Query;

@@ -15,6 +15,7 @@ fn query(text: &str) -> Query {
     Query {
         mood: Emotion::Happy,
         target: Emotion::Happy,
+        place: xpressify_companion::library::default_place(Emotion::Happy),
         variant: text.into(),
         genre: None,
         artist: None,

@@ -6,6 +6,7 @@
 mod companion_day;
 mod companion_dlna;
 mod companion_home_assistant;
+mod companion_library;
 mod companion_mpd;
 mod companion_page;
 mod companion_rooms;
