@@ -3,7 +3,7 @@
 #   scripts/test.sh [more arguments for cargo test, e.g. -p xpressify-device]
 # The tests talk to real programs: Mosquitto (MQTT), mpv and MPD (the speaker sinks),
 # gmediarender with GStreamer's good plugins (a DLNA renderer, run in a network namespace of
-# its own), yt-dlp (YouTube picks for players that open URLs), Chromium (the web page) and
+# its own), yt-dlp (YouTube picks for players that open URLs), Chromium (the web page),
 # openssl (TLS certificates) and ffmpeg (encodes the music library's test files as MP3, FLAC,
 # Ogg and M4A). Missing ones are installed with apt-get when this runs
 # as root on Debian or Ubuntu; otherwise it says what to install and stops. The tests that read

@@ -446,6 +446,105 @@ $("mapping-form").addEventListener("submit", async (e) => {
   if (r.ok) loadMapping();
 });
 
+// ---- your music ----
+
+let library = { tracks: [], places: {}, total: 0, folder: null };
+const SHOWN_TRACKS = 200;
+
+async function loadLibrary() {
+  const tracks = [];
+  let first = null;
+  // Pages of up to 1000 tracks; a library of 20,000 is twenty requests.
+  for (let offset = 0; offset < 20000; offset += 1000) {
+    const r = await api("GET", "/api/library?offset=" + offset + "&limit=1000");
+    if (!r.ok) { $("library-note").textContent = errorText(r); return; }
+    first = first || r.data;
+    tracks.push(...r.data.tracks);
+    if (tracks.length >= r.data.total || !r.data.tracks.length) break;
+  }
+  library = { tracks, places: first.places, total: first.total, folder: first.folder };
+  $("library-note").textContent = library.folder
+    ? library.total + " tracks in " + library.folder + (library.total ? "" : " (the scan may still be running)")
+    : "No music folder: set library.folder in the companion's config, and your own music plays without YouTube.";
+  drawPlane();
+  renderTracks();
+}
+
+// SVG coordinates of a place: valence left to right, arousal bottom to top.
+function planeXY(p) {
+  return [20 + p.valence * 360, 380 - p.arousal * 360];
+}
+
+function svg(tag, attrs, ...children) {
+  const e = document.createElementNS("http://www.w3.org/2000/svg", tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
+    else e.setAttribute(k, v);
+  }
+  for (const c of children) e.append(c);
+  return e;
+}
+
+function drawPlane() {
+  const plane = $("plane");
+  plane.replaceChildren(
+    svg("line", { x1: 200, y1: 20, x2: 200, y2: 380, stroke: "#dedbd5" }),
+    svg("line", { x1: 20, y1: 200, x2: 380, y2: 200, stroke: "#dedbd5" }));
+  for (const t of library.tracks) {
+    const [x, y] = planeXY(t);
+    plane.append(svg("circle", { cx: x, cy: y, r: 4, class: "track", "data-file": t.file,
+      fill: color(t.moods[0] || "neutral"), "fill-opacity": 0.7,
+      onclick: () => { $("library-filter").value = t.title; renderTracks(); } },
+      svg("title", {}, document.createTextNode(t.title + (t.artist ? " — " + t.artist : "") + " (" + t.source + ")"))));
+  }
+  for (const e of EMOTIONS) {
+    const p = library.places[e];
+    if (!p) continue;
+    const [x, y] = planeXY(p);
+    plane.append(svg("circle", { cx: x, cy: y, r: 72, fill: "none", stroke: color(e), "stroke-dasharray": "4 4", "stroke-opacity": 0.6 }),
+      svg("text", { x, y: y + 4, "text-anchor": "middle", fill: color(e) }, document.createTextNode(e)));
+  }
+}
+
+function renderTracks() {
+  const q = $("library-filter").value.trim().toLowerCase();
+  const matching = library.tracks.filter((t) => !q || (t.title + " " + t.artist + " " + t.file).toLowerCase().includes(q));
+  const body = $("tracks").querySelector("tbody");
+  body.replaceChildren(...matching.slice(0, SHOWN_TRACKS).map((t) => {
+    const move = el("select", { "aria-label": "Move " + t.title + " to the music of", onchange: (e) => moveTrack(t, e.target.value) },
+      el("option", { value: "" }, "—"),
+      ...EMOTIONS.map((m) => el("option", { value: m }, m)));
+    const back = t.source === "listener"
+      ? el("button", { type: "button", onclick: () => unmoveTrack(t) }, "Undo")
+      : null;
+    return el("tr", { "data-file": t.file },
+      el("td", {}, t.title), el("td", {}, t.artist),
+      el("td", {}, t.moods.join(", ")), el("td", {}, t.source), el("td", {}, move, back));
+  }));
+  $("library-msg").textContent = matching.length > SHOWN_TRACKS
+    ? "Showing " + SHOWN_TRACKS + " of " + matching.length + "; narrow it with Find."
+    : "";
+  for (const c of $("plane").querySelectorAll(".track")) {
+    c.classList.toggle("picked", !!q && matching.some((t) => t.file === c.dataset.file));
+  }
+}
+
+async function moveTrack(t, emotion) {
+  if (!emotion) return;
+  const p = library.places[emotion];
+  const r = await api("PUT", "/api/library/place", { file: t.file, valence: p.valence, arousal: p.arousal });
+  $("library-msg").textContent = r.ok ? "Moved " + t.title + " to the " + emotion + " music." : errorText(r);
+  if (r.ok) loadLibrary();
+}
+
+async function unmoveTrack(t) {
+  const r = await api("DELETE", "/api/library/place", { file: t.file });
+  $("library-msg").textContent = r.ok ? t.title + " is back where its sound put it." : errorText(r);
+  if (r.ok) loadLibrary();
+}
+
+$("library-filter").addEventListener("input", renderTracks);
+
 // ---- start ----
 
 async function connect() {
@@ -476,3 +575,4 @@ setInterval(loadHistory, 30000);
 connect();
 loadHistory();
 loadMapping();
+loadLibrary();

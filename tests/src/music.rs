@@ -51,6 +51,18 @@ pub fn write_catalogue(folder: &Path, moods: &[(&str, usize)], seconds: f32) {
     std::fs::write(folder.join("catalogue.toml"), toml).expect("write catalogue.toml");
 }
 
+/// Writes `per_mood` synthesised pieces of `seconds` per emotion into `folder` as
+/// `<emotion>-NN.wav` (22.05 kHz): music whose mood is known from how it was made, for the
+/// library's scan.
+pub fn write_pieces(folder: &Path, per_mood: usize, seconds: f32, seed: u64) {
+    const RATE: u32 = 22_050;
+    std::fs::create_dir_all(folder).expect("make the music folder");
+    for piece in xpressify_companion::library::synth::test_set(per_mood, seconds, RATE, seed) {
+        std::fs::write(folder.join(&piece.name), wav::pcm16_mono(&piece.samples, RATE))
+            .expect("write a piece");
+    }
+}
+
 /// The mood `device` publishes: `emotion` at 0.9, one face.
 pub fn mood_json(device: &str, emotion: &str) -> String {
     format!(

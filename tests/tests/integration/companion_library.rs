@@ -10,25 +10,10 @@ use std::process::Command;
 use std::time::Duration;
 
 use serde_json::Value;
-use xpressify_companion::library::synth;
-use xpressify_companion::source::wav::pcm16_mono;
 use xpressify_tests::fakes::FakeYoutube;
 use xpressify_tests::launch::{RunningCompanion, run_to_end};
-use xpressify_tests::music::mood_json;
+use xpressify_tests::music::{mood_json, write_pieces};
 use xpressify_tests::{Broker, binary};
-
-/// The rate the pieces are written at.
-const RATE: u32 = 22_050;
-
-/// Writes `per_mood` synthesised pieces of `seconds` per emotion into `folder` as
-/// `<emotion>-NN.wav`.
-fn write_pieces(folder: &Path, per_mood: usize, seconds: f32, seed: u64) {
-    std::fs::create_dir_all(folder).expect("folder");
-    for piece in synth::test_set(per_mood, seconds, RATE, seed) {
-        std::fs::write(folder.join(&piece.name), pcm16_mono(&piece.samples, RATE))
-            .expect("write a piece");
-    }
-}
 
 /// `ffmpeg -i from to` with tags; the test peers include ffmpeg (scripts/test.sh).
 fn encode(from: &Path, to: &Path, tags: &[(&str, &str)]) {

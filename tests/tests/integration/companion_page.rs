@@ -496,3 +496,88 @@ fn each_room_has_a_player_on_a_phone() {
     );
     screenshot(&tab, "page-rooms.png");
 }
+
+#[test]
+fn the_library_shows_on_the_mood_plane_and_a_listener_moves_a_track() {
+    xpressify_companion::install_tls();
+    let broker = Broker::get().expect("broker");
+    let fake = FakeYoutube::start().expect("fake");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let music = dir.path().join("music");
+    xpressify_tests::music::write_pieces(&music, 2, 12.0, 3);
+    let music_env = music.display().to_string();
+    let prefix = unique_name("xp");
+    let setup = Setup {
+        broker: &broker,
+        fake: &fake,
+        prefix: &prefix,
+        store: &dir.path().join("companion.sqlite"),
+        port: free_port().expect("port"),
+        env: &[
+            ("XPRESSIFY__YOUTUBE__API_KEY", ""),
+            ("XPRESSIFY__LIBRARY__FOLDER", &music_env),
+            ("XPRESSIFY__LIBRARY__THREADS", "2"),
+        ],
+    };
+    let _companion = start_companion(&setup);
+    let api = xpressify_tests::api::Api::new(setup.port, Some(TOKEN)).expect("client");
+    api.wait_for(
+        "the scan",
+        "/api/library",
+        Duration::from_secs(120),
+        |l| l["total"] == 14,
+    )
+    .expect("fourteen tracks");
+    let browser = browser();
+    let tab = browser.new_tab().expect("tab");
+    tab.navigate_to(&format!("http://127.0.0.1:{}/#library", setup.port))
+        .expect("navigate")
+        .wait_until_navigated()
+        .expect("loaded");
+    eval(
+        &tab,
+        &format!("localStorage.setItem('xpressify-token', '{TOKEN}')"),
+    );
+    until(
+        &tab,
+        "every track listed and drawn",
+        "document.querySelectorAll('#tracks tbody tr').length === 14 && document.querySelectorAll('#plane .track').length === 14",
+        Duration::from_secs(10),
+    );
+    let row = "document.querySelector('#tracks tr[data-file=\"sad-00.wav\"]')";
+    assert_eq!(
+        eval(&tab, &format!("{row}.cells[2].textContent.split(', ')[0]")),
+        "sad"
+    );
+    screenshot(&tab, "page-library.png");
+    // Move the sad piece to the happy music, as a listener would with the select.
+    eval(
+        &tab,
+        &format!(
+            "(() => {{ const s = {row}.querySelector('select'); s.value = 'happy'; s.dispatchEvent(new Event('change')); }})()"
+        ),
+    );
+    until(
+        &tab,
+        "the moved track",
+        &format!(
+            "{row} && {row}.cells[3].textContent === 'listener' && {row}.cells[2].textContent.startsWith('happy')"
+        ),
+        Duration::from_secs(10),
+    );
+    let moved = api.get("/api/library").expect("library");
+    let track = moved["tracks"]
+        .as_array()
+        .and_then(|t| t.iter().find(|t| t["file"] == "sad-00.wav"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(track["source"], "listener", "{track}");
+    // Undo gives it back the place its sound gave it.
+    eval(&tab, &format!("{row}.querySelector('button').click()"));
+    until(
+        &tab,
+        "the track back in place",
+        &format!("{row} && {row}.cells[3].textContent === 'audio'"),
+        Duration::from_secs(10),
+    );
+}
