@@ -426,11 +426,14 @@ async function loadMapping() {
         el("textarea", { name: key, "aria-label": e + " " + label.toLowerCase() }, (entry[key] || []).join("\n")))));
   }));
   $("mapping-rows").dataset.liftTo = JSON.stringify(Object.fromEntries(EMOTIONS.map((e) => [e, (m.emotions[e] || {}).lift_to || null])));
+  // Each emotion's place on the mood plane (music.emotions.*.place): kept as it is on save.
+  $("mapping-rows").dataset.places = JSON.stringify(Object.fromEntries(EMOTIONS.map((e) => [e, (m.emotions[e] || {}).place || null])));
 }
 
 $("mapping-form").addEventListener("submit", async (e) => {
   e.preventDefault();
   const liftTo = JSON.parse($("mapping-rows").dataset.liftTo || "{}");
+  const places = JSON.parse($("mapping-rows").dataset.places || "{}");
   const emotions = {};
   for (const fs of $("mapping-rows").querySelectorAll("fieldset")) {
     const entry = {};
@@ -438,6 +441,7 @@ $("mapping-form").addEventListener("submit", async (e) => {
       entry[key] = fs.querySelector("textarea[name=" + key + "]").value.split("\n").map((s) => s.trim()).filter(Boolean);
     }
     if (liftTo[fs.dataset.emotion]) entry.lift_to = liftTo[fs.dataset.emotion];
+    if (places[fs.dataset.emotion]) entry.place = places[fs.dataset.emotion];
     emotions[fs.dataset.emotion] = entry;
   }
   const policy = (document.querySelector("input[name=policy]:checked") || {}).value || "match";

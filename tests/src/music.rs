@@ -58,8 +58,11 @@ pub fn write_pieces(folder: &Path, per_mood: usize, seconds: f32, seed: u64) {
     const RATE: u32 = 22_050;
     std::fs::create_dir_all(folder).expect("make the music folder");
     for piece in xpressify_companion::library::synth::test_set(per_mood, seconds, RATE, seed) {
-        std::fs::write(folder.join(&piece.name), wav::pcm16_mono(&piece.samples, RATE))
-            .expect("write a piece");
+        std::fs::write(
+            folder.join(&piece.name),
+            wav::pcm16_mono(&piece.samples, RATE),
+        )
+        .expect("write a piece");
     }
 }
 

@@ -521,12 +521,9 @@ fn the_library_shows_on_the_mood_plane_and_a_listener_moves_a_track() {
     };
     let _companion = start_companion(&setup);
     let api = xpressify_tests::api::Api::new(setup.port, Some(TOKEN)).expect("client");
-    api.wait_for(
-        "the scan",
-        "/api/library",
-        Duration::from_secs(120),
-        |l| l["total"] == 14,
-    )
+    api.wait_for("the scan", "/api/library", Duration::from_secs(120), |l| {
+        l["total"] == 14
+    })
     .expect("fourteen tracks");
     let browser = browser();
     let tab = browser.new_tab().expect("tab");
