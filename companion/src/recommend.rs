@@ -225,7 +225,7 @@ impl Recommender {
                 Ok(found) => {
                     let (old, fresh): (Vec<_>, Vec<_>) =
                         found.into_iter().partition(|c| is_recent(c));
-                    match self.choose(fresh) {
+                    match self.choose(room, mood, fresh)? {
                         Some(c) => {
                             chosen = Some(c);
                             break;
@@ -318,6 +318,15 @@ impl Recommender {
                 query.mood, query.target
             )
         });
+        if let (Track::Local { file }, None) = (track, &fallback) {
+            parts.push(self.local_reason(file));
+            parts.push(rating(
+                &self.store.taste(room, query.mood, "track")?,
+                file,
+                "track",
+            ));
+            return Ok(parts.join(" · "));
+        }
         let mut phrase = format!("phrase \"{}\"", query.variant);
         if let Some(g) = &query.genre {
             phrase.push_str(&format!(", genre {g}"));
@@ -326,21 +335,11 @@ impl Recommender {
             phrase.push_str(&format!(", artist {a}"));
         }
         parts.push(phrase);
-        let beliefs = self.store.taste(room, query.mood, "variant")?;
-        let learned = beliefs
-            .iter()
-            .find(|(v, _, _)| *v == query.variant)
-            .map(|(_, a, b)| (*a, *b))
-            .filter(|(a, b)| a + b - 2.0 >= 0.5);
-        parts.push(match learned {
-            Some((a, b)) => format!(
-                "this room rated that phrase {:.0} % good ({:.0} likes or full plays against {:.0} skips or dislikes)",
-                100.0 * a / (a + b),
-                a - 1.0,
-                b - 1.0
-            ),
-            None => "a phrase this room has not rated yet".into(),
-        });
+        parts.push(rating(
+            &self.store.taste(room, query.mood, "variant")?,
+            &query.variant,
+            "phrase",
+        ));
         parts.push(match (track, fallback) {
             (_, Some(how)) => how,
             (Track::Youtube { .. }, None) => "from YouTube".into(),
@@ -349,14 +348,60 @@ impl Recommender {
         Ok(parts.join(" · "))
     }
 
-    /// One of the best few candidates, at random.
-    fn choose(&self, mut fresh: Vec<Candidate>) -> Option<Candidate> {
+    /// Where a library track sits and who put it there, for its pick's reason.
+    fn local_reason(&self, file: &str) -> String {
+        let Some(t) = self
+            .local
+            .as_ref()
+            .and_then(|c| c.tracks().iter().find(|t| t.file == file).cloned())
+        else {
+            return "from your music".into();
+        };
+        let by = match t.source {
+            crate::library::PlaceSource::Audio => "its sound",
+            crate::library::PlaceSource::Tag => "its mood tag",
+            crate::library::PlaceSource::Catalogue => "catalogue.toml",
+            crate::library::PlaceSource::Listener => "a listener",
+        };
+        let moods: Vec<&str> = t.moods.iter().map(|m| m.as_str()).collect();
+        format!(
+            "from your music: placed by {by} at valence {:.2}, arousal {:.2} (suits {})",
+            t.place.valence,
+            t.place.arousal,
+            moods.join(", ")
+        )
+    }
+
+    /// One of the best `choose_from_top` fresh candidates: for library tracks, the one the
+    /// room's likes and skips favour (Thompson sampling over each track, as over phrases: an
+    /// unrated track is as likely as any, a disliked one rarely comes back); for videos, one
+    /// at random (their phrase was already chosen that way).
+    fn choose(
+        &self,
+        room: &str,
+        mood: Emotion,
+        mut fresh: Vec<Candidate>,
+    ) -> Result<Option<Candidate>, StoreError> {
         fresh.truncate(self.options.choose_from_top.max(1));
         if fresh.is_empty() {
-            return None;
+            return Ok(None);
+        }
+        let files: Vec<String> = fresh
+            .iter()
+            .filter_map(|c| match &c.track {
+                Track::Local { file } => Some(file.clone()),
+                Track::Youtube { .. } => None,
+            })
+            .collect();
+        if files.len() == fresh.len() {
+            let taste = Taste::new(&self.store, room);
+            let best = self.with_rng(|rng| taste.choose(mood, "track", &files, rng))?;
+            if let Some(i) = best.and_then(|b| files.iter().position(|f| *f == b)) {
+                return Ok(Some(fresh.swap_remove(i)));
+            }
         }
         let i = self.with_rng(|rng| rng.random_range(0..fresh.len()));
-        Some(fresh.swap_remove(i))
+        Ok(Some(fresh.swap_remove(i)))
     }
 
     /// Credits or blames the arms of a pick.
@@ -369,10 +414,32 @@ impl Recommender {
             variant: pick.variant.clone(),
             genre: pick.genre.clone(),
             artist: pick.artist_arm.clone(),
+            track: match &pick.track {
+                Track::Local { file } => file.clone(),
+                Track::Youtube { .. } => crate::taste::NONE_ARM.into(),
+            },
         };
         Taste::new(&self.store, &pick.room).learn(pick.mood, &arms, feedback)?;
         self.store
             .record_feedback(pick.id, feedback, crate::clock::now_ms())
+    }
+}
+
+/// What a room's likes and skips taught about one arm (`what`: "phrase", "track"), in words.
+fn rating(beliefs: &[(String, f64, f64)], arm: &str, what: &str) -> String {
+    match beliefs
+        .iter()
+        .find(|(v, _, _)| v == arm)
+        .map(|(_, a, b)| (*a, *b))
+        .filter(|(a, b)| a + b - 2.0 >= 0.5)
+    {
+        Some((a, b)) => format!(
+            "this room rated that {what} {:.0} % good ({:.0} likes or full plays against {:.0} skips or dislikes)",
+            100.0 * a / (a + b),
+            a - 1.0,
+            b - 1.0
+        ),
+        None => format!("a {what} this room has not rated yet"),
     }
 }
 
@@ -416,6 +483,69 @@ mod tests {
         )
         .expect("recommender");
         (dir, store, r)
+    }
+
+    #[tokio::test]
+    async fn a_disliked_library_track_rarely_comes_back_and_a_liked_one_often_does() {
+        // Five sad tracks, no recent-pick rule: only the room's feedback tells them apart.
+        let store = Arc::new(Store::in_memory().expect("store"));
+        let (_dir, local) = local_with(5);
+        let r = Recommender::new(
+            store.clone(),
+            None,
+            Some(local),
+            Mapping::default(),
+            RecommendOptions {
+                avoid_recent: 0,
+                ..options()
+            },
+            Some(11),
+        )
+        .expect("recommender");
+        let share = |file: &'static str| {
+            let r = &r;
+            async move {
+                let mut hits = 0;
+                for i in 0..200 {
+                    let p = r
+                        .pick("home", "d", Emotion::Sad, i, true)
+                        .await
+                        .expect("pick");
+                    hits += usize::from(p.track == Track::Local { file: file.into() });
+                }
+                hits as f64 / 200.0
+            }
+        };
+        let before = share("0.ogg").await;
+        assert!(
+            (0.1..0.32).contains(&before),
+            "one in five at first: {before}"
+        );
+        let last = |file: &str| {
+            store
+                .recent_picks(500)
+                .expect("picks")
+                .into_iter()
+                .find(|p| p.track == Track::Local { file: file.into() })
+                .expect("it was picked")
+        };
+        let disliked = last("0.ogg");
+        let liked = last("1.ogg");
+        for _ in 0..5 {
+            r.learn(&disliked, crate::taste::Feedback::Dislike)
+                .expect("learn");
+            r.learn(&liked, crate::taste::Feedback::Like)
+                .expect("learn");
+        }
+        let after = share("0.ogg").await;
+        assert!(after < before / 3.0, "disliked: {before} → {after}");
+        assert!(share("1.ogg").await > 0.5, "liked");
+        // Other rooms and moods learned nothing.
+        let taste = Taste::new(&store, "bedroom");
+        assert_eq!(
+            taste.mean(Emotion::Sad, "track", "0.ogg").expect("mean"),
+            0.5
+        );
     }
 
     #[tokio::test]

@@ -51,8 +51,9 @@ impl Feedback {
     }
 }
 
-/// The kinds of arm, as stored.
-pub const KINDS: [&str; 3] = ["variant", "genre", "artist"];
+/// The kinds of arm, as stored: the search's phrase, genre and artist, and the track itself
+/// where a source offers several to choose from (the local library).
+pub const KINDS: [&str; 4] = ["variant", "genre", "artist", "track"];
 
 /// The "add nothing" arm of genres and artists.
 pub const NONE_ARM: &str = "";
@@ -69,6 +70,9 @@ pub struct Arms {
     pub genre: String,
     /// The artist, or [`NONE_ARM`].
     pub artist: String,
+    /// The local file played, or [`NONE_ARM`] for a YouTube pick (a video is chosen by its
+    /// phrase; a library track by itself).
+    pub track: String,
 }
 
 /// The learner, reading and writing its beliefs in the store.
@@ -131,7 +135,11 @@ impl<'a> Taste<'a> {
             ("variant", &arms.variant),
             ("genre", &arms.genre),
             ("artist", &arms.artist),
+            ("track", &arms.track),
         ] {
+            if kind == "track" && value == NONE_ARM {
+                continue;
+            }
             let (mut a, mut b) = self
                 .store
                 .taste(self.room, emotion, kind)?
@@ -195,6 +203,7 @@ mod tests {
             variant: "sad songs".into(),
             genre: NONE_ARM.into(),
             artist: NONE_ARM.into(),
+            track: NONE_ARM.into(),
         };
         for _ in 0..4 {
             taste
@@ -221,6 +230,7 @@ mod tests {
             variant: "b".into(),
             genre: NONE_ARM.into(),
             artist: NONE_ARM.into(),
+            track: NONE_ARM.into(),
         };
         for _ in 0..100 {
             taste

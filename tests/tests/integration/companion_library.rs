@@ -277,6 +277,14 @@ fn run_plays_the_library_for_each_mood_without_a_key_or_a_catalogue() {
             status["now_playing"]["file"], expected,
             "the nearest piece to {mood}: {status}"
         );
+        let why = status["rooms"][0]["why"].as_str().unwrap_or_default();
+        for part in [
+            format!("for {mood}"),
+            "from your music: placed by its sound at valence".into(),
+            "a track this room has not rated yet".into(),
+        ] {
+            assert!(why.contains(&part), "{part:?} not in {why:?}");
+        }
         played.push(expected);
     }
     assert_eq!(played[0], "sad-00.wav", "a sad piece for sad");
