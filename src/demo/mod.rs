@@ -48,7 +48,10 @@ pub fn prepare(
     let companion = &mut config.companion;
     let music = workdir.join("music");
     let tracks = music::write_catalogue(&music)?;
-    companion.local.folder = music.display().to_string();
+    // The synthesised pieces as the listener's own music: catalogue.toml places them by
+    // hand, and the library's scan measures them too ("Your music" on the page).
+    companion.library.folder = music.display().to_string();
+    companion.local.folder = String::new();
     companion.music.prefer_local = true;
     companion.music.start_after_s = 2.0;
     companion.music.switch_after_s = f64::from(options.hold_s).min(companion.music.switch_after_s);

@@ -101,6 +101,14 @@ fn the_demo_runs_the_whole_box_on_its_own() {
     serde_json::from_str::<serde_json::Value>(&body).expect("status is JSON");
     let (status, page) = http_get(http, "/").expect("GET /");
     assert!(status.contains("200") && page.contains("<html"), "{status}");
+    // The synthesised pieces are the box's own music, placed by their catalogue.toml.
+    let (status, body) = http_get(http, "/api/library").expect("GET /api/library");
+    assert!(status.contains("200"), "{status}\n{body}");
+    let library: serde_json::Value = serde_json::from_str(&body).expect("library is JSON");
+    assert!(
+        library["total"].as_u64().is_some_and(|n| n >= 7),
+        "the demo's pieces: {library}"
+    );
 
     // It ends by itself after --duration, saying offline on the way out.
     while next_line(&mut log, Duration::from_secs(70)).is_some() {}
