@@ -80,6 +80,21 @@ fn screenshot(tab: &Tab, name: &str) {
     std::fs::write(dir.join(name), png).expect("write screenshot");
 }
 
+/// A new tab on `url` with the control token saved, as a listener who entered it in Settings
+/// (the page reads it at each request).
+fn open_with_token(browser: &Browser, url: &str) -> std::sync::Arc<Tab> {
+    let tab = browser.new_tab().expect("tab");
+    tab.navigate_to(url)
+        .expect("navigate")
+        .wait_until_navigated()
+        .expect("loaded");
+    eval(
+        &tab,
+        &format!("localStorage.setItem('xpressify-token', '{TOKEN}')"),
+    );
+    tab
+}
+
 /// Headless Chromium: `XPRESSIFY_CHROMIUM`, else Debian's, with a desktop's window.
 fn browser() -> Browser {
     browser_sized(1200, 1000)
@@ -379,15 +394,7 @@ fn each_room_has_a_player_on_a_phone() {
     let _companion = start_companion(&setup);
     let base = format!("http://127.0.0.1:{}/", setup.port);
     let browser = browser_sized(390, 844);
-    let tab = browser.new_tab().expect("tab");
-    tab.navigate_to(&base)
-        .expect("navigate")
-        .wait_until_navigated()
-        .expect("loaded");
-    eval(
-        &tab,
-        &format!("localStorage.setItem('xpressify-token', '{TOKEN}')"),
-    );
+    let tab = open_with_token(&browser, &base);
     until(
         &tab,
         "the live link",
@@ -526,14 +533,9 @@ fn the_library_shows_on_the_mood_plane_and_a_listener_moves_a_track() {
     })
     .expect("fourteen tracks");
     let browser = browser();
-    let tab = browser.new_tab().expect("tab");
-    tab.navigate_to(&format!("http://127.0.0.1:{}/#library", setup.port))
-        .expect("navigate")
-        .wait_until_navigated()
-        .expect("loaded");
-    eval(
-        &tab,
-        &format!("localStorage.setItem('xpressify-token', '{TOKEN}')"),
+    let tab = open_with_token(
+        &browser,
+        &format!("http://127.0.0.1:{}/#library", setup.port),
     );
     until(
         &tab,
