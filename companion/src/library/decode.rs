@@ -31,8 +31,6 @@ pub struct Audio {
     pub rate: u32,
     /// Mono samples in −1..1.
     pub samples: Vec<f32>,
-    /// The whole track's length in seconds, where the file says.
-    pub track_seconds: Option<f32>,
 }
 
 /// Why a file could not be decoded, in words for the scan's `error` field.
@@ -156,7 +154,7 @@ pub fn decode_window(path: &Path, seconds: f32) -> Result<Audio, DecodeError> {
             }
         }
     }
-    let audio = mono.finish(track_seconds);
+    let audio = mono.finish();
     let have = audio.samples.len() as f32 / audio.rate.max(1) as f32;
     if have < MIN_SECONDS {
         return Err(DecodeError::TooShort(have, MIN_SECONDS));
@@ -204,14 +202,13 @@ impl Downmix {
         self.out.len() as f32 * self.factor as f32 / self.rate as f32
     }
 
-    fn finish(self, track_seconds: Option<f32>) -> Audio {
+    fn finish(self) -> Audio {
         let rate = (self.rate as usize)
             .checked_div(self.factor)
             .map_or(TARGET_RATE, |r| r as u32);
         Audio {
             rate,
             samples: self.out,
-            track_seconds,
         }
     }
 }

@@ -336,7 +336,6 @@ mod tests {
         Audio {
             rate: 11_025,
             samples,
-            track_seconds: None,
         }
     }
 

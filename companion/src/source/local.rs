@@ -241,35 +241,38 @@ impl LocalCatalogue {
         }
     }
 
-    /// Where listeners moved tracks (kept in the store; given at start).
-    pub fn set_moved(&self, moved: HashMap<String, Place>, place_of: impl Fn(Emotion) -> Place) {
-        match self.moved.write() {
-            Ok(mut m) => *m = moved,
-            Err(p) => *p.into_inner() = moved,
-        }
-        let moved = self.moved();
-        let mut tracks = self.tracks().as_ref().clone();
-        for t in &mut tracks {
-            if let Some(place) = moved.get(&t.file) {
-                t.place = *place;
-                t.moods = moods_near(*place, &place_of);
-                t.source = PlaceSource::Listener;
-            }
-        }
-        self.replace(tracks);
-    }
-
-    /// Gives `file` back the place it had before a listener moved it.
-    pub fn unmove_track(&self, file: &str, place_of: impl Fn(Emotion) -> Place + Copy) {
-        match self.moved.write() {
-            Ok(mut m) => m.remove(file),
-            Err(p) => p.into_inner().remove(file),
-        };
+    /// Builds the tracks again from the last scan lines, the hand placements and the moves.
+    fn rebuild(&self, place_of: impl Fn(Emotion) -> Place + Copy) {
         let lines = match self.scanned.read() {
             Ok(s) => s.clone(),
             Err(p) => p.into_inner().clone(),
         };
         self.set_scanned(&lines, place_of);
+    }
+
+    fn edit_moved(&self, edit: impl FnOnce(&mut HashMap<String, Place>)) {
+        match self.moved.write() {
+            Ok(mut m) => edit(&mut m),
+            Err(p) => edit(&mut p.into_inner()),
+        }
+    }
+
+    /// Where listeners moved tracks (kept in the store; given at start).
+    pub fn set_moved(
+        &self,
+        moved: HashMap<String, Place>,
+        place_of: impl Fn(Emotion) -> Place + Copy,
+    ) {
+        self.edit_moved(|m| *m = moved);
+        self.rebuild(place_of);
+    }
+
+    /// Gives `file` back the place it had before a listener moved it.
+    pub fn unmove_track(&self, file: &str, place_of: impl Fn(Emotion) -> Place + Copy) {
+        self.edit_moved(|m| {
+            m.remove(file);
+        });
+        self.rebuild(place_of);
     }
 
     /// Moves `file` to `place` (a listener's choice, above any other); the moved track, or
@@ -278,20 +281,16 @@ impl LocalCatalogue {
         &self,
         file: &str,
         place: Place,
-        place_of: impl Fn(Emotion) -> Place,
+        place_of: impl Fn(Emotion) -> Place + Copy,
     ) -> Option<LocalTrack> {
-        let mut tracks = self.tracks().as_ref().clone();
-        let t = tracks.iter_mut().find(|t| t.file == file)?;
-        t.place = place;
-        t.moods = moods_near(place, &place_of);
-        t.source = PlaceSource::Listener;
-        let moved = t.clone();
-        match self.moved.write() {
-            Ok(mut m) => m.insert(file.to_string(), place),
-            Err(p) => p.into_inner().insert(file.to_string(), place),
-        };
-        self.replace(tracks);
-        Some(moved)
+        if !self.tracks().iter().any(|t| t.file == file) {
+            return None;
+        }
+        self.edit_moved(|m| {
+            m.insert(file.to_string(), place);
+        });
+        self.rebuild(place_of);
+        self.tracks().iter().find(|t| t.file == file).cloned()
     }
 
     /// The absolute path of a catalogue file, if it is one of ours.
