@@ -44,7 +44,7 @@ fn main() -> anyhow::Result<()> {
                         mouth,
                     };
                     let faces = analyzer.analyse(&frame_with(e, 0))?;
-                    let Some((emotion, p)) = faces.first().map(|f| f.top()) else {
+                    let Some((emotion, p)) = faces.first().and_then(|f| f.top()) else {
                         continue;
                     };
                     let slot = &mut best[emotion.index()];

@@ -230,6 +230,7 @@ impl DeviceConfig {
     /// Checks values serde cannot: formats, ranges and combinations.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.mqtt_options()?;
+        self.classifier.validate()?;
         self.buttons
             .roles()
             .map_err(|e| ConfigError::invalid("buttons.pins", e))?;

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use xpressify_device::vision::analyze::{AnalysedFace, Analyzer};
+use xpressify_device::vision::analyze::{AnalysedFace, Analyzer, main_face};
 
 use xpressify_device::config::DeviceConfig;
 use xpressify_device::display::{Panel, ScreenState, StatusMarks};
@@ -56,7 +56,9 @@ enum Command {
     /// SIGTERM, or the end of a non-looping file source.
     Run,
     /// Find the faces in image files and print one JSON line per file: each face's box
-    /// [x, y, w, h], emotion, confidence and the seven probabilities. A file that cannot be
+    /// [x, y, w, h], whether it can be read ("readable": turned towards the camera) and is
+    /// the one the mood would follow ("main": the largest readable face), and for a readable
+    /// face its emotion, confidence and the seven probabilities. A file that cannot be
     /// read gives a line with an "error" field; the others are still done, and the exit
     /// status is then 1.
     Classify {
@@ -81,6 +83,12 @@ enum Command {
         /// with camera.source = "files" and measure the daemon itself.
         #[arg(long, value_name = "DIR")]
         save_frames: Option<PathBuf>,
+        /// Instead, run this many 9-second expression clips (neutral, an expression, neutral,
+        /// beside a head turned away) built from FER2013 PrivateTest through several ways of
+        /// reading faces, and print how accurately and how soon each announces the mood, and
+        /// what its reading costs per frame.
+        #[arg(long, value_name = "CLIPS", conflicts_with_all = ["images", "save_frames"])]
+        sequences: Option<usize>,
     },
     /// Draw one screen of the attached display into a PNG file: the mood's face, name,
     /// confidence and held time, the title playing and the status marks, laid out for a
@@ -141,10 +149,15 @@ fn try_main() -> anyhow::Result<()> {
         Command::Classify { images } => classify(&config, &images),
         Command::Run => xpressify_device::daemon::run(&config, stop_signal(None)),
         Command::Bench {
+            sequences: Some(clips),
+            ..
+        } => bench_sequences(&config, clips),
+        Command::Bench {
             frames,
             rounds,
             images,
             save_frames,
+            sequences: None,
         } => bench(&config, frames, rounds, &images, save_frames.as_deref()),
         Command::Render(args) => render(&args),
         Command::PrintConfig => print_config(&config),
@@ -161,10 +174,17 @@ fn classify(config: &DeviceConfig, images: &[PathBuf]) -> anyhow::Result<()> {
             .map_err(|e| anyhow::anyhow!("{e}"))
             .and_then(|img| Ok(analyzer.analyse(&img.to_rgb8())?))
         {
-            Ok(faces) => serde_json::json!({
-                "file": path.display().to_string(),
-                "faces": faces.iter().map(face_json).collect::<Vec<_>>(),
-            }),
+            Ok(faces) => {
+                let main = main_face(&faces);
+                serde_json::json!({
+                    "file": path.display().to_string(),
+                    "faces": faces
+                        .iter()
+                        .enumerate()
+                        .map(|(i, f)| face_json(f, main == Some(i)))
+                        .collect::<Vec<_>>(),
+                })
+            }
             Err(e) => {
                 failed += 1;
                 serde_json::json!({"file": path.display().to_string(), "error": format!("{e:#}")})
@@ -184,23 +204,24 @@ fn classify(config: &DeviceConfig, images: &[PathBuf]) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn face_json(f: &AnalysedFace) -> serde_json::Value {
-    let (emotion, confidence) = f.top();
-    let probabilities: serde_json::Map<String, serde_json::Value> = Emotion::ALL
-        .iter()
-        .map(|e| {
-            (
-                e.to_string(),
-                serde_json::json!(round4(f.probabilities[e.index()])),
-            )
-        })
-        .collect();
-    serde_json::json!({
+/// One face of `classify`'s line: its box, whether it could be read and is the one the mood
+/// would follow, and for a readable face its emotion and probabilities.
+fn face_json(f: &AnalysedFace, main: bool) -> serde_json::Value {
+    let mut json = serde_json::json!({
         "box": [f.face.x.round() as i64, f.face.y.round() as i64, f.face.w.round() as i64, f.face.h.round() as i64],
-        "emotion": emotion,
-        "confidence": round4(confidence),
-        "probabilities": probabilities,
-    })
+        "readable": f.readable(),
+        "main": main,
+    });
+    if let (Some((emotion, confidence)), Some(p)) = (f.top(), f.probabilities) {
+        let probabilities: serde_json::Map<String, serde_json::Value> = Emotion::ALL
+            .iter()
+            .map(|e| (e.to_string(), serde_json::json!(round4(p[e.index()]))))
+            .collect();
+        json["emotion"] = serde_json::json!(emotion);
+        json["confidence"] = serde_json::json!(round4(confidence));
+        json["probabilities"] = serde_json::Value::Object(probabilities);
+    }
+    json
 }
 
 fn round4(v: f32) -> f64 {
@@ -331,6 +352,26 @@ fn bench(
         eprintln!("wrote {} frames to {}", frames.len(), dir.display());
     }
     let report = xpressify_device::bench::run(&analyzer, frames, rounds)?;
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(())
+}
+
+/// Prints the expression-sequence report as pretty JSON, with progress on stderr.
+fn bench_sequences(config: &DeviceConfig, clips: usize) -> anyhow::Result<()> {
+    use xpressify_device::bench::{fer2013, sequence};
+    anyhow::ensure!(clips > 0, "--sequences needs at least 1 clip");
+    let analyzer = Analyzer::load(&config.detector, &config.classifier)?;
+    let path = fer2013::default_path();
+    let samples = fer2013::load(&path, fer2013::Split::PrivateTest).with_context(|| {
+        format!(
+            "reading FER2013 from {} (set XPRESSIFY_DATA_DIR to the folder holding fer2013/)",
+            path.display()
+        )
+    })?;
+    let report = sequence::run(&analyzer, &samples, clips, &sequence::SETUPS, |done| {
+        eprint!("\rclip {done} of {clips}");
+    })?;
+    eprintln!();
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())
 }

@@ -154,6 +154,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--version", required=True, help="e.g. the date of the run")
     p.add_argument("--latency-int8-ms", type=float, required=True)
     p.add_argument("--latency-float-ms", type=float, required=True)
+    p.add_argument("--latency-date", default="", help="when the latencies were measured (YYYY-MM-DD)")
     p.add_argument("--status", default="", help="a paragraph on the state of this model (interim, final...)")
     p.add_argument("--compare", type=Path, default=MODELS / "eval" / "compare.json",
                    help="compare.py's results (other architectures, the random split); skipped when missing")
@@ -186,7 +187,11 @@ def main(argv: list[str] | None = None) -> None:
            "passes": 2 if args.flip_in_graph else 1, "teacher": targs.get("teacher")}
     flip_text = (" The shipped files average the logits of the face and of its mirror image inside the "
                  "graph (test-time flip averaging, `export.py --flip-average`): two passes of the net per "
-                 f"face, {net['macs'] * 2 / 1e6:.1f} M multiply-accumulates in all." if args.flip_in_graph else "")
+                 f"face, {net['macs'] * 2 / 1e6:.1f} M multiply-accumulates in all." if args.flip_in_graph else
+                 " One pass per face: the device reads a followed face and its mirror image on alternate "
+                 "readings (`[classifier] mirror = \"alternate\"`), so the mood's smoothing averages both "
+                 "views at the cost of one (the \"with flip averaging\" column is the accuracy of the two "
+                 "views averaged), and `classify` reads a still image both ways.")
     meta = {
         "name": args.name,
         "version": args.version,
@@ -260,7 +265,7 @@ Reproduce: `models/README.md`.
 | float `emotion-float.onnx` | {pct(f['accuracy'])} | {pct(f['accuracy_flip_avg'])} | {f['macro_f1']:.4f} | {pct(f['ferplus_majority_accuracy'])} |
 
 int8 − float: {(q['accuracy'] - f['accuracy']) * 100:+.2f} points. Numbers from onnxruntime; the device's
-test (`device/tests/model_accuracy.rs`) runs the same files in tract and must agree within 0.1 point.
+test (`device/tests/integration/model_accuracy.rs`) runs the same files in tract and must agree within 0.1 point.
 
 Per class (int8):
 
@@ -281,7 +286,7 @@ Robustness (accuracy on PrivateTest after a change to every face):
 
 ## Speed
 Per face in tract 0.23, one thread, this project's 2-core x86-64 build machine (criterion,
-`cargo bench --workspace --bench classifier`, batch 1): int8 {args.latency_int8_ms:.2f} ms,
+`cargo bench --workspace --bench classifier`, batch 1{', ' + args.latency_date if args.latency_date else ''}): int8 {args.latency_int8_ms:.2f} ms,
 float {args.latency_float_ms:.2f} ms. On x86 tract runs int8 convolutions without integer kernels,
 so the device uses the float model there; on aarch64 tract has integer kernels for the int8 model.
 Whole frames, with detection, are in [docs/performance.md](../docs/performance.md).
@@ -292,7 +297,7 @@ Whole frames, with detection, are in [docs/performance.md](../docs/performance.m
 | --- | --- | --- |
 | Xpressify paper, CNN | FER2013 (+OAHEGA), random 80/10/10 | 70.89 % peak validation (79.07 % training) |
 | `fer` Python package (mini-Xception) | FER2013 PrivateTest | about 65.6 % |
-| **this model, int8** | FER2013 PrivateTest | **{pct(q['accuracy'])}** |
+| **this model, int8** | FER2013 PrivateTest | **{pct(q['accuracy'])}**, {pct(q['accuracy_flip_avg'])} with both views |
 
 {notes}
 ## Limits

@@ -2,12 +2,14 @@
 
     python models/training/ship.py --main /var/cache/xpressify/runs/edge_wide-official-s1 \
         --fast /var/cache/xpressify/runs/late-bank-e150 \
-        --version 2026-11-27-wide-swa19-flip-fp16 --fast-version 2026-11-28-late-bank150
+        --version 2026-12-06-wide-swa19-fp16 --fast-version 2026-11-28-late-bank150
 
 The route from checkpoints to `models/`, which models/README.md otherwise tells as prose:
 
-1. `export.py --flip-average` on the main run's weights (`<main>-swa/best.pt` when the run was
-   averaged by swa.py, else `<main>/best.pt`): `emotion-float.onnx` and the int8 `emotion.onnx`;
+1. `export.py` on the main run's weights (`<main>-swa/best.pt` when the run was averaged by
+   swa.py, else `<main>/best.pt`): `emotion-float.onnx` and the int8 `emotion.onnx`, one pass
+   of the net per face (the device averages a face and its mirror image across frames, not
+   inside the graph: `[classifier] mirror`);
 2. `evaluate.py` on both, with the run's curves and SWA epochs: `eval/metrics.json`;
 3. `export.py` on the fast run's `best.pt`, whose float file ships as `emotion-fast.onnx`, and
    `evaluate.py` on it: `eval/fast/metrics.json`;
@@ -120,8 +122,8 @@ def main(argv: list[str] | None = None) -> None:
     main_weights, fast_weights = weights(args.main), weights(args.fast)
     swa_run = args.main.with_name(args.main.name + "-swa")
 
-    run("1/6 export the main model", py("export.py", "--checkpoint", main_weights, "--flip-average",
-                                        "--out-dir", out, *calibration))
+    run("1/6 export the main model", py("export.py", "--checkpoint", main_weights, "--out-dir", out,
+                                        *calibration))
     evaluate_main = ["--model", out / "emotion.onnx", "--model", out / "emotion-float.onnx",
                      "--run-dir", args.main, "--out", out / "eval", *limit]
     if main_weights.parent == swa_run:
@@ -137,7 +139,8 @@ def main(argv: list[str] | None = None) -> None:
     run("3/6 evaluate the fast model",
         py("evaluate.py", "--model", out / "emotion-fast.onnx", "--run-dir", args.fast, "--out", scratch, *limit))
 
-    if None in latencies:
+    measured_now = None in latencies
+    if measured_now:
         run("4/6 time the models in tract", ["cargo", "bench", "--workspace", "--bench", "classifier", "--",
                                              "classify/emotion"])
         latencies = tuple(given if given is not None else criterion_ms(f) for given, f in
@@ -146,8 +149,10 @@ def main(argv: list[str] | None = None) -> None:
     print(f"\n    latency per face: int8 {int8_ms:.2f} ms, float {float_ms:.2f} ms, fast {fast_ms:.2f} ms")
 
     card = ["--metrics", out / "eval" / "metrics.json", "--out-dir", out, "--name", args.name,
-            "--version", args.version, "--flip-in-graph",
+            "--version", args.version,
             "--latency-int8-ms", f"{int8_ms:.2f}", "--latency-float-ms", f"{float_ms:.2f}"]
+    if measured_now:
+        card += ["--latency-date", time.strftime("%Y-%m-%d")]
     if (CARD_TEXT / "status.md").exists():
         card += ["--status", (CARD_TEXT / "status.md").read_text().strip()]
     if (CARD_TEXT / "notes.md").exists():

@@ -4,6 +4,7 @@
 //! the data set the benchmark's frames (and the model tests) are made from.
 
 pub mod fer2013;
+pub mod sequence;
 
 use std::time::{Duration, Instant};
 
@@ -12,9 +13,12 @@ use serde::Serialize;
 
 use crate::camera::pixels::{self, PixelFormat};
 use crate::vision::analyze::Analyzer;
-use crate::vision::crop::crop_face;
 use crate::vision::follow::Scan;
-use crate::vision::mood::{FaceReading, MoodTracker, TrackerConfig};
+use crate::vision::mood::{MoodTracker, TrackerConfig};
+use crate::vision::pipeline::readings;
+
+/// Time between two frames of a 30 frames-a-second camera.
+pub const FRAME_TIME: Duration = Duration::from_nanos(1_000_000_000 / 30);
 
 /// Latency statistics of one stage, in milliseconds.
 #[derive(Debug, Clone, Serialize)]
@@ -40,6 +44,9 @@ pub struct BenchReport {
     pub height: u32,
     /// Faces found per frame, on average.
     pub faces_per_frame: f64,
+    /// Passes of the emotion model per frame, on average: a face is read when it is new or
+    /// due a reading (`classifier.reads_per_second`), in one view or both (`mirror`).
+    pub passes_per_frame: f64,
     /// decode, detect (all frames, then the full scans and the searches near the last faces
     /// apart), classify, track, total.
     pub stages: Vec<StageStats>,
@@ -104,11 +111,12 @@ pub fn run(
     }
     let mut tracker = MoodTracker::new(TrackerConfig::default());
     let mut follower = analyzer.follower();
+    let mut memory = analyzer.reading_memory();
+    let (mut frame_clock, mut passes) = (Duration::ZERO, 0usize);
     let (mut decode, mut detect, mut classify, mut track, mut total) =
         (vec![], vec![], vec![], vec![], vec![]);
     let (mut detect_full, mut detect_near) = (vec![], vec![]);
     let mut faces_seen = 0usize;
-    let start = Instant::now();
     for round in 0..=rounds {
         for jpeg in &jpegs {
             let t0 = Instant::now();
@@ -116,21 +124,16 @@ pub fn run(
             let t1 = Instant::now();
             let (faces, scan) = follower.find(analyzer.detector(), &img)?;
             let t2 = Instant::now();
-            let crops: Vec<_> = faces.iter().map(|f| crop_face(&img, f)).collect();
-            let probs = analyzer.classifier().classify(&crops)?;
+            // The frames' clock runs at 30 frames a second, as a camera's would.
+            frame_clock += FRAME_TIME;
+            let (faces, frame_passes) =
+                analyzer.read_faces(&img, faces, &mut memory, frame_clock)?;
             let t3 = Instant::now();
-            let readings: Vec<FaceReading> = faces
-                .iter()
-                .zip(&probs)
-                .map(|(f, p)| FaceReading {
-                    area: f.area(),
-                    probabilities: *p,
-                })
-                .collect();
-            tracker.update(t3.duration_since(start), &readings);
+            tracker.update_in_view(frame_clock, faces.len() as u32, &readings(&faces));
             let t4 = Instant::now();
             if round > 0 {
                 faces_seen += faces.len();
+                passes += frame_passes;
                 decode.push(t1 - t0);
                 detect.push(t2 - t1);
                 match scan {
@@ -151,6 +154,7 @@ pub fn run(
         width,
         height,
         faces_per_frame: faces_seen as f64 / n.max(1) as f64,
+        passes_per_frame: passes as f64 / n.max(1) as f64,
         fps: if total_stats.median_ms > 0.0 {
             1000.0 / total_stats.median_ms
         } else {

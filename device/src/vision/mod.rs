@@ -12,3 +12,5 @@ pub mod follow;
 pub mod models;
 pub mod mood;
 pub mod pipeline;
+pub mod pose;
+pub mod reading;

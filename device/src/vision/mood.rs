@@ -14,10 +14,11 @@ use xpressify_protocol::Emotion;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum FacePolicy {
-    /// The largest face (usually the nearest listener).
+    /// The largest face that can be read (usually the nearest listener facing the box).
     #[default]
     Largest,
-    /// Each face votes for its most likely class; the frame's reading is the vote share.
+    /// Each readable face votes for its most likely class; the frame's reading is the vote
+    /// share.
     Majority,
 }
 
@@ -151,7 +152,18 @@ impl MoodTracker {
     /// Feeds one frame taken at `now` (a monotonic clock); returns the new mood when the
     /// announced emotion changes (including to and from "no face").
     pub fn update(&mut self, now: Duration, faces: &[FaceReading]) -> Option<Mood> {
-        self.mood.faces = faces.len() as u32;
+        self.update_in_view(now, faces.len() as u32, faces)
+    }
+
+    /// As [`MoodTracker::update`], when more faces are in view (`in_view`, the count the mood
+    /// reports) than could be read (`faces`: those turned away are not).
+    pub fn update_in_view(
+        &mut self,
+        now: Duration,
+        in_view: u32,
+        faces: &[FaceReading],
+    ) -> Option<Mood> {
+        self.mood.faces = in_view;
         let Some(reading) = self.frame_reading(faces) else {
             return self.no_face(now);
         };

@@ -18,7 +18,7 @@ use xpressify_protocol::{
 
 use crate::camera::{FrameSource, SourceError};
 use crate::health::Health;
-use crate::vision::analyze::{AnalysedFace, Analyzer};
+use crate::vision::analyze::{AnalysedFace, Analyzer, main_face};
 use crate::vision::mood::{FaceReading, Mood, MoodTracker};
 
 /// How far the confidence must move before the mood is published again without a change.
@@ -237,14 +237,11 @@ impl Loop<'_> {
         }
         self.last_probabilities = Some(captured);
         self.prob_seq += 1;
-        let followed = faces
-            .iter()
-            .max_by(|a, b| a.face.area().total_cmp(&b.face.area()));
+        let followed = main_face(faces).and_then(|i| faces[i].probabilities);
         let event = ProbabilitiesEvent {
             schema: SCHEMA_VERSION,
             device_id: self.settings.device_id.clone(),
-            probabilities: followed
-                .map_or(Probabilities::NONE, |f| to_probabilities(f.probabilities)),
+            probabilities: followed.map_or(Probabilities::NONE, to_probabilities),
             faces: faces.len() as u32,
             timestamp_ms,
             seq: self.prob_seq,
@@ -252,6 +249,19 @@ impl Loop<'_> {
         // Raw readings are expendable: drop one rather than wait for a busy session.
         let _ = self.updates.try_send(Update::Probabilities(event));
     }
+}
+
+/// What the tracker hears of a frame: the faces that could be read.
+pub fn readings(faces: &[AnalysedFace]) -> Vec<FaceReading> {
+    faces
+        .iter()
+        .filter_map(|f| {
+            f.probabilities.map(|probabilities| FaceReading {
+                area: f.face.area(),
+                probabilities,
+            })
+        })
+        .collect()
 }
 
 /// Runs until the source ends, `stop` is set or the session's side of `updates` is gone.
@@ -285,6 +295,7 @@ pub fn run(
     let mut source: Option<Box<dyn FrameSource + Send>> = None;
     let mut paused = false;
     let mut follower = analyzer.follower();
+    let mut memory = analyzer.reading_memory();
     crate::telemetry::camera(*camera_on.borrow());
     info!("vision loop started");
     while !stop.load(Ordering::Relaxed) && !updates.is_closed() {
@@ -297,6 +308,7 @@ pub fn run(
                 }
                 tracker.reset();
                 follower = analyzer.follower();
+                memory.reset();
                 state.health.paused();
                 camera_ok.send_if_modified(|c| !std::mem::replace(c, true));
                 if !state.publish_paused(true) {
@@ -360,7 +372,8 @@ pub fn run(
                 continue;
             }
         };
-        let analysis = match analyzer.analyse_next(&frame.image, &mut follower) {
+        let now = frame.captured.saturating_duration_since(start);
+        let analysis = match analyzer.analyse_next(&frame.image, &mut follower, &mut memory, now) {
             Ok(analysis) => analysis,
             Err(e) => {
                 warn!(error = %e, frame = frame.index, "analysis failed; skipping the frame");
@@ -373,15 +386,8 @@ pub fn run(
             .health
             .frame(analysis.detect, analysis.classify, faces.len() as u32);
         crate::telemetry::frame(analysis.detect, analysis.classify, faces.len());
-        let readings: Vec<FaceReading> = faces
-            .iter()
-            .map(|f| FaceReading {
-                area: f.face.area(),
-                probabilities: f.probabilities,
-            })
-            .collect();
-        let now = frame.captured.saturating_duration_since(start);
-        let sent = match tracker.update(now, &readings) {
+        let readings = readings(&faces);
+        let sent = match tracker.update_in_view(now, faces.len() as u32, &readings) {
             Some(mood) => state.announce(&mood, frame.timestamp_ms),
             None => {
                 let mood = *tracker.mood();

@@ -30,7 +30,7 @@ fn every_acted_emotion_reads_as_itself() {
         let readings: Vec<Option<(Emotion, f32)>> = (0..6)
             .map(|i| {
                 let faces = analyzer.analyse(&frame(emotion, i * 7)).expect("analyse");
-                faces.first().map(|f| f.top())
+                faces.first().and_then(|f| f.top())
             })
             .collect();
         let hits = readings

@@ -2,6 +2,8 @@
 
     python models/training/research/single_pass.py models/emotion-float.onnx /var/cache/xpressify/teacher/single.onnx
 
+It takes int8 graphs too (`emotion.onnx`): the cut keeps the calibrated quantisation as it was.
+
 `export.py --flip-average` writes graphs that run the net on the face and on its mirror image
 and average the two logits. The net itself (the first of the two passes, on the face as it
 comes) is half the compute: as a distillation teacher on a CPU it halves the teacher's share
@@ -33,13 +35,26 @@ def ops_behind(tensor: str, producer: dict) -> set[str]:
     return ops
 
 
+def through_qdq(tensor: str, producer: dict) -> str:
+    """The float tensor behind a QuantizeLinear -> DequantizeLinear pair (an int8 graph puts one
+    after every operator); `tensor` itself in a float graph."""
+    while True:
+        dq = producer.get(tensor)
+        q = producer.get(dq.input[0]) if dq is not None and dq.op_type == "DequantizeLinear" else None
+        if q is None or q.op_type != "QuantizeLinear":
+            return tensor
+        tensor = q.input[0]
+
+
 def plain_branch(model: onnx.ModelProto) -> str:
     """The logits tensor of the pass on the face as it comes: of the two inputs of the Add that
-    feeds the output (through its Mul by 0.5), the one with no mirroring (Slice) behind it."""
+    feeds the output (through its Mul by 0.5), the one with no mirroring (Slice) behind it. In
+    an int8 graph the quantise/dequantise pairs between them are stepped over, and the plain
+    pass's logits are taken as dequantised, as the averaging saw them."""
     graph = model.graph
     producer = {o: n for n in graph.node for o in n.output}
-    out = producer.get(graph.output[0].name)
-    add = producer.get(out.input[0]) if out is not None and out.op_type == "Mul" else None
+    out = producer.get(through_qdq(graph.output[0].name, producer))
+    add = producer.get(through_qdq(out.input[0], producer)) if out is not None and out.op_type == "Mul" else None
     if add is None or add.op_type != "Add" or len(add.input) != 2:
         raise ValueError("not a flip-averaged graph: its output is not (a + b) * 0.5 "
                          "(export.py --flip-average writes such graphs)")

@@ -23,6 +23,15 @@ fn a_bad_key_is_refused_by_name() {
         );
         assert!(!ok, "{bin} accepted a bad url");
         assert!(err.contains("mqtt.url"), "{bin}: {err}");
+        if bin == "xpressify-device" {
+            let (ok, _, err) = run(
+                bin,
+                &["print-config"],
+                &[("XPRESSIFY__CLASSIFIER__READS_PER_SECOND", "500")],
+            );
+            assert!(!ok, "500 readings a second accepted");
+            assert!(err.contains("classifier.reads_per_second"), "{err}");
+        }
 
         let (ok, _, err) = run(
             bin,
@@ -229,6 +238,12 @@ fn a_value_outside_its_set_names_the_key_and_the_choices() {
             "XPRESSIFY__DISPLAY__PANEL",
             "display.panel",
             "`ssd1306`, `st7789-240x240`, `st7789-320x240`",
+        ),
+        (
+            "xpressify-device",
+            "XPRESSIFY__CLASSIFIER__MIRROR",
+            "classifier.mirror",
+            "`alternate`, `average`, `off`",
         ),
         (
             "xpressify-companion",

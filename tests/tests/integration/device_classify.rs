@@ -171,3 +171,78 @@ fn a_model_of_the_wrong_shape_is_refused() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("junk.onnx"), "{err}");
 }
+
+/// FER2013 PrivateTest faces (indices in file order) checked by eye to face the camera; each
+/// frame pairs one with a larger head turned away (`PROFILE_FACES`), as in a press photo
+/// where the nearest head is seen from the side.
+const FRONTALS: [usize; 10] = [37, 111, 21, 6, 9, 0, 79, 34, 126, 145];
+
+/// A grey face from the data set, scaled to `side` and pasted at (`x`, `y`).
+fn paste_face(frame: &mut image::RgbImage, face: &[u8; 48 * 48], side: u32, x: u32, y: u32) {
+    let grey = image::GrayImage::from_raw(48, 48, face.to_vec()).expect("48×48");
+    let big = image::imageops::resize(&grey, side, side, image::imageops::FilterType::CatmullRom);
+    for (px, py, p) in big.enumerate_pixels() {
+        frame.put_pixel(x + px, y + py, image::Rgb([p.0[0]; 3]));
+    }
+}
+
+#[test]
+fn the_mood_follows_the_frontal_face_not_the_larger_profile() {
+    use xpressify_device::bench::fer2013::{self, Split};
+    use xpressify_device::bench::sequence::PROFILE_FACES;
+    if fer2013::path_for_test("the_mood_follows_the_frontal_face_not_the_larger_profile").is_none()
+    {
+        return;
+    }
+    let samples = fer2013::load(&fer2013::default_path(), Split::PrivateTest).expect("FER2013");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut files = vec![];
+    for (k, (&profile, &frontal)) in PROFILE_FACES.iter().zip(&FRONTALS).enumerate() {
+        let mut frame = image::RgbImage::from_pixel(800, 480, image::Rgb([90, 100, 110]));
+        paste_face(&mut frame, &samples[profile].face, 300, 60, 90);
+        paste_face(&mut frame, &samples[frontal].face, 190, 520, 150);
+        let path = dir.path().join(format!("pair{k}.png"));
+        frame.save(&path).expect("write frame");
+        files.push(path);
+    }
+    let paths: Vec<&Path> = files.iter().map(|p| p.as_path()).collect();
+    let out = classify(&paths, &[]);
+    no_panic(&out);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut followed_frontal = 0;
+    for (k, line) in String::from_utf8_lossy(&out.stdout).lines().enumerate() {
+        let line: serde_json::Value = serde_json::from_str(line).expect("JSON line");
+        let faces = line["faces"].as_array().expect("faces");
+        let centre_x = |f: &serde_json::Value| {
+            f["box"][0].as_f64().unwrap_or(0.0) + f["box"][2].as_f64().unwrap_or(0.0) / 2.0
+        };
+        let main: Vec<_> = faces.iter().filter(|f| f["main"] == true).collect();
+        assert!(main.len() <= 1, "one main face at most: {line}");
+        // The frontal face sits right of x = 520, the profile left of x = 360.
+        if main.first().is_some_and(|f| centre_x(f) > 520.0) {
+            followed_frontal += 1;
+        }
+        for face in faces {
+            let readable = face["readable"].as_bool().expect("readable");
+            assert_eq!(
+                face.get("emotion").is_some(),
+                readable,
+                "only a readable face is read: {face}"
+            );
+            if centre_x(face) < 360.0 {
+                assert!(!readable, "the profile of pair {k} is not readable: {face}");
+                assert_ne!(face["main"], true, "pair {k}: {face}");
+            }
+        }
+    }
+    assert_eq!(
+        followed_frontal,
+        FRONTALS.len(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
