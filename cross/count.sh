@@ -11,7 +11,8 @@
 # 2026-12-06) and as the device does by default (8 readings a second, alternating views).
 # Needs qemu-user (the dynamic qemu-aarch64, which loads plugins), gcc and jq; FER2013 as for
 # the tests. With valgrind and the host's release build (XP_HOST_BINARY) the same settings are
-# counted on x86-64 by callgrind (XP_COUNT_ARCHES="aarch64" or "x86-64" counts one). The
+# counted on x86-64 by callgrind (XP_COUNT_ARCHES="aarch64" or "x86-64" counts one;
+# XP_COUNT_MODELS="float" one model: callgrind takes minutes a run). The
 # counts of docs/performance.md come from here, and its Pi 4 estimate from them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -55,7 +56,7 @@ models=$PWD/models
 printf '%-8s %-6s %-34s %14s %7s\n' arch model reading instructions passes
 for arch in ${XP_COUNT_ARCHES:-aarch64 x86-64}; do
   [ "$arch" = x86-64 ] && [ "$x86" = 0 ] && { say "no $host or valgrind: x86-64 not counted"; break; }
-  for model in int8 float; do
+  for model in ${XP_COUNT_MODELS:-int8 float}; do
     file=$models/emotion.onnx
     [ "$model" = float ] && file=$models/emotion-float.onnx
     for reading in "both views, every frame" "alternating, 8 a second (default)"; do

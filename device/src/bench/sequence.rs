@@ -41,15 +41,13 @@ const EXPRESSION_FRAMES: usize = 105;
 /// Frames of the return to neutral (3 s).
 const RETURN_FRAMES: usize = 90;
 
-/// The expressions clips cycle through (every class but neutral).
-const EXPRESSIONS: [Emotion; 6] = [
-    Emotion::Angry,
-    Emotion::Disgust,
-    Emotion::Fear,
-    Emotion::Happy,
-    Emotion::Sad,
-    Emotion::Surprise,
-];
+/// The expressions clips cycle through: every class but neutral, in FER order.
+fn expressions() -> Vec<Emotion> {
+    Emotion::ALL
+        .into_iter()
+        .filter(|e| *e != Emotion::Neutral)
+        .collect()
+}
 
 /// One way of reading the faces of a video.
 #[derive(Debug, Clone, Copy, Serialize)]
@@ -157,12 +155,13 @@ impl Clip<'_> {
 }
 
 /// `count` clips from PrivateTest `samples`: the k-th clip shows the k-th expression of
-/// [`EXPRESSIONS`] in turn, each face taken at a stride through its class so that clips do
+/// [`expressions`] in turn, each face taken at a stride through its class so that clips do
 /// not repeat.
 fn clips(samples: &[Sample], count: usize) -> anyhow::Result<Vec<Clip<'_>>> {
     let of = |e: Emotion| -> Vec<&Sample> { samples.iter().filter(|s| s.emotion == e).collect() };
     let neutral = of(Emotion::Neutral);
-    let by_class: Vec<Vec<&Sample>> = EXPRESSIONS.iter().map(|e| of(*e)).collect();
+    let expressions = expressions();
+    let by_class: Vec<Vec<&Sample>> = expressions.iter().map(|e| of(*e)).collect();
     let profiles: Vec<&Sample> = PROFILE_FACES
         .iter()
         .filter_map(|&i| samples.get(i))
@@ -175,8 +174,8 @@ fn clips(samples: &[Sample], count: usize) -> anyhow::Result<Vec<Clip<'_>>> {
     // Strides coprime with the class sizes visit many different faces.
     Ok((0..count)
         .map(|k| {
-            let class = &by_class[k % EXPRESSIONS.len()];
-            let round = k / EXPRESSIONS.len();
+            let class = &by_class[k % expressions.len()];
+            let round = k / expressions.len();
             Clip {
                 segments: [
                     (neutral[(k * 97) % neutral.len()], NEUTRAL_FRAMES),
@@ -403,7 +402,7 @@ mod tests {
         let made = clips(&samples, 12).expect("clips");
         for (k, clip) in made.iter().enumerate() {
             assert_eq!(clip.segments[0].0.emotion, Emotion::Neutral);
-            assert_eq!(clip.segments[1].0.emotion, EXPRESSIONS[k % 6]);
+            assert_eq!(clip.segments[1].0.emotion, expressions()[k % 6]);
             assert_eq!(clip.segments[2].0.emotion, Emotion::Neutral);
         }
         assert_ne!(made[0].segments[1].0.face, made[6].segments[1].0.face);
