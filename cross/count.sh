@@ -10,10 +10,10 @@
 # each read in both views every frame (the cost of the flip-averaging model shipped before
 # 2026-12-06) and as the device does by default (8 readings a second, alternating views).
 # Needs qemu-user (the dynamic qemu-aarch64, which loads plugins), gcc and jq; FER2013 as for
-# the tests. With valgrind and the host's release build (XP_HOST_BINARY) the same settings are
-# counted on x86-64 by callgrind (XP_COUNT_ARCHES="aarch64" or "x86-64" counts one;
-# XP_COUNT_MODELS="float" one model: callgrind takes minutes a run). The
-# counts of docs/performance.md come from here, and its Pi 4 estimate from them.
+# the tests. With the host's release build (XP_HOST_BINARY) the same settings are counted on
+# x86-64 under qemu-x86_64 with the same plugin (XP_COUNT_ARCHES="aarch64" or "x86-64" counts
+# one architecture, XP_COUNT_MODELS="float" one model: each run takes minutes). The counts of
+# docs/performance.md come from here, and its Pi 4 estimate from them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source cross/env.sh
@@ -25,10 +25,10 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 gcc -shared -fPIC -O2 -o "$work/insn-count.so" cross/insn-count.c
 
-# The x86-64 build beside it, counted by valgrind's callgrind, when both are there.
+# The x86-64 release build beside it, counted the same way under qemu-x86_64, when it is there.
 host=${XP_HOST_BINARY:-/var/cache/xpressify/target/release/xpressify-device}
 x86=0
-[ -x "$host" ] && command -v valgrind >/dev/null && x86=1
+[ -x "$host" ] && command -v qemu-x86_64 >/dev/null && x86=1
 
 # count aarch64|x86 SETTINGS... -> "INSTRUCTIONS PASSES_PER_FRAME" of one setting, per frame.
 count() {
@@ -43,9 +43,12 @@ count() {
         2>"$work/stderr"
       insns+=("$(awk '/^insns:/ { print $2 }' "$work/count.log")")
     else
-      env "$@" valgrind --tool=callgrind --callgrind-out-file=/dev/null --log-file="$work/count.log" \
-        "$host" bench --frames 30 --rounds "$rounds" >"$work/report.json" 2>"$work/stderr"
-      insns+=("$(awk '/Collected :/ { print $NF }' "$work/count.log")")
+      # qemu's "max" x86-64 CPU has AVX2 and FMA but not AVX-512: the kernels most x86
+      # machines run.
+      env "$@" qemu-x86_64 -cpu max -plugin "$work/insn-count.so" -d plugin \
+        -D "$work/count.log" "$host" bench --frames 30 --rounds "$rounds" >"$work/report.json" \
+        2>"$work/stderr"
+      insns+=("$(awk '/^insns:/ { print $2 }' "$work/count.log")")
     fi
     passes=$(jq .passes_per_frame "$work/report.json")
   done
@@ -55,7 +58,7 @@ count() {
 models=$PWD/models
 printf '%-8s %-6s %-34s %14s %7s\n' arch model reading instructions passes
 for arch in ${XP_COUNT_ARCHES:-aarch64 x86-64}; do
-  [ "$arch" = x86-64 ] && [ "$x86" = 0 ] && { say "no $host or valgrind: x86-64 not counted"; break; }
+  [ "$arch" = x86-64 ] && [ "$x86" = 0 ] && { say "no $host or qemu-x86_64: x86-64 not counted"; break; }
   for model in ${XP_COUNT_MODELS:-int8 float}; do
     file=$models/emotion.onnx
     [ "$model" = float ] && file=$models/emotion-float.onnx
