@@ -146,10 +146,12 @@ impl Analyzer {
         memory: &mut ReadingMemory,
         now: Duration,
     ) -> Result<(Vec<AnalysedFace>, usize), ModelError> {
+        let is_readable: Vec<bool> = faces.iter().map(pose::readable).collect();
         let readable: Vec<FaceBox> = faces
             .iter()
-            .filter(|f| pose::readable(f))
-            .copied()
+            .zip(&is_readable)
+            .filter(|(_, r)| **r)
+            .map(|(f, _)| *f)
             .collect();
         let plans = memory.plan(&readable, now);
         let mut passes = 0;
@@ -171,13 +173,10 @@ impl Analyzer {
         let mut read = read.into_iter();
         let faces = faces
             .into_iter()
-            .map(|face| AnalysedFace {
+            .zip(is_readable)
+            .map(|(face, readable)| AnalysedFace {
                 face,
-                probabilities: if pose::readable(&face) {
-                    read.next()
-                } else {
-                    None
-                },
+                probabilities: if readable { read.next() } else { None },
             })
             .collect();
         Ok((faces, passes))
