@@ -14,8 +14,8 @@ use serde_json::json;
 use tracing::{info, warn};
 use xpressify_protocol::topics::{self, Channel};
 use xpressify_protocol::{
-    Availability, CameraState, Command, DecodeError, Diagnostics, MoodChange, MoodEvent,
-    NowPlaying, ProbabilitiesEvent,
+    Availability, Calibration, CameraState, Command, DecodeError, Diagnostics, MoodChange,
+    MoodEvent, NowPlaying, ProbabilitiesEvent,
 };
 
 use crate::config::CompanionConfig;
@@ -34,6 +34,7 @@ fn decode(channel: Channel, payload: &[u8]) -> Result<serde_json::Value, DecodeE
         }
         Channel::Camera | Channel::CameraSet => json!(CameraState::decode(payload)?.as_str()),
         Channel::Diagnostics => serde_json::to_value(Diagnostics::decode(payload)?)?,
+        Channel::Calibration => serde_json::to_value(Calibration::decode(payload)?)?,
     })
 }
 

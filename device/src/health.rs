@@ -99,6 +99,7 @@ impl Health {
             cpu_temp_c: cpu_temperature(),
             uptime_s: now.saturating_duration_since(self.started).as_secs(),
             timestamp_ms,
+            calibration_version: None,
         };
         *self = Health {
             started: self.started,

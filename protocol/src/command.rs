@@ -42,6 +42,16 @@ pub enum Command {
         /// How long, 1 to 1440 minutes; absent: the companion's `music.choose_minutes`.
         minutes: Option<u16>,
     },
+    /// "My mood is …": the device's reading is wrong and the listener says what the mood
+    /// is. The companion stores it with what the device saw and fits the device's
+    /// calibration from such corrections (`…/calibration`). On a device's `…/command` only.
+    CorrectMood {
+        /// The listener's mood.
+        mood: Emotion,
+    },
+    /// Forget the device's corrections so far: the companion publishes the identity
+    /// calibration. On a device's `…/command` only.
+    ResetCalibration,
 }
 
 /// The longest a chosen mood may last, in minutes (a day).
@@ -88,6 +98,8 @@ impl Command {
             Command::SetVolume { .. } => "set_volume",
             Command::Follow { .. } => "follow",
             Command::SetMood { .. } => "set_mood",
+            Command::CorrectMood { .. } => "correct_mood",
+            Command::ResetCalibration => "reset_calibration",
         }
     }
 }

@@ -63,6 +63,10 @@ pub struct Diagnostics {
     pub uptime_s: u64,
     /// Milliseconds since the Unix epoch, when the report was made.
     pub timestamp_ms: u64,
+    /// The version of the calibration applied to readings (`…/calibration`); `None` while
+    /// the device has none. Absent in reports of builds before calibrations.
+    #[serde(default)]
+    pub calibration_version: Option<u64>,
 }
 
 fn check_range(field: &'static str, value: Option<f32>, max: f32) -> Result<(), DecodeError> {
@@ -124,6 +128,7 @@ mod tests {
             cpu_temp_c: Some(51.2),
             uptime_s: 3600,
             timestamp_ms: 1,
+            calibration_version: Some(2),
         }
     }
 

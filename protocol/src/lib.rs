@@ -2,7 +2,7 @@
 //!
 //! Everything that crosses the broker is defined here and nowhere else: topic names
 //! ([`Topics`]), payloads ([`MoodEvent`], [`ProbabilitiesEvent`], [`Availability`],
-//! [`Command`], [`NowPlaying`], [`MoodChange`], [`CameraState`], [`Diagnostics`]), Home Assistant discovery ([`discovery`]) and the shared
+//! [`Command`], [`NowPlaying`], [`MoodChange`], [`CameraState`], [`Diagnostics`], [`Calibration`]), Home Assistant discovery ([`discovery`]) and the shared
 //! configuration convention ([`config`]). Apart from the `client` feature (connection
 //! options, which reads TLS files), the crate does no I/O, so both sides and the tests
 //! link the same definitions, and a decoder can be fed any bytes: it returns a
@@ -10,6 +10,7 @@
 
 mod availability;
 mod broker_url;
+pub mod calibration;
 mod camera;
 #[cfg(feature = "cli")]
 pub mod cli;
@@ -36,6 +37,7 @@ pub mod topics;
 
 pub use availability::Availability;
 pub use broker_url::{BrokerUrl, mask_credentials};
+pub use calibration::Calibration;
 pub use camera::CameraState;
 pub use command::Command;
 pub use diagnostics::{CameraStatus, Diagnostics};

@@ -35,11 +35,14 @@ pub enum Channel {
     /// [`crate::Diagnostics`], retained, every half minute: frame rate, inference times,
     /// temperature, uptime.
     Diagnostics,
+    /// [`crate::Calibration`], retained, from the companion: the correction of the model's
+    /// output fitted from the household's corrections.
+    Calibration,
 }
 
 impl Channel {
     /// Every channel, for subscribing to all of them.
-    pub const ALL: [Channel; 9] = [
+    pub const ALL: [Channel; 10] = [
         Channel::Mood,
         Channel::Probabilities,
         Channel::Availability,
@@ -49,6 +52,7 @@ impl Channel {
         Channel::Camera,
         Channel::CameraSet,
         Channel::Diagnostics,
+        Channel::Calibration,
     ];
 
     /// The last topic level.
@@ -63,6 +67,7 @@ impl Channel {
             Channel::Camera => "camera",
             Channel::CameraSet => "camera/set",
             Channel::Diagnostics => "diagnostics",
+            Channel::Calibration => "calibration",
         }
     }
 
@@ -76,6 +81,7 @@ impl Channel {
                 | Channel::NowPlaying
                 | Channel::Camera
                 | Channel::Diagnostics
+                | Channel::Calibration
         )
     }
 }
@@ -273,6 +279,11 @@ impl Topics {
     /// `…/diagnostics`.
     pub fn diagnostics(&self) -> String {
         self.topic(Channel::Diagnostics)
+    }
+
+    /// `…/calibration`.
+    pub fn calibration(&self) -> String {
+        self.topic(Channel::Calibration)
     }
 }
 

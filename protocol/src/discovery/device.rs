@@ -126,7 +126,37 @@ pub fn discovery_messages(
         ),
     ];
     messages.extend(node.buttons(&BUTTONS, &topics.command()));
+    messages.extend(calibration(&node, topics, &options));
     messages.extend(diagnostics(&node, topics, features));
+    messages
+}
+
+/// "My mood is …" (a `select` beside the emotion sensor: choosing an option sends a
+/// correction) and "Reset calibration" (a `button`), both on the device's `…/command`.
+/// The select has no state of its own (Home Assistant keeps the last choice, optimistic).
+fn calibration(node: &Node, topics: &Topics, options: &[&str]) -> Vec<DiscoveryMessage> {
+    let mut messages = vec![node.entity(
+        "select",
+        "correct_mood",
+        "My mood is",
+        json!({
+            "command_topic": topics.command(),
+            "command_template": "{\"command\":\"correct_mood\",\"mood\":\"{{ value }}\"}",
+            "options": options,
+            "optimistic": true,
+            "icon": "mdi:emoticon-confused-outline",
+        }),
+    )];
+    messages.push(node.entity(
+        "button",
+        Command::ResetCalibration.name(),
+        "Reset calibration",
+        json!({
+            "command_topic": topics.command(),
+            "payload_press": String::from_utf8_lossy(&Command::ResetCalibration.encode()),
+            "icon": "mdi:restore",
+        }),
+    ));
     messages
 }
 
@@ -185,6 +215,16 @@ fn diagnostics(node: &Node, topics: &Topics, features: DeviceFeatures) -> Vec<Di
                 "state_topic": state,
                 "value_template": "{{ value_json.model.name }} {{ value_json.model.version }}",
                 "icon": "mdi:brain",
+            }),
+        ),
+        node.diagnostic(
+            "sensor",
+            "calibration",
+            "Calibration",
+            json!({
+                "state_topic": state,
+                "value_template": "{{ value_json.calibration_version if value_json.calibration_version is not none else 'none' }}",
+                "icon": "mdi:tune-variant",
             }),
         ),
         node.diagnostic(
@@ -292,7 +332,7 @@ mod tests {
             .iter()
             .filter(|m| m.payload["entity_category"] == "diagnostic")
             .count();
-        assert_eq!(diagnostic, 7, "no thermal sensor without the feature");
+        assert_eq!(diagnostic, 8, "no thermal sensor without the feature");
         assert!(!topics.iter().any(|t| t.contains("cpu_temperature")));
     }
 
@@ -304,6 +344,35 @@ mod tests {
             let payload = m.payload["payload_press"].as_str().unwrap_or_default();
             assert_eq!(Command::decode(payload.as_bytes()).ok(), Some(button));
         }
+    }
+
+    #[test]
+    fn the_mood_select_and_reset_send_commands() {
+        let msgs = messages();
+        let select = msgs
+            .iter()
+            .find(|m| m.topic.contains("/select/"))
+            .expect("a select");
+        assert_eq!(select.payload["command_topic"], "xpressify/kitchen/command");
+        let template = select.payload["command_template"]
+            .as_str()
+            .unwrap_or_default();
+        // What Home Assistant sends for the option "sad".
+        let sent = template.replace("{{ value }}", "sad");
+        assert_eq!(
+            Command::decode(sent.as_bytes()).ok(),
+            Some(Command::CorrectMood { mood: Emotion::Sad })
+        );
+        assert_eq!(select.payload["options"].as_array().map(Vec::len), Some(7));
+        let reset = msgs
+            .iter()
+            .find(|m| m.topic.ends_with("/reset_calibration/config"))
+            .expect("a reset button");
+        let press = reset.payload["payload_press"].as_str().unwrap_or_default();
+        assert_eq!(
+            Command::decode(press.as_bytes()).ok(),
+            Some(Command::ResetCalibration)
+        );
     }
 
     #[test]

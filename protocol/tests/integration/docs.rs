@@ -4,8 +4,8 @@
 use serde_json::Value;
 use xpressify_protocol::discovery::{DeviceFeatures, DeviceInfo, discovery_messages, music};
 use xpressify_protocol::{
-    Availability, CameraState, Command, Diagnostics, MoodChange, MoodEvent, NowPlaying,
-    ProbabilitiesEvent, RoomState, Topics,
+    Availability, Calibration, CameraState, Command, Diagnostics, MoodChange, MoodEvent,
+    NowPlaying, ProbabilitiesEvent, RoomState, Topics,
 };
 
 struct Example {
@@ -85,6 +85,7 @@ fn every_example_in_docs_decodes_and_round_trips() {
             "camera" => CameraState::decode(body).map(|m| m.encode()),
             "event" => MoodChange::decode(body).map(|m| m.encode()),
             "diagnostics" => Diagnostics::decode(body).map(|m| m.encode()),
+            "calibration" => Calibration::decode(body).map(|m| m.encode()),
             "room_state" => RoomState::decode(body).map(|m| m.encode()),
             "discovery" | "discovery-room" => {
                 let topic = attr(&ex.info, "topic").expect("discovery example names its topic");

@@ -3,8 +3,8 @@
 // Shared by the `protocol_decode` fuzz target and the regression test beside this folder.
 
 use xpressify_protocol::{
-    Availability, CameraState, Command, Diagnostics, MoodChange, MoodEvent, NowPlaying,
-    ProbabilitiesEvent, RoomState, topics,
+    Availability, Calibration, CameraState, Command, Diagnostics, MoodChange, MoodEvent,
+    NowPlaying, ProbabilitiesEvent, RoomState, topics,
 };
 
 /// Where `payload` decodes as a `T`, its encoding must decode to the same `T`.
@@ -51,6 +51,12 @@ pub fn check(payload: &[u8]) {
         Diagnostics::encode,
     );
     round_trip("room_state", payload, RoomState::decode, RoomState::encode);
+    round_trip(
+        "calibration",
+        payload,
+        Calibration::decode,
+        Calibration::encode,
+    );
     // The same bytes as a topic name.
     if let Some((device, channel)) = std::str::from_utf8(payload)
         .ok()
