@@ -48,6 +48,9 @@ pub fn run(config: &DeviceConfig, stop_when: impl Future<Output = ()>) -> anyhow
         None => None,
     };
     let mut tracker = MoodTracker::new(config.mood);
+    // The session fills it from `…/calibration`; the vision loop applies it.
+    let calibration = tokio::sync::watch::Sender::new(None);
+    let calibration_rx = calibration.subscribe();
     let (tx, mut from_vision) = tokio::sync::mpsc::channel(64);
     let (camera_tx, camera_ok) = tokio::sync::watch::channel(true);
     let (loaded_tx, loaded) = std::sync::mpsc::sync_channel(1);
@@ -99,6 +102,7 @@ pub fn run(config: &DeviceConfig, stop_when: impl Future<Output = ()>) -> anyhow
                         camera_ok: &camera_tx,
                         camera_on,
                         stop: &stop,
+                        calibration: calibration_rx,
                     },
                 );
             })
@@ -117,7 +121,8 @@ pub fn run(config: &DeviceConfig, stop_when: impl Future<Output = ()>) -> anyhow
         .build()
         .context("starting the async runtime")?;
     let result = runtime.block_on(async {
-        let session = Session::new(config, Arc::clone(&camera_switch))?;
+        let session =
+            Session::new(config, Arc::clone(&camera_switch))?.with_calibration(calibration);
         // The vision loop's updates go to the session; the announced mood also to the screen.
         let (mood_tx, mood_rx) = tokio::sync::watch::channel(None);
         let (to_session, session_rx) = tokio::sync::mpsc::channel(64);

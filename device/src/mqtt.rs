@@ -17,7 +17,7 @@ use tracing::{debug, info, warn};
 use xpressify_protocol::client::{MAX_RECONNECT_WAIT, MIN_RECONNECT_WAIT};
 use xpressify_protocol::discovery::{self, DeviceFeatures, DeviceInfo};
 use xpressify_protocol::topics;
-use xpressify_protocol::{Availability, CameraState, MoodEvent, NowPlaying, Topics};
+use xpressify_protocol::{Availability, Calibration, CameraState, MoodEvent, NowPlaying, Topics};
 
 use crate::config::DeviceConfig;
 use crate::privacy::CameraSwitch;
@@ -40,6 +40,7 @@ pub struct Session {
     link: watch::Sender<bool>,
     companion_online: watch::Sender<bool>,
     now_playing: watch::Sender<Option<NowPlaying>>,
+    calibration: watch::Sender<Option<Calibration>>,
     junk: u64,
 }
 
@@ -85,6 +86,7 @@ impl Session {
             link: watch::Sender::new(false),
             companion_online: watch::Sender::new(false),
             now_playing: watch::Sender::new(None),
+            calibration: watch::Sender::new(None),
             junk: 0,
         })
     }
@@ -105,6 +107,39 @@ impl Session {
     /// `None` until the first valid message. Invalid payloads are logged and skipped.
     pub fn watch_now_playing(&self) -> watch::Receiver<Option<NowPlaying>> {
         self.now_playing.subscribe()
+    }
+
+    /// Publishes the calibrations it receives into `to` (whose receivers the vision loop
+    /// holds, made before the session).
+    pub fn with_calibration(mut self, to: watch::Sender<Option<Calibration>>) -> Self {
+        self.calibration = to;
+        self
+    }
+
+    /// Follows the calibration the companion publishes for this device (`…/calibration`,
+    /// retained, so it comes back after a restart); `None` until the first valid one.
+    /// Invalid payloads, or ones for another device, are refused, counted and logged, and
+    /// the calibration in use stays.
+    pub fn watch_calibration(&self) -> watch::Receiver<Option<Calibration>> {
+        self.calibration.subscribe()
+    }
+
+    fn take_calibration(&mut self, payload: &[u8]) {
+        match Calibration::decode(payload) {
+            Ok(c) if c.device_id == self.topics.device_id() => {
+                info!(
+                    version = c.version,
+                    corrections = c.corrections,
+                    "calibration received"
+                );
+                self.calibration.send_replace(Some(c));
+            }
+            Ok(c) => {
+                let why = format!("device_id {:?} is not this device", c.device_id);
+                self.refuse("calibration", why);
+            }
+            Err(e) => self.refuse("calibration", e),
+        }
     }
 
     /// Drives the connection and publishes what `updates` brings, until `stop` completes or
@@ -240,6 +275,7 @@ impl Session {
                     self.topics.now_playing(),
                     self.companion_topic.clone(),
                     self.topics.camera_set(),
+                    self.topics.calibration(),
                 ] {
                     self.client
                         .subscribe(topic.clone(), QoS::AtLeastOnce)
@@ -267,6 +303,9 @@ impl Session {
                     }
                     Err(e) => self.refuse("camera/set", e),
                 }
+            }
+            Ok(Event::Incoming(Packet::Publish(p))) if p.topic == self.topics.calibration() => {
+                self.take_calibration(&p.payload);
             }
             Ok(Event::Incoming(Packet::Publish(p))) if p.topic == self.companion_topic => {
                 match Availability::decode(&p.payload) {

@@ -12,7 +12,7 @@ use tokio::sync::{mpsc, watch};
 use tracing::{info, warn};
 use xpressify_protocol::diagnostics::CameraStatus;
 use xpressify_protocol::{
-    Command, Diagnostics, Emotion, ModelInfo, MoodChange, MoodEvent, Probabilities,
+    Calibration, Command, Diagnostics, Emotion, ModelInfo, MoodChange, MoodEvent, Probabilities,
     ProbabilitiesEvent, SCHEMA_VERSION,
 };
 
@@ -83,6 +83,9 @@ pub struct Signals<'a> {
     pub camera_on: watch::Receiver<bool>,
     /// Set to stop.
     pub stop: &'a Arc<AtomicBool>,
+    /// The calibration the companion fitted for this device (`…/calibration`), applied to
+    /// every reading before the mood tracker; `None` until one arrives.
+    pub calibration: watch::Receiver<Option<Calibration>>,
 }
 
 fn to_probabilities(values: [f32; Emotion::COUNT]) -> Probabilities {
@@ -128,6 +131,8 @@ struct Loop<'a> {
     published: (Option<Emotion>, f32, Instant),
     last_probabilities: Option<Instant>,
     last_report: Instant,
+    /// The calibration applied to readings, once one has arrived.
+    calibration: Option<Calibration>,
 }
 
 impl Loop<'_> {
@@ -212,14 +217,33 @@ impl Loop<'_> {
             return;
         }
         self.last_report = Instant::now();
-        let report = self.health.report(
+        let mut report = self.health.report(
             &self.settings.device_id,
             &self.settings.model,
             camera,
             crate::camera::unix_ms(),
         );
+        report.calibration_version = self.calibration.as_ref().map(|c| c.version);
         // Like raw readings, a report is expendable.
         let _ = self.updates.try_send(Update::Diagnostics(report));
+    }
+
+    /// Takes a calibration the session received since the last frame.
+    fn follow_calibration(&mut self, latest: &mut watch::Receiver<Option<Calibration>>) {
+        if !latest.has_changed().unwrap_or(false) {
+            return;
+        }
+        let Some(calibration) = latest.borrow_and_update().clone() else {
+            return;
+        };
+        info!(
+            version = calibration.version,
+            corrections = calibration.corrections,
+            offsets = ?calibration.offsets,
+            temperature = calibration.temperature,
+            "applying the calibration to readings"
+        );
+        self.calibration = Some(calibration);
     }
 
     fn probabilities_if_due(
@@ -251,7 +275,21 @@ impl Loop<'_> {
     }
 }
 
-/// What the tracker hears of a frame: the faces that could be read.
+/// What the tracker hears of a frame: the faces that could be read, calibrated.
+pub fn calibrated_readings(
+    faces: &[AnalysedFace],
+    calibration: Option<&Calibration>,
+) -> Vec<FaceReading> {
+    let mut out = readings(faces);
+    if let Some(c) = calibration {
+        for r in &mut out {
+            r.probabilities = c.apply(r.probabilities);
+        }
+    }
+    out
+}
+
+/// What the tracker hears of a frame: the faces that could be read, as the model read them.
 pub fn readings(faces: &[AnalysedFace]) -> Vec<FaceReading> {
     faces
         .iter()
@@ -279,6 +317,7 @@ pub fn run(
         camera_ok,
         camera_on,
         stop,
+        mut calibration,
     } = signals;
     let mut state = Loop {
         settings,
@@ -290,6 +329,7 @@ pub fn run(
         published: (None, 0.0, Instant::now()),
         last_probabilities: None,
         last_report: Instant::now(),
+        calibration: None,
     };
     let start = Instant::now();
     let mut source: Option<Box<dyn FrameSource + Send>> = None;
@@ -386,7 +426,8 @@ pub fn run(
             .health
             .frame(analysis.detect, analysis.classify, faces.len() as u32);
         crate::telemetry::frame(analysis.detect, analysis.classify, faces.len());
-        let readings = readings(&faces);
+        state.follow_calibration(&mut calibration);
+        let readings = calibrated_readings(&faces, state.calibration.as_ref());
         let sent = match tracker.update_in_view(now, faces.len() as u32, &readings) {
             Some(mood) => state.announce(&mood, frame.timestamp_ms),
             None => {
