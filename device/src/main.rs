@@ -1,7 +1,7 @@
 //! `xpressify-device`: the binary on the box.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -89,6 +89,11 @@ enum Command {
         /// what its reading costs per frame.
         #[arg(long, value_name = "CLIPS", conflicts_with_all = ["images", "save_frames"])]
         sequences: Option<usize>,
+        /// Instead, write the model's probabilities for every FER2013 PrivateTest face, as
+        /// it comes and in a dark room, under a tilted camera and washed out, as CSV to FILE:
+        /// the input of `xpressify-companion calibration evaluate` (docs/calibration.md).
+        #[arg(long, value_name = "FILE", conflicts_with_all = ["images", "save_frames", "sequences"])]
+        readings: Option<PathBuf>,
     },
     /// Draw one screen of the attached display into a PNG file: the mood's face, name,
     /// confidence and held time, the title playing and the status marks, laid out for a
@@ -153,11 +158,15 @@ fn try_main() -> anyhow::Result<()> {
             ..
         } => bench_sequences(&config, clips),
         Command::Bench {
+            readings: Some(file),
+            ..
+        } => bench_readings(&config, &file),
+        Command::Bench {
             frames,
             rounds,
             images,
             save_frames,
-            sequences: None,
+            ..
         } => bench(&config, frames, rounds, &images, save_frames.as_deref()),
         Command::Render(args) => render(&args),
         Command::PrintConfig => print_config(&config),
@@ -373,6 +382,37 @@ fn bench_sequences(config: &DeviceConfig, clips: usize) -> anyhow::Result<()> {
     })?;
     eprintln!();
     println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(())
+}
+
+/// Writes the readings file for the calibration's measurement, with progress on stderr.
+fn bench_readings(config: &DeviceConfig, file: &Path) -> anyhow::Result<()> {
+    use xpressify_device::bench::{fer2013, readings};
+    let analyzer = Analyzer::load(&config.detector, &config.classifier)?;
+    let path = fer2013::default_path();
+    let samples = fer2013::load(&path, fer2013::Split::PrivateTest).with_context(|| {
+        format!(
+            "reading FER2013 from {} (set XPRESSIFY_DATA_DIR to the folder holding fer2013/)",
+            path.display()
+        )
+    })?;
+    let out =
+        std::fs::File::create(file).with_context(|| format!("creating {}", file.display()))?;
+    let mut out = std::io::BufWriter::new(out);
+    let total = samples.len();
+    readings::write(analyzer.classifier(), &samples, &mut out, |done| {
+        if done % 100 == 0 || done == total {
+            eprint!("\rface {done} of {total}");
+        }
+    })?;
+    eprintln!();
+    out.flush()
+        .with_context(|| format!("writing {}", file.display()))?;
+    eprintln!(
+        "wrote {} lines to {}",
+        total * readings::Condition::ALL.len(),
+        file.display()
+    );
     Ok(())
 }
 

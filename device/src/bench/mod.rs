@@ -4,6 +4,7 @@
 //! the data set the benchmark's frames (and the model tests) are made from.
 
 pub mod fer2013;
+pub mod readings;
 pub mod sequence;
 
 use std::time::{Duration, Instant};
