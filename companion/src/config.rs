@@ -51,6 +51,8 @@ pub struct CompanionConfig {
     pub http: HttpConfig,
     /// `/stream`: picks as audio for players that open URLs (YouTube through yt-dlp).
     pub stream: StreamConfig,
+    /// Corrections tune what each camera recognises.
+    pub calibration: CalibrationConfig,
     /// The rooms, each with its devices and player; none: one room, `home`, with every device
     /// and `[player]`.
     pub rooms: Vec<RoomConfig>,
@@ -153,6 +155,30 @@ impl StoreConfig {
         crate::retention::Retention {
             keep_days: self.keep_days,
             max_rows: self.max_rows,
+        }
+    }
+}
+
+/// `[calibration]`: the per-device calibration fitted from corrections (docs/calibration.md).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CalibrationConfig {
+    /// Fit and publish calibrations; off, corrections are only kept for the history.
+    pub enabled: bool,
+    /// A correction's weight halves every this many days (a room's light and a listener's
+    /// face change with the seasons); 0 weighs them all alike.
+    pub half_life_days: f64,
+    /// Seconds without a new correction before the device's calibration is fitted and
+    /// published, so a burst of corrections gives one message.
+    pub quiet_s: f64,
+}
+
+impl Default for CalibrationConfig {
+    fn default() -> Self {
+        CalibrationConfig {
+            enabled: true,
+            half_life_days: 90.0,
+            quiet_s: 3.0,
         }
     }
 }
@@ -435,6 +461,19 @@ impl CompanionConfig {
         }
         self.mapping()?;
         self.validate_library()?;
+        let c = &self.calibration;
+        if !(c.half_life_days.is_finite() && (0.0..=3650.0).contains(&c.half_life_days)) {
+            return Err(ConfigError::invalid(
+                "calibration.half_life_days",
+                format!("{}: use 0 to 3650 days", c.half_life_days),
+            ));
+        }
+        if !(c.quiet_s.is_finite() && (0.0..=600.0).contains(&c.quiet_s)) {
+            return Err(ConfigError::invalid(
+                "calibration.quiet_s",
+                format!("{}: use 0 to 600 seconds", c.quiet_s),
+            ));
+        }
         let m = &self.music;
         for (key, v, max) in [
             ("music.start_after_s", m.start_after_s, 3600.0),

@@ -91,6 +91,7 @@ impl Devices {
                 probabilities: [0.0; 7],
                 heard_ms: now,
                 paused: false,
+                calibration: None,
             },
         );
         Admission::New { forgot }
@@ -111,6 +112,17 @@ impl Devices {
         // A mood is sent only while the device runs.
         view.online = true;
         true
+    }
+
+    /// Shows the calibration published for a known `device`.
+    pub fn set_calibration(&mut self, device: &str, c: &xpressify_protocol::Calibration) {
+        if let Some(view) = self.known.get_mut(device) {
+            view.calibration = Some(crate::status::CalibrationView {
+                version: c.version,
+                corrections: c.corrections,
+                offsets: c.offsets,
+            });
+        }
     }
 
     /// Marks a known `device` online or offline.

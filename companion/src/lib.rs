@@ -6,6 +6,7 @@
 //! [`sink`] (where it plays) → [`store`] (history, feedback, cache) → [`http`] (the page).
 
 pub mod bench;
+pub mod calibration;
 pub mod clock;
 pub mod config;
 pub mod daemon;

@@ -1,6 +1,6 @@
 //! `xpressify-companion`: the music side of Xpressify.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -65,6 +65,12 @@ enum Command {
         #[command(subcommand)]
         action: LibraryAction,
     },
+    /// What corrections do to recognition: measure the calibration's fit on the readings
+    /// `xpressify-device bench --readings FILE` wrote (docs/calibration.md).
+    Calibration {
+        #[command(subcommand)]
+        action: CalibrationAction,
+    },
     /// Print the effective configuration (file + environment + defaults) as TOML.
     PrintConfig,
     /// List the DLNA / UPnP renderers (TVs, receivers, speakers) that answer an SSDP search,
@@ -117,6 +123,25 @@ enum LibraryAction {
     },
 }
 
+#[derive(Debug, Subcommand)]
+enum CalibrationAction {
+    /// Simulate listeners who correct the box (a resting face read as sad, a dark room, a
+    /// tilted camera, a washed-out picture, random corrections) and the population check,
+    /// for each setting of the fit on a small grid; print Markdown tables (and JSON with
+    /// --json).
+    Evaluate {
+        /// The CSV from `xpressify-device bench --readings`.
+        #[arg(long, value_name = "FILE")]
+        readings: PathBuf,
+        /// Random halves and households to average over.
+        #[arg(long, default_value_t = 6)]
+        seeds: u64,
+        /// Print the report as JSON instead.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
 fn main() -> ExitCode {
     xpressify_protocol::cli::exit_status("xpressify-companion", try_main())
 }
@@ -148,7 +173,32 @@ fn try_main() -> anyhow::Result<()> {
         }
         Command::Players { target, wait } => players(&config, target.as_deref(), wait),
         Command::Library { action } => library(&config, action),
+        Command::Calibration {
+            action:
+                CalibrationAction::Evaluate {
+                    readings,
+                    seeds,
+                    json,
+                },
+        } => calibration_evaluate(&readings, seeds, json),
     }
+}
+
+/// `calibration evaluate`: progress on stderr, the report on stdout.
+fn calibration_evaluate(readings: &Path, seeds: u64, json: bool) -> anyhow::Result<()> {
+    use xpressify_companion::calibration::evaluate;
+    anyhow::ensure!(seeds > 0, "--seeds needs at least 1");
+    let readings = evaluate::load(readings)?;
+    let report = evaluate::run(&readings, seeds, |done, all| {
+        eprint!("\rsetting {done} of {all}");
+    });
+    eprintln!();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.markdown());
+    }
+    Ok(())
 }
 
 /// `library scan` and `library evaluate`.

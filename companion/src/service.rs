@@ -14,6 +14,8 @@
 //! I/O around it. Junk payloads are counted and logged, never fatal; a broker that is down is
 //! retried with back-off while playback goes on.
 
+mod calibrate;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,6 +28,7 @@ use xpressify_protocol::discovery::{self, DeviceInfo};
 use xpressify_protocol::topics::{self, Channel, RoomChannel};
 use xpressify_protocol::{Availability, Command, Emotion, MoodEvent, Topics};
 
+use crate::calibration::keeper::CorrectionError;
 use crate::clock::now_ms;
 use crate::config::CompanionConfig;
 use crate::devices::{Admission, Devices};
@@ -51,6 +54,24 @@ pub enum Control {
         /// The room's name.
         room: Option<String>,
     },
+    /// "That's not my mood" from the page or the HTTP API.
+    Correct {
+        /// The device.
+        device: String,
+        /// What the page showed (`None`: no face).
+        detected: Option<Emotion>,
+        /// What the listener says.
+        actual: Option<Emotion>,
+        /// Told once it is stored.
+        reply: tokio::sync::oneshot::Sender<Result<(), CorrectionError>>,
+    },
+    /// "Reset calibration" from the page or the HTTP API.
+    ResetCalibration {
+        /// The device.
+        device: String,
+        /// Told once it is published.
+        reply: tokio::sync::oneshot::Sender<Result<(), CorrectionError>>,
+    },
 }
 
 /// The service's state.
@@ -68,6 +89,8 @@ pub struct Service {
     /// Messages the broker reader dropped (see [`crate::mqtt_reader::QUEUE_BYTES`]).
     dropped: u64,
     connected: bool,
+    /// Corrections, and each device's calibration.
+    calibrations: crate::calibration::keeper::Keeper,
 }
 
 impl Service {
@@ -85,7 +108,10 @@ impl Service {
         }
         let moods = MoodWriter::start(store.clone())?;
         let devices = Devices::new(config.mqtt.max_devices as usize);
+        let calibrations =
+            crate::calibration::keeper::Keeper::new(store.clone(), config.calibration.clone());
         Ok(Service {
+            calibrations,
             config,
             store,
             moods,
@@ -129,7 +155,7 @@ impl Service {
                     Some(BrokerEvent::Event(Event::Incoming(Packet::ConnAck(_)))) => {
                         info!(broker = %broker, "connected; listening to {prefix}/+/…");
                         self.connected = true;
-                        for channel in [Channel::Mood, Channel::Availability, Channel::Command] {
+                        for channel in [Channel::Mood, Channel::Availability, Channel::Command, Channel::Probabilities] {
                             let _ = client
                                 .subscribe(topics::all_devices(&prefix, channel), QoS::AtLeastOnce)
                                 .await;
@@ -148,6 +174,7 @@ impl Service {
                         for r in 0..self.rooms.len() {
                             self.publish_now_playing(&client, r).await;
                         }
+                        self.publish_kept_calibrations(&client).await;
                         self.publish_status();
                     }
                     Some(BrokerEvent::Event(Event::Incoming(Packet::Publish(p)))) => {
@@ -177,12 +204,7 @@ impl Service {
                     }
                     None => anyhow::bail!("the thread that reads the broker stopped; its reason is logged above"),
                 },
-                Some(Control::Command { command, room }) = control.recv() => {
-                    let r = room
-                        .and_then(|name| self.rooms.iter().position(|x| x.name == name))
-                        .unwrap_or(0);
-                    self.on_command(&client, r, command).await;
-                }
+                Some(c) = control.recv() => self.on_control(&client, c).await,
                 _ = tick.tick() => self.on_tick(&client).await,
             }
         }
@@ -228,6 +250,37 @@ impl Service {
         Ok(())
     }
 
+    /// A request from the HTTP API.
+    async fn on_control(&mut self, client: &AsyncClient, control: Control) {
+        match control {
+            Control::Command { command, room } => {
+                let r = room
+                    .and_then(|name| self.rooms.iter().position(|x| x.name == name))
+                    .unwrap_or(0);
+                self.on_command(client, r, command).await;
+            }
+            Control::Correct {
+                device,
+                detected,
+                actual,
+                reply,
+            } => {
+                let done = self
+                    .on_correction(&device, Some(detected), actual)
+                    .map(drop);
+                if done.is_ok() {
+                    self.publish_status();
+                }
+                let _ = reply.send(done);
+            }
+            Control::ResetCalibration { device, reply } => {
+                let done = self.on_reset(client, &device).await;
+                self.publish_status();
+                let _ = reply.send(done.map_err(CorrectionError::from));
+            }
+        }
+    }
+
     fn refuse(&mut self, channel: Channel, topic_device: &str, error: impl std::fmt::Display) {
         telemetry::refused(channel.as_str());
         *self
@@ -254,6 +307,8 @@ impl Service {
                     }
                     let before = self.devices.mood_of(&device);
                     self.devices.record_mood(&device, &mood, now);
+                    let shown = mood.emotion.filter(|_| !mood.paused);
+                    self.calibrations.on_mood(&device, shown, now);
                     // A device publishes its mood again when only the confidence moved: the
                     // history keeps changes. The companion's clock, not the device's: a Pi
                     // without a clock battery may be hours off, and the history lines moods
@@ -305,6 +360,18 @@ impl Service {
                 Err(e) => self.refuse(channel, &device, e),
             },
             Channel::Command => match Command::decode(payload) {
+                Ok(Command::CorrectMood { mood }) => {
+                    if let Err(e) = self.on_correction(&device, None, Some(mood)) {
+                        warn!(%device, error = %e, "correction not kept");
+                    }
+                }
+                Ok(Command::ResetCalibration) => {
+                    if !self.devices.contains(&device) {
+                        self.refuse(channel, &device, "reset_calibration for an unknown device");
+                    } else if let Err(e) = self.on_reset(client, &device).await {
+                        warn!(%device, error = %e, "cannot reset the calibration");
+                    }
+                }
                 Ok(command) => {
                     let r = self.room_of(&device);
                     info!(%device, room = %self.rooms[r].name, command = command.name(), "command");
@@ -312,12 +379,17 @@ impl Service {
                 }
                 Err(e) => self.refuse(channel, &device, e),
             },
-            Channel::Probabilities
-            | Channel::NowPlaying
+            Channel::Probabilities => {
+                // At the devices' rate: the page has nothing new to show.
+                self.on_reading(&device, payload);
+                return;
+            }
+            Channel::NowPlaying
             | Channel::Event
             | Channel::Camera
             | Channel::CameraSet
-            | Channel::Diagnostics => {}
+            | Channel::Diagnostics
+            | Channel::Calibration => {}
         }
         self.publish_status();
     }
@@ -332,6 +404,7 @@ impl Service {
             Admission::New { forgot } => {
                 if let Some(old) = forgot {
                     info!(device = %old, "forgot an offline device to make room (mqtt.max_devices)");
+                    self.calibrations.forget(&old);
                     if let Ok(topics) = Topics::new(&self.config.mqtt.prefix, &old) {
                         // An empty retained message deletes the retained one.
                         let _ = client
@@ -343,6 +416,11 @@ impl Service {
                     info!(%device, room = %self.rooms[0].name, "a device in no room joins the first (rooms.devices)");
                 }
                 self.publish_now_playing_to(client, device).await;
+                if let Ok(Some(kept)) = self.store.calibration(device)
+                    && let Ok(c) = xpressify_protocol::Calibration::decode(&kept.payload)
+                {
+                    self.devices.set_calibration(device, &c);
+                }
                 true
             }
             Admission::Ignored { ignored } => {
@@ -373,6 +451,10 @@ impl Service {
         for r in 0..self.rooms.len() {
             self.tick_room(client, r).await;
         }
+        if let Err(e) = self.calibrations.confirm_due(now_ms()) {
+            warn!(error = %e, "cannot keep a confirmation");
+        }
+        self.publish_due_calibrations(client).await;
         self.publish_status();
     }
 
@@ -576,6 +658,10 @@ impl Service {
                     None => self.follow_cameras_again(r, now_ms()),
                 }
                 Ok(())
+            }
+            Command::CorrectMood { .. } | Command::ResetCalibration => {
+                warn!(room = %self.rooms[r].name, command = command.name(), "a camera's command sent to a room: send it on the device's topic");
+                return;
             }
         };
         if let Err(e) = result {

@@ -27,6 +27,19 @@ pub struct DeviceView {
     pub heard_ms: u64,
     /// Its camera is off (the privacy switch): its room does not follow it.
     pub paused: bool,
+    /// The calibration published for it (`None`: none since the companion started).
+    pub calibration: Option<CalibrationView>,
+}
+
+/// A device's calibration as the page shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CalibrationView {
+    /// Its version.
+    pub version: u64,
+    /// Corrections it was fitted from (0: reset).
+    pub corrections: u32,
+    /// The offsets, in FER order.
+    pub offsets: [f32; 7],
 }
 
 /// How much of the day's YouTube budget is left.

@@ -238,6 +238,26 @@ CREATE TABLE library_places (   -- tracks a listener moved on the page
     PRIMARY KEY (folder, file)
 );
 "#,
+    // 9: corrections keep what the device read, and each device's calibration (calibration/).
+    r#"
+ALTER TABLE mood_feedback ADD COLUMN smoothed TEXT;                  -- JSON [7]: the mood's probabilities
+ALTER TABLE mood_feedback ADD COLUMN frames TEXT NOT NULL DEFAULT '[]'; -- JSON [[7], …]: raw readings of the seconds before
+CREATE INDEX mood_feedback_device ON mood_feedback(device, at_ms);
+CREATE TABLE mood_confirmations ( -- moods shown for a while and not corrected
+    id INTEGER PRIMARY KEY,
+    device TEXT NOT NULL,
+    emotion TEXT NOT NULL,
+    at_ms INTEGER NOT NULL,
+    frames TEXT NOT NULL        -- JSON [[7], …]: raw readings while it was shown
+);
+CREATE INDEX mood_confirmations_device ON mood_confirmations(device, at_ms);
+CREATE TABLE calibrations (
+    device TEXT PRIMARY KEY,
+    version INTEGER NOT NULL,   -- of the newest one published
+    reset_ms INTEGER NOT NULL,  -- corrections before this are not used (0: none reset)
+    payload TEXT NOT NULL       -- the newest one published, as sent
+);
+"#,
 ];
 
 /// A pick as the store keeps it: what was chosen, why, and from where.
@@ -271,8 +291,8 @@ pub struct PickRecord {
     pub reason: String,
 }
 
-/// A listener's "that's not my mood", for the history and for judging the model.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+/// A listener's "that's not my mood", for the history and for the device's calibration.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct MoodCorrection {
     /// The device whose reading was wrong.
     pub device: String,
@@ -281,8 +301,25 @@ pub struct MoodCorrection {
     /// What the listener says the mood is, if they said.
     pub actual: Option<Emotion>,
     /// Milliseconds since the Unix epoch.
-    #[serde(default)]
     pub at_ms: u64,
+    /// The device's announced (smoothed, calibrated) probabilities at the time, if known.
+    pub smoothed: Option<[f32; Emotion::COUNT]>,
+    /// The device's raw readings of the seconds before (uncalibrated); not in the history.
+    #[serde(skip)]
+    pub frames: Vec<[f32; Emotion::COUNT]>,
+}
+
+/// A device's calibration as the store keeps it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredCalibration {
+    /// The device.
+    pub device: String,
+    /// The version of the newest one published.
+    pub version: u64,
+    /// Corrections before this (ms since the epoch) are not used.
+    pub reset_ms: u64,
+    /// The newest one published, as sent.
+    pub payload: Vec<u8>,
 }
 
 /// One stored mood, for the history.
@@ -462,7 +499,11 @@ impl Store {
         // Picks go with their plays and feedback, a batch of picks at a time.
         let old_picks = "SELECT id FROM picks WHERE at_ms < ?1 ORDER BY id LIMIT ?2";
         pruned.picks += self.prune_picks(old_picks, before)?;
-        for (table, column) in [("mood_feedback", "at_ms"), ("search_log", "at_ms")] {
+        for (table, column) in [
+            ("mood_feedback", "at_ms"),
+            ("mood_confirmations", "at_ms"),
+            ("search_log", "at_ms"),
+        ] {
             pruned.other += until_done(
                 &format!(
                     "DELETE FROM {table} WHERE id IN (SELECT id FROM {table} WHERE {column} < ?1 LIMIT ?2)"
@@ -570,15 +611,180 @@ impl Store {
         self.sql(r).map(|n| n as u64)
     }
 
-    /// Remembers a "that's not my mood".
+    /// Remembers a "that's not my mood", with what the device read.
     pub fn record_mood_correction(&self, c: &MoodCorrection) -> Result<(), StoreError> {
         let r = self.conn().execute(
-            "INSERT INTO mood_feedback (device, detected, actual, at_ms) VALUES (?1, ?2, ?3, ?4)",
+            "INSERT INTO mood_feedback (device, detected, actual, at_ms, smoothed, frames) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             params![
                 c.device,
                 c.detected.map(Emotion::as_str),
                 c.actual.map(Emotion::as_str),
-                c.at_ms as i64
+                c.at_ms as i64,
+                c.smoothed.map(|s| serde_json::to_string(&s).unwrap_or_default()),
+                serde_json::to_string(&c.frames).unwrap_or_default(),
+            ],
+        );
+        self.sql(r).map(drop)
+    }
+
+    /// The newest `limit` corrections of `device` made at or after `since_ms` that name the
+    /// actual mood, with their readings, newest first: what the calibration is fitted from.
+    pub fn corrections_for_fit(
+        &self,
+        device: &str,
+        since_ms: u64,
+        limit: usize,
+    ) -> Result<Vec<MoodCorrection>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = self.sql(conn.prepare(
+            "SELECT detected, actual, at_ms, smoothed, frames FROM mood_feedback
+             WHERE device = ?1 AND at_ms >= ?2 AND actual IS NOT NULL ORDER BY at_ms DESC, id DESC LIMIT ?3",
+        ))?;
+        let rows = self.sql(stmt.query_map(
+            params![device, since_ms.min(i64::MAX as u64) as i64, limit as i64],
+            |r| {
+                Ok((
+                    r.get::<_, Option<String>>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, Option<String>>(3)?,
+                    r.get::<_, String>(4)?,
+                ))
+            },
+        ))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (detected, actual, at_ms, smoothed, frames) = self.sql(row)?;
+            let emotion = |v: &str| v.parse().map_err(|e| self.corrupt("mood correction", e));
+            let smoothed = smoothed
+                .map(|s| serde_json::from_str(&s).map_err(|e| self.corrupt("correction's mood", e)))
+                .transpose()?;
+            out.push(MoodCorrection {
+                device: device.to_string(),
+                detected: detected.as_deref().map(emotion).transpose()?,
+                actual: Some(emotion(&actual)?),
+                at_ms: at_ms as u64,
+                smoothed,
+                frames: serde_json::from_str(&frames)
+                    .map_err(|e| self.corrupt("correction's readings", e))?,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Remembers that `device` showed `emotion` for a while and nobody corrected it, with
+    /// its raw readings of that time.
+    pub fn record_confirmation(
+        &self,
+        device: &str,
+        emotion: Emotion,
+        at_ms: u64,
+        frames: &[[f32; Emotion::COUNT]],
+    ) -> Result<(), StoreError> {
+        let r = self.conn().execute(
+            "INSERT INTO mood_confirmations (device, emotion, at_ms, frames) VALUES (?1, ?2, ?3, ?4)",
+            params![
+                device,
+                emotion.as_str(),
+                at_ms.min(i64::MAX as u64) as i64,
+                serde_json::to_string(frames).unwrap_or_default()
+            ],
+        );
+        self.sql(r).map(drop)
+    }
+
+    /// Takes back `device`'s confirmations made at or after `since_ms` (a correction came
+    /// after all).
+    pub fn drop_confirmations(&self, device: &str, since_ms: u64) -> Result<(), StoreError> {
+        let r = self.conn().execute(
+            "DELETE FROM mood_confirmations WHERE device = ?1 AND at_ms >= ?2",
+            params![device, since_ms.min(i64::MAX as u64) as i64],
+        );
+        self.sql(r).map(drop)
+    }
+
+    /// The newest `limit` confirmations of `device` at or after `since_ms`: (emotion,
+    /// readings, when).
+    pub fn confirmations_for_fit(
+        &self,
+        device: &str,
+        since_ms: u64,
+        limit: usize,
+    ) -> Result<Vec<(Emotion, Vec<[f32; Emotion::COUNT]>, u64)>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = self.sql(conn.prepare(
+            "SELECT emotion, frames, at_ms FROM mood_confirmations
+             WHERE device = ?1 AND at_ms >= ?2 ORDER BY at_ms DESC, id DESC LIMIT ?3",
+        ))?;
+        let rows = self.sql(stmt.query_map(
+            params![device, since_ms.min(i64::MAX as u64) as i64, limit as i64],
+            |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, i64>(2)?,
+                ))
+            },
+        ))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (emotion, frames, at_ms) = self.sql(row)?;
+            out.push((
+                emotion
+                    .parse()
+                    .map_err(|e| self.corrupt("confirmation", e))?,
+                serde_json::from_str(&frames)
+                    .map_err(|e| self.corrupt("confirmation's readings", e))?,
+                at_ms as u64,
+            ));
+        }
+        Ok(out)
+    }
+
+    /// The calibration kept for `device`, if one was ever published.
+    pub fn calibration(&self, device: &str) -> Result<Option<StoredCalibration>, StoreError> {
+        Ok(self
+            .calibrations_where("WHERE device = ?1", device)?
+            .into_iter()
+            .next())
+    }
+
+    /// Every device's calibration (at most one per device), for publishing them again on
+    /// connecting.
+    pub fn calibrations(&self) -> Result<Vec<StoredCalibration>, StoreError> {
+        self.calibrations_where("WHERE ?1 = ?1", "")
+    }
+
+    fn calibrations_where(
+        &self,
+        filter: &str,
+        device: &str,
+    ) -> Result<Vec<StoredCalibration>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = self.sql(conn.prepare(&format!(
+            "SELECT device, version, reset_ms, payload FROM calibrations {filter} ORDER BY device"
+        )))?;
+        let rows = self.sql(stmt.query_map([device], |r| {
+            Ok(StoredCalibration {
+                device: r.get(0)?,
+                version: r.get::<_, i64>(1)? as u64,
+                reset_ms: r.get::<_, i64>(2)? as u64,
+                payload: r.get::<_, String>(3)?.into_bytes(),
+            })
+        }))?;
+        rows.map(|r| self.sql(r)).collect()
+    }
+
+    /// Keeps the newest calibration published for its device.
+    pub fn save_calibration(&self, c: &StoredCalibration) -> Result<(), StoreError> {
+        let r = self.conn().execute(
+            "INSERT INTO calibrations (device, version, reset_ms, payload) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT(device) DO UPDATE SET version = ?2, reset_ms = ?3, payload = ?4",
+            params![
+                c.device,
+                c.version.min(i64::MAX as u64) as i64,
+                c.reset_ms.min(i64::MAX as u64) as i64,
+                String::from_utf8_lossy(&c.payload),
             ],
         );
         self.sql(r).map(drop)
@@ -610,6 +816,8 @@ impl Store {
                 detected: parse(detected)?,
                 actual: parse(actual)?,
                 at_ms: at_ms as u64,
+                smoothed: None,
+                frames: Vec::new(),
             });
         }
         Ok(out)
@@ -1082,6 +1290,8 @@ mod tests {
                 .is_empty()
         );
         let c = MoodCorrection {
+            smoothed: None,
+            frames: Vec::new(),
             device: "kitchen".into(),
             detected: Some(Emotion::Sad),
             actual: None,

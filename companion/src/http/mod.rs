@@ -15,6 +15,7 @@
 //! | `GET /stream/<pick id>`  | any pick as audio: its file, or YouTube through yt-dlp    |
 //! | `GET /api/events`        | Server-Sent Events: `status` and `player` on every change |
 //! | `POST /api/mood-feedback`| "that's not my mood": `{"device","detected","actual"}`    |
+//! | `POST /api/calibration/reset?device=ID` | forget the device's corrections          |
 //! | `GET /api/library`       | the own music's tracks and their places ([`library`])     |
 //! | `PUT /api/library/place` | move a track on the mood plane (`DELETE`: move it back)   |
 //! | `GET /`                  | the web page (its assets are inside the binary)           |
@@ -45,9 +46,10 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio::sync::{mpsc, watch};
-use xpressify_protocol::{Command, Track};
+use xpressify_protocol::{Command, Emotion, Track};
 
 use self::auth::{ControlAccess, ReadAccess};
+use crate::calibration::keeper::CorrectionError;
 use crate::mapping::Mapping;
 use crate::recommend::Recommender;
 use crate::service::{Control, Status};
@@ -143,6 +145,7 @@ pub fn router(state: AppState, hosts: guard::HostCheck) -> Router {
         .route("/stream/{pick_id}", get(stream))
         .route("/api/events", get(events))
         .route("/api/mood-feedback", post(mood_feedback))
+        .route("/api/calibration/reset", post(reset_calibration))
         .merge(library::routes())
         .route(
             "/",
@@ -258,21 +261,84 @@ async fn events(
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }
 
+/// The body of `POST /api/mood-feedback`: which device, what it showed, what the mood is.
+/// What the device read is added by the companion, never taken from the request.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CorrectionRequest {
+    device: String,
+    detected: Option<Emotion>,
+    actual: Option<Emotion>,
+}
+
 async fn mood_feedback(
     State(s): State<AppState>,
     _: ControlAccess,
-    body: Result<Json<MoodCorrection>, axum::extract::rejection::JsonRejection>,
+    body: Result<Json<CorrectionRequest>, axum::extract::rejection::JsonRejection>,
 ) -> Result<StatusCode, ApiError> {
-    let Json(mut c) = body?;
+    let Json(c) = body?;
     if c.device.is_empty() || c.device.len() > 64 {
         return Err(ApiError(
             StatusCode::BAD_REQUEST,
             "device: 1 to 64 characters".into(),
         ));
     }
-    c.at_ms = crate::clock::now_ms();
-    s.store.record_mood_correction(&c)?;
+    let (reply, done) = tokio::sync::oneshot::channel();
+    ask(
+        &s,
+        Control::Correct {
+            device: c.device,
+            detected: c.detected,
+            actual: c.actual,
+            reply,
+        },
+        done,
+    )
+    .await?;
     Ok(StatusCode::CREATED)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DeviceParam {
+    device: String,
+}
+
+/// `POST /api/calibration/reset?device=ID`: forget the device's corrections; the identity
+/// calibration is published.
+async fn reset_calibration(
+    State(s): State<AppState>,
+    _: ControlAccess,
+    Query(p): Query<DeviceParam>,
+) -> Result<StatusCode, ApiError> {
+    let device = xpressify_protocol::topics::checked_device_id(p.device)
+        .map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.to_string()))?;
+    let (reply, done) = tokio::sync::oneshot::channel();
+    ask(&s, Control::ResetCalibration { device, reply }, done).await?;
+    Ok(StatusCode::OK)
+}
+
+/// Hands `control` to the service and waits for its answer.
+async fn ask(
+    s: &AppState,
+    control: Control,
+    done: tokio::sync::oneshot::Receiver<Result<(), CorrectionError>>,
+) -> Result<(), ApiError> {
+    let stopping = || {
+        ApiError(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the service is stopping".into(),
+        )
+    };
+    s.control.send(control).await.map_err(|_| stopping())?;
+    match done.await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e @ CorrectionError::TooMany(_))) => {
+            Err(ApiError(StatusCode::TOO_MANY_REQUESTS, e.to_string()))
+        }
+        Ok(Err(e)) => Err(ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())),
+        Err(_) => Err(stopping()),
+    }
 }
 
 async fn status(_: ReadAccess, State(s): State<AppState>) -> Json<Status> {
