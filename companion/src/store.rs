@@ -309,6 +309,17 @@ pub struct MoodCorrection {
     pub frames: Vec<[f32; Emotion::COUNT]>,
 }
 
+/// A mood a device showed for a while without a correction: the listener let it stand.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Confirmation {
+    /// The mood shown.
+    pub emotion: Emotion,
+    /// The device's raw readings while it was shown.
+    pub frames: Vec<[f32; Emotion::COUNT]>,
+    /// When it was kept (ms since the epoch).
+    pub at_ms: u64,
+}
+
 /// A device's calibration as the store keeps it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredCalibration {
@@ -703,14 +714,13 @@ impl Store {
         self.sql(r).map(drop)
     }
 
-    /// The newest `limit` confirmations of `device` at or after `since_ms`: (emotion,
-    /// readings, when).
+    /// The newest `limit` confirmations of `device` at or after `since_ms`.
     pub fn confirmations_for_fit(
         &self,
         device: &str,
         since_ms: u64,
         limit: usize,
-    ) -> Result<Vec<(Emotion, Vec<[f32; Emotion::COUNT]>, u64)>, StoreError> {
+    ) -> Result<Vec<Confirmation>, StoreError> {
         let conn = self.conn();
         let mut stmt = self.sql(conn.prepare(
             "SELECT emotion, frames, at_ms FROM mood_confirmations
@@ -729,14 +739,14 @@ impl Store {
         let mut out = Vec::new();
         for row in rows {
             let (emotion, frames, at_ms) = self.sql(row)?;
-            out.push((
-                emotion
+            out.push(Confirmation {
+                emotion: emotion
                     .parse()
                     .map_err(|e| self.corrupt("confirmation", e))?,
-                serde_json::from_str(&frames)
+                frames: serde_json::from_str(&frames)
                     .map_err(|e| self.corrupt("confirmation's readings", e))?,
-                at_ms as u64,
-            ));
+                at_ms: at_ms as u64,
+            });
         }
         Ok(out)
     }

@@ -105,9 +105,23 @@ function renderDevices() {
     const fix = el("form", { class: "fix", onsubmit: async (ev) => {
       ev.preventDefault();
       const r = await api("POST", "/api/mood-feedback", { device: d.id, detected: d.emotion, actual: select.value || null });
-      $("control-msg").textContent = r.ok ? "Thanks — noted for " + d.id + "." : errorText(r);
+      $("control-msg").textContent = r.ok
+        ? "Thanks — noted for " + d.id + (select.value ? "; its camera will learn from it." : ".")
+        : errorText(r);
       if (r.ok) loadHistory();
     } }, select, el("button", { type: "submit" }, "That's not my mood"));
+    const c = d.calibration;
+    const tuned = c && c.corrections > 0 && c.offsets.some((o) => o !== 0);
+    const calibration = el("p", { class: "meta calibration" },
+      !c ? "Not calibrated yet."
+        : c.corrections === 0 ? "Calibration reset (version " + c.version + ")."
+        : tuned ? "Tuned by " + c.corrections + " correction" + (c.corrections === 1 ? "" : "s") + " (version " + c.version + ")."
+        : "Learning: " + c.corrections + " correction" + (c.corrections === 1 ? "" : "s") + " so far, not enough to change it (version " + c.version + ").",
+      " ",
+      el("button", { type: "button", class: "reset", onclick: async () => {
+        const r = await api("POST", "/api/calibration/reset?device=" + encodeURIComponent(d.id));
+        $("control-msg").textContent = r.ok ? "The calibration of " + d.id + " is reset." : errorText(r);
+      } }, "Reset calibration"));
     return el("article", { class: "card device" + (d.online ? "" : " offline"), "data-device": d.id },
       el("h3", {}, d.id),
       el("p", { class: "mood", style: "color:" + (d.emotion ? color(d.emotion) : "inherit") },
@@ -117,7 +131,7 @@ function renderDevices() {
         (d.emotion ? " · " + Math.round(d.confidence * 100) + " % sure" : "") +
         (d.since_ms ? " · for " : ""),
         el("span", { class: "since", "data-since": String(d.since_ms) }, ago(d.since_ms))),
-      bars, fix);
+      bars, fix, calibration);
   }));
 }
 

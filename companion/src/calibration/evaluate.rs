@@ -476,6 +476,11 @@ impl Report {
                 mark
             ));
         }
+        let d = FitSettings::default();
+        out.push_str(&format!(
+            "\nThe companion's setting (`FitSettings::default`): σ = {}, ε = {}, α = {}.\n",
+            d.prior_sd, d.noise, d.confirmation_weight
+        ));
         if let Some(best) = self.best.and_then(|i| self.settings.get(i)) {
             out.push_str(&format!(
                 "\nWith σ = {}, ε = {}, α = {}:\n\n| listener | before | 5 corrections | 20 | 50 |\n| --- | --- | --- | --- | --- |\n",

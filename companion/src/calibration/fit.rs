@@ -250,8 +250,9 @@ fn solve(mut a: [[f64; K]; K], mut y: [f64; K]) -> Option<[f64; K]> {
         y.swap(col, pivot);
         for row in col + 1..K {
             let f = a[row][col] / a[col][col];
-            for k in col..K {
-                a[row][k] -= f * a[col][k];
+            let pivot_row = a[col];
+            for (x, p) in a[row][col..].iter_mut().zip(&pivot_row[col..]) {
+                *x -= f * p;
             }
             y[row] -= f * y[col];
         }

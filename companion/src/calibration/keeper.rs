@@ -222,15 +222,15 @@ impl Keeper {
             .collect();
         let used = corrections.iter().filter(|c| !c.frames.is_empty()).count();
         let mut entries = corrections;
-        for (emotion, frames, at_ms) in
-            self.store
-                .confirmations_for_fit(device, reset_ms, MAX_FIT_CORRECTIONS)?
+        for c in self
+            .store
+            .confirmations_for_fit(device, reset_ms, MAX_FIT_CORRECTIONS)?
         {
             entries.push(Correction {
-                actual: emotion,
-                frames,
+                actual: c.emotion,
+                frames: c.frames,
                 weight: fit::decay(
-                    now.saturating_sub(at_ms) as f64 / DAY_MS,
+                    now.saturating_sub(c.at_ms) as f64 / DAY_MS,
                     self.config.half_life_days,
                 ),
                 confirmation: true,
@@ -337,8 +337,8 @@ mod tests {
         assert_eq!(k.confirm_due(15_000).expect("store"), 0, "once per showing");
         let kept = k.store.confirmations_for_fit("den", 0, 10).expect("read");
         assert_eq!(kept.len(), 1);
-        assert_eq!(kept[0].0, Emotion::Neutral);
-        assert!(!kept[0].1.is_empty());
+        assert_eq!(kept[0].emotion, Emotion::Neutral);
+        assert!(!kept[0].frames.is_empty());
         // The listener says it was sad after all.
         k.correct(
             "den",

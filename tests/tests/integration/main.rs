@@ -3,6 +3,7 @@
 //! YouTube's and Home Assistant's documented protocols, on loopback. `scripts/test.sh` starts
 //! the one Mosquitto they share; each test uses a topic prefix of its own.
 
+mod companion_calibration;
 mod companion_day;
 mod companion_dlna;
 mod companion_home_assistant;
@@ -15,6 +16,7 @@ mod companion_sinks;
 mod companion_watch;
 mod companion_youtube;
 mod config_errors;
+mod device_calibration;
 mod device_classify;
 mod device_metrics;
 mod device_mqtt;
