@@ -30,7 +30,7 @@ pub struct MoodEvent {
     pub emotion: Option<Emotion>,
     /// The smoothed probability of `emotion`, in [0, 1].
     pub confidence: f32,
-    /// The smoothed probabilities of all seven classes.
+    /// The smoothed probabilities of all seven classes, after the device's calibration.
     pub probabilities: Probabilities,
     /// Faces in the frame that produced this event.
     pub faces: u32,
@@ -44,7 +44,8 @@ pub struct MoodEvent {
     pub paused: bool,
 }
 
-/// The unsmoothed per-frame probabilities, published on `…/probabilities` at a fixed rate.
+/// The unsmoothed per-frame probabilities as the model made them (before the device's
+/// calibration), published on `…/probabilities` at a fixed rate.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ProbabilitiesEvent {
     /// Always [`SCHEMA_VERSION`] when written by this crate.

@@ -5,8 +5,8 @@
 //! | role         | may publish                                                   | may read                                             |
 //! |--------------|---------------------------------------------------------------|------------------------------------------------------|
 //! | the box      | everything                                                    | everything                                           |
-//! | `device`     | `P/U/{mood,probabilities,availability,command,event,camera,diagnostics}`, its own discovery `D/+/xpressify_U/+/config` | `P/U/now_playing`, `P/U/camera/set`, `P/companion/availability`, `D/status`, its own discovery |
-//! | `companion`  | `P/+/now_playing`, `P/companion/#`, its rooms' discovery `D/+/xpressify_music_+/+/config` | `P/#`, `D/status` |
+//! | `device`     | `P/U/{mood,probabilities,availability,command,event,camera,diagnostics}`, its own discovery `D/+/xpressify_U/+/config` | `P/U/now_playing`, `P/U/camera/set`, `P/U/calibration`, `P/companion/availability`, `D/status`, its own discovery |
+//! | `companion`  | `P/+/now_playing`, `P/+/calibration`, `P/companion/#`, its rooms' discovery `D/+/xpressify_music_+/+/config` | `P/#`, `D/status` |
 //! | `controller` | `P/+/command`, `P/+/camera/set`, `P/companion/+/command`, `D/#` | `P/#`, `D/#`                                         |
 //!
 //! (`P`: the MQTT prefix, `D`: Home Assistant's discovery prefix, `U`: the account's user name,
@@ -107,7 +107,7 @@ impl Rules {
             Role::Companion => {
                 matches!(
                     device,
-                    Some((u, "now_playing")) if !u.contains('/')
+                    Some((u, "now_playing" | "calibration")) if !u.contains('/')
                 ) || matches!(device, Some(("companion", _)))
                     || self.rooms_discovery(topic)
             }
@@ -128,7 +128,7 @@ impl Rules {
         };
         match role {
             Role::Device => {
-                matches!(self.device_topic(topic), Some((u, "now_playing" | "camera/set")) if u == user)
+                matches!(self.device_topic(topic), Some((u, "now_playing" | "camera/set" | "calibration")) if u == user)
                     || matches!(
                         self.device_topic(topic),
                         Some(("companion", "availability"))
@@ -202,6 +202,9 @@ mod tests {
         assert!(r.may_read(&kitchen, "xpressify/companion/availability"));
         assert!(r.may_read(&kitchen, "homeassistant/status"));
         assert!(r.may_read(&kitchen, "xpressify/kitchen/camera/set"));
+        assert!(r.may_read(&kitchen, "xpressify/kitchen/calibration"));
+        assert!(!r.may_read(&kitchen, "xpressify/bedroom/calibration"));
+        assert!(!r.may_publish(&kitchen, "xpressify/kitchen/calibration"));
         assert!(!r.may_read(&kitchen, "xpressify/bedroom/camera/set"));
         assert!(!r.may_read(&kitchen, "xpressify/bedroom/mood"));
         assert!(!r.may_read(&kitchen, "xpressify/bedroom/now_playing"));
@@ -213,6 +216,8 @@ mod tests {
         let companion = account("music", Role::Companion);
         let ha = account("homeassistant", Role::Controller);
         assert!(r.may_publish(&companion, "xpressify/kitchen/now_playing"));
+        assert!(r.may_publish(&companion, "xpressify/kitchen/calibration"));
+        assert!(!r.may_publish(&ha, "xpressify/kitchen/calibration"));
         assert!(r.may_publish(&companion, "xpressify/companion/availability"));
         assert!(r.may_publish(&companion, "xpressify/companion/living-room/state"));
         assert!(r.may_publish(
