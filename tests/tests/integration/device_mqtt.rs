@@ -65,6 +65,9 @@ fn announces_online_and_discovery_then_says_offline() {
         ("button", "skip"),
         ("button", "like"),
         ("button", "dislike"),
+        ("select", "correct_mood"),
+        ("button", "reset_calibration"),
+        ("sensor", "calibration"),
     ] {
         let topic = format!("{}/{component}/{node}/{object}/config", s.ha_prefix);
         let m = sub
@@ -99,15 +102,16 @@ fn announces_online_and_discovery_then_says_offline() {
             .iter()
             .any(|m| m.retain && is_availability(&s, m, Availability::Offline))
     );
-    // Eight entities, seven diagnostic sensors, and the CPU temperature where this machine
-    // has a thermal sensor.
+    // Ten entities (the mood's, the camera switch, the music buttons, "My mood is" and "Reset
+    // calibration"), eight diagnostic sensors, and the CPU temperature where this machine has
+    // a thermal sensor.
     let thermal = xpressify_device::health::cpu_temperature().is_some();
     assert_eq!(
         retained
             .iter()
             .filter(|m| m.retain && m.topic.ends_with("/config"))
             .count(),
-        15 + usize::from(thermal)
+        18 + usize::from(thermal)
     );
 }
 
