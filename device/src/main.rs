@@ -365,18 +365,24 @@ fn bench(
     Ok(())
 }
 
-/// Prints the expression-sequence report as pretty JSON, with progress on stderr.
-fn bench_sequences(config: &DeviceConfig, clips: usize) -> anyhow::Result<()> {
-    use xpressify_device::bench::{fer2013, sequence};
-    anyhow::ensure!(clips > 0, "--sequences needs at least 1 clip");
-    let analyzer = Analyzer::load(&config.detector, &config.classifier)?;
+/// FER2013's PrivateTest faces, from where `fer2013::default_path` finds the data set.
+fn private_test() -> anyhow::Result<Vec<xpressify_device::bench::fer2013::Sample>> {
+    use xpressify_device::bench::fer2013;
     let path = fer2013::default_path();
-    let samples = fer2013::load(&path, fer2013::Split::PrivateTest).with_context(|| {
+    fer2013::load(&path, fer2013::Split::PrivateTest).with_context(|| {
         format!(
             "reading FER2013 from {} (set XPRESSIFY_DATA_DIR to the folder holding fer2013/)",
             path.display()
         )
-    })?;
+    })
+}
+
+/// Prints the expression-sequence report as pretty JSON, with progress on stderr.
+fn bench_sequences(config: &DeviceConfig, clips: usize) -> anyhow::Result<()> {
+    use xpressify_device::bench::sequence;
+    anyhow::ensure!(clips > 0, "--sequences needs at least 1 clip");
+    let analyzer = Analyzer::load(&config.detector, &config.classifier)?;
+    let samples = private_test()?;
     let report = sequence::run(&analyzer, &samples, clips, &sequence::SETUPS, |done| {
         eprint!("\rclip {done} of {clips}");
     })?;
@@ -387,15 +393,9 @@ fn bench_sequences(config: &DeviceConfig, clips: usize) -> anyhow::Result<()> {
 
 /// Writes the readings file for the calibration's measurement, with progress on stderr.
 fn bench_readings(config: &DeviceConfig, file: &Path) -> anyhow::Result<()> {
-    use xpressify_device::bench::{fer2013, readings};
+    use xpressify_device::bench::readings;
     let analyzer = Analyzer::load(&config.detector, &config.classifier)?;
-    let path = fer2013::default_path();
-    let samples = fer2013::load(&path, fer2013::Split::PrivateTest).with_context(|| {
-        format!(
-            "reading FER2013 from {} (set XPRESSIFY_DATA_DIR to the folder holding fer2013/)",
-            path.display()
-        )
-    })?;
+    let samples = private_test()?;
     let out =
         std::fs::File::create(file).with_context(|| format!("creating {}", file.display()))?;
     let mut out = std::io::BufWriter::new(out);
