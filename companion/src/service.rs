@@ -361,7 +361,10 @@ impl Service {
             },
             Channel::Command => match Command::decode(payload) {
                 Ok(Command::CorrectMood { mood }) => {
-                    if let Err(e) = self.on_correction(&device, None, Some(mood)) {
+                    if !self.devices.contains(&device) {
+                        // Made-up ids on the LAN fill nothing.
+                        self.refuse(channel, &device, "correct_mood for an unknown device");
+                    } else if let Err(e) = self.on_correction(&device, None, Some(mood)) {
                         warn!(%device, error = %e, "correction not kept");
                     }
                 }

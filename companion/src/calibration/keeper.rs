@@ -25,6 +25,9 @@ pub const MAX_PER_HOUR: u32 = 120;
 /// to see it); its readings of the last seconds are kept as a confirmation.
 pub const CONFIRM_AFTER_MS: u64 = 10_000;
 
+/// Devices whose corrections of the hour are counted before finished hours are forgotten.
+const MAX_COUNTED: usize = 1024;
+
 /// A burst is fitted at the latest this many quiet periods after its first correction,
 /// however long it goes on.
 const MAX_DELAY_QUIETS: u64 = 10;
@@ -146,6 +149,11 @@ impl Keeper {
         fit: bool,
         now: u64,
     ) -> Result<MoodCorrection, CorrectionError> {
+        if self.counts.len() >= MAX_COUNTED && !self.counts.contains_key(device) {
+            // Ids sent only through the HTTP API (which needs the token): forget finished hours.
+            self.counts
+                .retain(|_, (start, _)| now.saturating_sub(*start) < HOUR_MS);
+        }
         let (start, count) = self.counts.entry(device.to_string()).or_insert((now, 0));
         if now.saturating_sub(*start) >= HOUR_MS {
             (*start, *count) = (now, 0);
