@@ -151,6 +151,11 @@ impl Devices {
         self.known.keys().map(String::as_str)
     }
 
+    /// A known device as the page shows it.
+    pub fn view(&self, device: &str) -> Option<&DeviceView> {
+        self.known.get(device)
+    }
+
     /// The known devices as the page shows them, in id order.
     pub fn views(&self) -> Vec<DeviceView> {
         self.known.values().cloned().collect()

@@ -753,27 +753,22 @@ impl Store {
 
     /// The calibration kept for `device`, if one was ever published.
     pub fn calibration(&self, device: &str) -> Result<Option<StoredCalibration>, StoreError> {
-        Ok(self
-            .calibrations_where("WHERE device = ?1", device)?
-            .into_iter()
-            .next())
+        Ok(self.calibrations_of(Some(device))?.into_iter().next())
     }
 
     /// Every device's calibration (at most one per device), for publishing them again on
     /// connecting.
     pub fn calibrations(&self) -> Result<Vec<StoredCalibration>, StoreError> {
-        self.calibrations_where("WHERE ?1 = ?1", "")
+        self.calibrations_of(None)
     }
 
-    fn calibrations_where(
-        &self,
-        filter: &str,
-        device: &str,
-    ) -> Result<Vec<StoredCalibration>, StoreError> {
+    /// `device`'s calibration, or every device's (`None`).
+    fn calibrations_of(&self, device: Option<&str>) -> Result<Vec<StoredCalibration>, StoreError> {
         let conn = self.conn();
-        let mut stmt = self.sql(conn.prepare(&format!(
-            "SELECT device, version, reset_ms, payload FROM calibrations {filter} ORDER BY device"
-        )))?;
+        let mut stmt = self.sql(conn.prepare(
+            "SELECT device, version, reset_ms, payload FROM calibrations
+             WHERE ?1 IS NULL OR device = ?1 ORDER BY device",
+        ))?;
         let rows = self.sql(stmt.query_map([device], |r| {
             Ok(StoredCalibration {
                 device: r.get(0)?,

@@ -109,19 +109,14 @@ impl Session {
         self.now_playing.subscribe()
     }
 
-    /// Publishes the calibrations it receives into `to` (whose receivers the vision loop
-    /// holds, made before the session).
+    /// Publishes the calibration the companion fits for this device (`…/calibration`,
+    /// retained, so it comes back after a restart) into `to`, whose receivers the vision
+    /// loop holds (made before the session); `None` until the first valid one. Invalid
+    /// payloads, or ones for another device, are refused, counted and logged, and the
+    /// calibration in use stays.
     pub fn with_calibration(mut self, to: watch::Sender<Option<Calibration>>) -> Self {
         self.calibration = to;
         self
-    }
-
-    /// Follows the calibration the companion publishes for this device (`…/calibration`,
-    /// retained, so it comes back after a restart); `None` until the first valid one.
-    /// Invalid payloads, or ones for another device, are refused, counted and logged, and
-    /// the calibration in use stays.
-    pub fn watch_calibration(&self) -> watch::Receiver<Option<Calibration>> {
-        self.calibration.subscribe()
     }
 
     fn take_calibration(&mut self, payload: &[u8]) {

@@ -183,6 +183,18 @@ impl Listener {
     }
 }
 
+/// The class a uniform draw `u` in [0, 1) falls on, with `shares` (summing to 1) as the
+/// chances; the last class takes what rounding leaves.
+pub(crate) fn draw_class(shares: &[f64; K], mut u: f64) -> usize {
+    for (k, share) in shares.iter().enumerate() {
+        if u < *share {
+            return k;
+        }
+        u -= share;
+    }
+    K - 1
+}
+
 /// Draws `n` faces of `pool` following [`HOUSEHOLD`].
 fn household<'a>(pool: &[&'a Reading], n: usize, rng: &mut StdRng) -> Vec<&'a Reading> {
     let by_class: Vec<Vec<&Reading>> = (0..K)
@@ -190,16 +202,7 @@ fn household<'a>(pool: &[&'a Reading], n: usize, rng: &mut StdRng) -> Vec<&'a Re
         .collect();
     let mut out = Vec::with_capacity(n);
     while out.len() < n {
-        let mut u: f64 = rng.random();
-        let mut class = K - 1;
-        for (k, share) in HOUSEHOLD.iter().enumerate() {
-            if u < *share {
-                class = k;
-                break;
-            }
-            u -= share;
-        }
-        let faces = &by_class[class];
+        let faces = &by_class[draw_class(&HOUSEHOLD, rng.random())];
         if !faces.is_empty() {
             out.push(faces[rng.random_range(0..faces.len())]);
         }

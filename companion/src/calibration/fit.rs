@@ -280,15 +280,7 @@ mod tests {
                 let logits: [f64; K] = std::array::from_fn(|_| rng.random::<f64>() * 4.0);
                 let real = softmax(&logits);
                 let seen = softmax(&std::array::from_fn(|k| logits[k] - truth[k]));
-                let mut u: f64 = rng.random();
-                let mut label = K - 1;
-                for (k, p) in real.iter().enumerate() {
-                    if u < *p {
-                        label = k;
-                        break;
-                    }
-                    u -= p;
-                }
+                let label = crate::calibration::evaluate::draw_class(&real, rng.random());
                 Correction {
                     actual: Emotion::ALL[label],
                     frames: vec![seen.map(|v| v as f32)],

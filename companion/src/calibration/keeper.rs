@@ -201,6 +201,7 @@ impl Keeper {
     }
 
     /// Whether a fit is waiting for `device`.
+    #[cfg(test)]
     pub fn is_due(&self, device: &str) -> bool {
         self.due.contains_key(device)
     }
@@ -214,35 +215,25 @@ impl Keeper {
         let rows = self
             .store
             .corrections_for_fit(device, reset_ms, MAX_FIT_CORRECTIONS)?;
-        let corrections: Vec<Correction> = rows
-            .iter()
-            .filter_map(|r| {
-                Some(Correction {
-                    actual: r.actual?,
-                    frames: r.frames.clone(),
-                    weight: fit::decay(
-                        now.saturating_sub(r.at_ms) as f64 / DAY_MS,
-                        self.config.half_life_days,
-                    ),
-                    confirmation: false,
-                })
-            })
+        let entry = |actual, frames, at_ms: u64, confirmation| Correction {
+            actual,
+            frames,
+            weight: fit::decay(
+                now.saturating_sub(at_ms) as f64 / DAY_MS,
+                self.config.half_life_days,
+            ),
+            confirmation,
+        };
+        let mut entries: Vec<Correction> = rows
+            .into_iter()
+            .filter_map(|r| Some(entry(r.actual?, r.frames, r.at_ms, false)))
             .collect();
-        let used = corrections.iter().filter(|c| !c.frames.is_empty()).count();
-        let mut entries = corrections;
+        let used = entries.iter().filter(|c| !c.frames.is_empty()).count();
         for c in self
             .store
             .confirmations_for_fit(device, reset_ms, MAX_FIT_CORRECTIONS)?
         {
-            entries.push(Correction {
-                actual: c.emotion,
-                frames: c.frames,
-                weight: fit::decay(
-                    now.saturating_sub(c.at_ms) as f64 / DAY_MS,
-                    self.config.half_life_days,
-                ),
-                confirmation: true,
-            });
+            entries.push(entry(c.emotion, c.frames, c.at_ms, true));
         }
         let calibration = Calibration {
             offsets: fit::fit_checked(&entries, &self.settings),

@@ -39,10 +39,9 @@ impl Service {
         detected: Option<Option<Emotion>>,
         actual: Option<Emotion>,
     ) -> Result<MoodCorrection, CorrectionError> {
-        let view = self.devices.views().into_iter().find(|v| v.id == device);
+        let view = self.devices.view(device);
         let known = view.is_some();
         let shown = view
-            .as_ref()
             .filter(|v| v.since_ms != 0)
             .map(|v| (v.emotion, v.probabilities));
         let detected = detected.unwrap_or_else(|| shown.and_then(|(e, _)| e));
